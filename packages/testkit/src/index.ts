@@ -1,0 +1,2 @@
+export { waitFor, WaitTimeoutError } from "./wait.js";
+export { freePort } from "./ports.js";

@@ -1,0 +1,23 @@
+import swc from "unplugin-swc";
+import { defaultServerConditions } from "vite";
+import { defineConfig } from "vitest/config";
+
+// Workspace packages export their TypeScript sources under the "@ebb/source"
+// condition, so tests run against src without a build. Child processes that
+// tests spawn (lab VMs, the device CLI) run the built dist instead.
+const conditions = ["@ebb/source", ...defaultServerConditions];
+
+export default defineConfig({
+  // swc instead of esbuild: NestJS needs emitDecoratorMetadata.
+  plugins: [swc.vite({ module: { type: "es6" } })],
+  resolve: { conditions },
+  ssr: { resolve: { conditions } },
+  test: {
+    include: ["packages/*/src/**/*.test.ts", "apps/*/src/**/*.test.ts", "test/**/*.test.ts"],
+    testTimeout: 60_000,
+    hookTimeout: 60_000,
+    // Suites bind fixed loopback addresses and ports; files run one at a time.
+    fileParallelism: false,
+    reporters: ["default"],
+  },
+});
