@@ -1,1 +1,5 @@
-export {};
+export { type LabConfig, parseLabConfig } from "./config.js";
+export * from "./front-proxy/index.js";
+export * from "./loadgen/index.js";
+export * from "./vm/index.js";
+export { type LabVm, labVmTimings, nthHost, startWorld, type World, type WorldOptions } from "./world.js";

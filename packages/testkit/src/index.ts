@@ -1,2 +1,2 @@
-export { waitFor, WaitTimeoutError } from "./wait.js";
 export { freePort } from "./ports.js";
+export { WaitTimeoutError, waitFor } from "./wait.js";

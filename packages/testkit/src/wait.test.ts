@@ -1,5 +1,5 @@
-import { describe, expect, it } from "vitest";
 import { WaitTimeoutError, waitFor } from "@ebb/testkit";
+import { describe, expect, it } from "vitest";
 
 describe("waitFor", () => {
   it("returns the first truthy value", async () => {

@@ -38,7 +38,10 @@ export async function waitFor<T>(
     }
     if (Date.now() >= deadline) {
       const detail = last instanceof Error ? last.message : JSON.stringify(last);
-      throw new WaitTimeoutError(`timed out after ${timeoutMs} ms waiting for ${what} (last: ${detail})`, last);
+      throw new WaitTimeoutError(
+        `timed out after ${timeoutMs} ms waiting for ${what} (last: ${detail})`,
+        last,
+      );
     }
     await delay(intervalMs);
   }

@@ -1,0 +1,54 @@
+import { z } from "zod";
+
+/** `host:port`, e.g. `127.0.0.1:8080`. */
+const hostPort = z
+  .string()
+  .regex(/^[0-9.]+:\d{1,5}$/, "expected host:port, e.g. 127.0.0.1:8080")
+  .transform((s) => {
+    const i = s.lastIndexOf(":");
+    return { host: s.slice(0, i), port: Number(s.slice(i + 1)) };
+  });
+
+const labEnvSchema = z.object({
+  EBB_LAB_DIR: z.string().min(1).default(".lab"),
+  EBB_LAB_VMS: z.coerce.number().int().min(1).max(200).default(4),
+  EBB_LAB_VM_FIRST_HOST: z.ipv4().default("127.0.0.11"),
+  EBB_LAB_VM_PORT: z.coerce.number().int().min(1).max(65535).default(8080),
+  // 0.1 turns the device's real 10 s check interval into 1 s and its 600 s aging into 60 s: a drain is
+  // still visible on the dashboard, but a 4-VM rollout takes a minute rather than ten.
+  EBB_LAB_TIME_SCALE: z.coerce.number().positive().max(1).default(0.1),
+  EBB_L4_VIP: hostPort.default({ host: "127.0.0.1", port: 8080 }),
+  EBB_L4_ADMIN: hostPort.default({ host: "127.0.0.1", port: 8081 }),
+  EBB_LAB_VERSION: z.string().default("1.0.0"),
+});
+
+export interface LabConfig {
+  labDir: string;
+  vms: number;
+  vmFirstHost: string;
+  vmPort: number;
+  timeScale: number;
+  vip: { host: string; port: number };
+  admin: { host: string; port: number };
+  version: string;
+}
+
+/** Parses the lab's environment once; an invalid variable is named in the error. */
+export function parseLabConfig(env: Record<string, string | undefined>): LabConfig {
+  const parsed = labEnvSchema.safeParse(env);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  ${i.path.join(".")}: ${i.message}`);
+    throw new Error(`invalid lab configuration:\n${lines.join("\n")}`);
+  }
+  const e = parsed.data;
+  return {
+    labDir: e.EBB_LAB_DIR,
+    vms: e.EBB_LAB_VMS,
+    vmFirstHost: e.EBB_LAB_VM_FIRST_HOST,
+    vmPort: e.EBB_LAB_VM_PORT,
+    timeScale: e.EBB_LAB_TIME_SCALE,
+    vip: e.EBB_L4_VIP,
+    admin: e.EBB_L4_ADMIN,
+    version: e.EBB_LAB_VERSION,
+  };
+}

@@ -1,0 +1,1 @@
+export { FrontProxy, type FrontProxyOptions, type FrontProxyStats } from "./proxy.js";

@@ -1,0 +1,83 @@
+import { readFile } from "node:fs/promises";
+import { z } from "zod";
+import { VM_NAME_RE, vmPaths } from "./layout.js";
+
+const faultsSchema = z.strictObject({
+  /** Ignore SIGTERM: a target that hangs on stop. */
+  hangOnStop: z.boolean().optional(),
+  /** `ebb-vm deploy` fails. */
+  failDeploy: z.boolean().optional(),
+  /** The health check always answers 503. */
+  neverHealthy: z.boolean().optional(),
+});
+
+// Node timers overflow above 2^31-1 ms (and then fire at once).
+const ms = () => z.int().nonnegative().max(2_147_483_647);
+
+export const vmConfigSchema = z
+  .strictObject({
+    name: z.string().regex(VM_NAME_RE, `expected a name matching ${VM_NAME_RE.source}`),
+    host: z.string().min(1),
+    port: z.int().min(1).max(65535),
+    // Above the device's 600 s session aging (domain.md §2): the upstream must never be the first to forget an
+    // idle connection that something in front of it still maps.
+    keepAliveTimeoutMs: ms().positive().default(605_000),
+    drainLingerMs: ms().default(1_000),
+    stopDeadlineMs: ms().positive().default(30_000),
+    headersTimeoutMs: ms().positive().optional(),
+    faults: faultsSchema.optional(),
+  })
+  // An idle connection would otherwise still be lingering when the deadline drops it: every stop unclean.
+  .refine((c) => c.drainLingerMs < c.stopDeadlineMs, {
+    path: ["drainLingerMs"],
+    message: "must be below stopDeadlineMs",
+  });
+
+/** vm.json as written (defaults optional). */
+export type VmConfigInput = z.input<typeof vmConfigSchema>;
+/** vm.json after validation, defaults filled in. */
+export type VmConfig = z.output<typeof vmConfigSchema>;
+export type VmFaults = z.infer<typeof faultsSchema>;
+
+export class VmConfigError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "VmConfigError";
+  }
+}
+
+function describeIssue(issue: z.core.$ZodIssue): string {
+  const field = issue.path.map(String).join(".");
+  if (issue.code === "unrecognized_keys") {
+    const keys = issue.keys.map((k) => (field ? `${field}.${k}` : k));
+    return `unknown field ${keys.map((k) => JSON.stringify(k)).join(", ")}`;
+  }
+  return `${field || "(root)"}: ${issue.message}`;
+}
+
+/** Validates a vm.json object; the error names every bad field. */
+export function parseVmConfig(value: unknown, source = "vm.json"): VmConfig {
+  const parsed = vmConfigSchema.safeParse(value);
+  if (!parsed.success) {
+    const detail = parsed.error.issues.map(describeIssue).join("; ");
+    throw new VmConfigError(`invalid ${source}: ${detail}`, { cause: parsed.error });
+  }
+  return parsed.data;
+}
+
+export async function readVmConfig(dir: string): Promise<VmConfig> {
+  const file = vmPaths(dir).config;
+  let text: string;
+  try {
+    text = await readFile(file, "utf8");
+  } catch (err) {
+    throw new VmConfigError(`cannot read ${file}: no VM there?`, { cause: err });
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    throw new VmConfigError(`invalid ${file}: not JSON (${(err as Error).message})`, { cause: err });
+  }
+  return parseVmConfig(value, file);
+}

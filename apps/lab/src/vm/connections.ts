@@ -1,0 +1,120 @@
+import type { IncomingMessage, Server, ServerResponse } from "node:http";
+import type { Socket } from "node:net";
+import type { VmLogger } from "./log.js";
+
+interface Conn {
+  id: number;
+  socket: Socket;
+  /** Requests received on this connection and not answered yet. */
+  active: number;
+  linger?: NodeJS.Timeout | undefined;
+  /** We sent our FIN; waiting for the client's. */
+  closing: boolean;
+}
+
+export interface ConnectionCounts {
+  total: number;
+  idle: number;
+  active: number;
+}
+
+export interface ConnectionTrackerOptions {
+  /** How long a connection may stay idle once the drain began before we close it with FIN. */
+  lingerMs: number;
+  log: VmLogger;
+  /** Called after any connection closed (the stop re-checks whether it is done). */
+  onClosed: () => void;
+}
+
+/**
+ * Tracks every connection and whether it has a request in flight, and closes connections gracefully once a
+ * drain began. Responses are marked `Connection: close` by the routes (see `draining`); Node then ends the
+ * socket itself after that response. What is left are idle keep-alive connections: each gets `lingerMs` to
+ * send one more request (answered normally, with `Connection: close`), then we close it with FIN
+ * (`socket.end()`), never RST, so a client or device in front sees an orderly end of the flow.
+ */
+export class ConnectionTracker {
+  private readonly conns = new Map<Socket, Conn>();
+  private nextId = 1;
+  private drainStarted = false;
+
+  constructor(private readonly opts: ConnectionTrackerOptions) {}
+
+  attach(server: Server): void {
+    server.on("connection", (socket: Socket) => this.add(socket));
+    server.on("request", (req: IncomingMessage, res: ServerResponse) => this.onRequest(req, res));
+  }
+
+  get draining(): boolean {
+    return this.drainStarted;
+  }
+
+  get size(): number {
+    return this.conns.size;
+  }
+
+  connId(socket: Socket): number {
+    return this.conns.get(socket)?.id ?? 0;
+  }
+
+  counts(): ConnectionCounts {
+    let active = 0;
+    for (const c of this.conns.values()) if (c.active > 0) active++;
+    return { total: this.conns.size, idle: this.conns.size - active, active };
+  }
+
+  /** Requests being answered right now, over all connections. */
+  inFlight(): number {
+    let n = 0;
+    for (const c of this.conns.values()) n += c.active;
+    return n;
+  }
+
+  beginDrain(): void {
+    if (this.drainStarted) return;
+    this.drainStarted = true;
+    for (const conn of this.conns.values()) if (conn.active === 0) this.armLinger(conn);
+  }
+
+  private add(socket: Socket): void {
+    const conn: Conn = { id: this.nextId++, socket, active: 0, closing: false };
+    this.conns.set(socket, conn);
+    socket.once("close", () => {
+      clearTimeout(conn.linger);
+      this.conns.delete(socket);
+      this.opts.onClosed();
+    });
+    // Accepted by the kernel before the listener closed, seen by us after the drain began: same treatment.
+    if (this.drainStarted) this.armLinger(conn);
+  }
+
+  private onRequest(req: IncomingMessage, res: ServerResponse): void {
+    const conn = this.conns.get(req.socket);
+    if (!conn) return;
+    conn.active++;
+    clearTimeout(conn.linger);
+    conn.linger = undefined;
+    res.once("close", () => {
+      conn.active--;
+      // A response sent with `Connection: close` makes Node end the socket; one whose headers went out before
+      // the drain began left it open, and the idle clock restarts from this last response.
+      if (this.drainStarted && conn.active === 0) this.armLinger(conn);
+    });
+  }
+
+  private armLinger(conn: Conn): void {
+    clearTimeout(conn.linger);
+    if (conn.closing || conn.socket.destroyed) return;
+    conn.linger = setTimeout(() => this.closeIdle(conn), this.opts.lingerMs);
+  }
+
+  private closeIdle(conn: Conn): void {
+    if (conn.active > 0 || conn.closing || conn.socket.destroyed) return;
+    conn.closing = true;
+    this.opts.log.info("closing idle keep-alive connection with FIN", { conn: conn.id });
+    conn.socket.end();
+    // A client that never answers our FIN with its own would hold the stop until the hard deadline; by now
+    // it has seen our FIN, so tearing the socket down cannot surprise it.
+    setTimeout(() => conn.socket.destroy(), Math.max(this.opts.lingerMs, 1_000)).unref();
+  }
+}

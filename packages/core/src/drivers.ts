@@ -1,0 +1,77 @@
+import type { BalancerKind, BalancerTiming, ExecutorKind } from "./facts.js";
+import type { BalancerTargetState } from "./statuses.js";
+
+/**
+ * Driver interfaces. Implementations live in packages/drivers (one folder per balancer / executor);
+ * the worker calls them to carry out the workflow's effects and reports the outcome back as events.
+ * Every method may reject with an EbbError ("balancer_unavailable" / "executor_unavailable" are
+ * retryable); the original error goes in `cause`.
+ */
+
+/** A target as drivers address it. */
+export interface Target {
+  name: string;
+  host: string;
+  port: number;
+  executor: ExecutorKind;
+  labels: Record<string, string>;
+}
+
+export interface TargetObservation {
+  state: BalancerTargetState;
+  /** The balancer sends NEW flows to it. Existing sessions may still flow to an unbound target. */
+  bound: boolean;
+  /** ISO time of the last state change, when the balancer reports it. */
+  since?: string;
+  /** Session entries the balancer holds for this target right now. */
+  sessions: number;
+}
+
+/** One sample of a target's traffic as the balancer sees it (counters since the previous sample). */
+export interface TrafficSample {
+  /** ISO time of the sample. */
+  at: string;
+  activeSessions: number;
+  newSessions: number;
+  requests?: number;
+  /** Sessions that ended with RST (a client-visible error). */
+  resets: number;
+}
+
+export interface Balancer {
+  readonly kind: BalancerKind;
+  timing(): Promise<BalancerTiming>;
+  observe(target: Target): Promise<TargetObservation>;
+  /** Only where the balancer has an admin API (HAProxy runtime API, the L4 device); absent otherwise. */
+  disable?(target: Target): Promise<void>;
+  enable?(target: Target): Promise<void>;
+  traffic(target: Target): Promise<TrafficSample>;
+}
+
+/** argv is executed without a shell; a script is run by `/bin/sh -c` (parameters only via env). */
+export type CommandSpec = ({ argv: readonly string[] } | { script: string }) & {
+  /** From buildCommandEnv(); the executor adds its base environment (PATH, HOME). */
+  env: Readonly<Record<string, string>>;
+  cwd?: string;
+  /** Kill the command (TERM, then KILL) after this long; the result then has `timedOut: true`. */
+  deadlineMs: number;
+};
+
+export interface ExecResult {
+  exitCode: number | null;
+  signal: string | null;
+  timedOut: boolean;
+  durationMs: number;
+  /** The last lines of stdout+stderr, for the step record; callers redact() secrets before storing. */
+  outputTail: string;
+}
+
+export type OutputStream = "stdout" | "stderr";
+
+/** Runs commands on ONE target (an ssh session to it, or local child processes). */
+export interface Executor {
+  readonly kind: ExecutorKind;
+  run(cmd: CommandSpec, onOutput?: (chunk: string, stream: OutputStream) => void): Promise<ExecResult>;
+}
+
+export type ExecutorFactory = (target: Target) => Executor;

@@ -1,0 +1,65 @@
+/**
+ * The closed set of domain error codes. The API maps each code to an HTTP status in one exception
+ * filter; the worker uses `retryable` to decide between "schedule again" and "fail the step".
+ */
+export const ERROR_CODES = [
+  "runbook_invalid",
+  "plan_invalid",
+  "param_invalid",
+  "duration_invalid",
+  "step_timeout",
+  "step_failed",
+  "exec_failed",
+  "verify_failed",
+  "lease_lost",
+  "target_unhealthy",
+  "balancer_unavailable",
+  "executor_unavailable",
+  "invalid_transition",
+  "internal",
+] as const;
+
+export type EbbErrorCode = (typeof ERROR_CODES)[number];
+
+/**
+ * Codes that describe a transient condition: trying the same thing again later may succeed.
+ * Bad input (runbook, plan, params) never becomes valid by waiting, and a lost lease means another
+ * worker owns the target now, so retrying would act on a target we no longer hold.
+ */
+const RETRYABLE_BY_DEFAULT: ReadonlySet<EbbErrorCode> = new Set([
+  "balancer_unavailable",
+  "executor_unavailable",
+  "step_timeout",
+]);
+
+export interface EbbErrorOptions {
+  /** Overrides the code's default. */
+  retryable?: boolean;
+  /** The original error, kept for logs and stack traces. */
+  cause?: unknown;
+  /** Structured detail for clients (e.g. the list of runbook issues). Must hold no secrets. */
+  details?: unknown;
+}
+
+export class EbbError extends Error {
+  override readonly name = "EbbError";
+  readonly code: EbbErrorCode;
+  readonly retryable: boolean;
+  readonly details: unknown;
+
+  constructor(code: EbbErrorCode, message: string, options: EbbErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.retryable = options.retryable ?? RETRYABLE_BY_DEFAULT.has(code);
+    this.details = options.details;
+  }
+}
+
+export function isEbbError(value: unknown, code?: EbbErrorCode): value is EbbError {
+  return value instanceof EbbError && (code === undefined || value.code === code);
+}
+
+/** Used at the end of every exhaustive switch: adding a union member without handling it fails the type check. */
+export function assertNever(value: never, what = "value"): never {
+  throw new EbbError("internal", `unhandled ${what}: ${JSON.stringify(value)}`);
+}

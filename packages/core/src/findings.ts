@@ -1,0 +1,50 @@
+/** A problem found before anything runs. Errors block the rollout; warnings are shown and acknowledged. */
+export interface Finding {
+  severity: "error" | "warning";
+  code: FindingCode;
+  message: string;
+  stepId?: string;
+  target?: string;
+}
+
+export const FINDING_CODES = [
+  // runbook against balancer timing
+  "sleep_instead_of_observe",
+  "sleep_shorter_than_detection",
+  "stop_before_unbind",
+  "unbind_not_observed",
+  "health_check_step_ineffective",
+  "runbook_balancer_mismatch",
+  // plan against fleet
+  "no_capacity",
+  "batch_size_reduced",
+  "target_out_of_service",
+  "plan_exceeds_max_unavailable",
+  "plan_breaks_min_healthy",
+  "plan_unknown_target",
+  // targets and balancer configuration
+  "keepalive_below_idle",
+  "reset_on_port_fail",
+  "stop_deadline_too_short",
+] as const;
+export type FindingCode = (typeof FINDING_CODES)[number];
+
+export function hasErrors(findings: readonly Finding[]): boolean {
+  return findings.some((f) => f.severity === "error");
+}
+
+export function errorFinding(
+  code: FindingCode,
+  message: string,
+  at: { stepId?: string; target?: string } = {},
+): Finding {
+  return { severity: "error", code, message, ...at };
+}
+
+export function warningFinding(
+  code: FindingCode,
+  message: string,
+  at: { stepId?: string; target?: string } = {},
+): Finding {
+  return { severity: "warning", code, message, ...at };
+}

@@ -1,0 +1,190 @@
+import { describe, expect, it } from "vitest";
+import { type BalancerFacts, type BalancerTiming, DEFAULT_L4_TIMING, type TargetFacts } from "../facts.js";
+import type { Finding, FindingCode } from "../findings.js";
+import { planRollout, type RolloutPlan } from "../plan/planner.js";
+import { loadBuiltinRunbooks } from "../runbook/builtins.js";
+import { parseRunbookOrThrow } from "../runbook/parse.js";
+import type { Runbook } from "../runbook/schema.js";
+import { preflight } from "./preflight.js";
+
+const builtins = loadBuiltinRunbooks();
+
+/** The lab: 4 VMs behind the L4 device, keep-alive above the device's 600 s aging, 30 s stop budget. */
+function labFleet(count = 4, patch: Partial<TargetFacts> = {}): TargetFacts[] {
+  return Array.from({ length: count }, (_, i) => ({
+    name: `vm${i + 1}`,
+    host: `127.0.0.${11 + i}`,
+    port: 8080,
+    inService: true,
+    keepAliveTimeoutMs: 605_000,
+    backgroundWorkBudgetMs: 30_000,
+    ...patch,
+  }));
+}
+
+function run(opts: {
+  runbook?: Runbook;
+  targets?: TargetFacts[];
+  timing?: Partial<BalancerTiming>;
+  balancer?: Partial<BalancerFacts>;
+  plan?: RolloutPlan;
+}): Finding[] {
+  const runbook = opts.runbook ?? builtins["l4-drain"];
+  const targets = opts.targets ?? labFleet();
+  const timing = { ...DEFAULT_L4_TIMING, ...opts.timing };
+  const balancer: BalancerFacts = { kind: "l4", timing, ...opts.balancer };
+  const plan = opts.plan ?? planRollout({ targets, strategy: { maxUnavailable: 1 }, timing, runbook });
+  return preflight({ runbook, fleet: { targets }, balancer, plan });
+}
+
+function codes(findings: Finding[]): [string, FindingCode][] {
+  return findings.map((f) => [f.severity, f.code]);
+}
+
+function runbookWith(steps: string): Runbook {
+  return parseRunbookOrThrow(`apiVersion: ebb/v1\nkind: Runbook\nname: t\nbalancer: l4\nsteps:\n${steps}`);
+}
+
+describe("preflight", () => {
+  it("the built-in l4-drain on a healthy lab fleet finds nothing", () => {
+    expect(run({})).toEqual([]);
+  });
+
+  it("the built-in l4-drain-l4check behind an L4-mode check finds nothing", () => {
+    expect(run({ runbook: builtins["l4-drain-l4check"], timing: { mode: "l4" } })).toEqual([]);
+  });
+
+  it("flags any sleep: observe instead", () => {
+    const runbook = runbookWith(`  - { id: fail, type: exec, run: [ebb-vm, health, fail] }
+  - { id: wait, type: sleep, duration: 30s }
+  - { id: unbound, type: balancer.awaitUnbound }
+  - { id: stop, type: exec, run: [ebb-vm, stop], timeout: 45s }
+`);
+    const findings = run({ runbook });
+    expect(codes(findings)).toEqual([["warning", "sleep_instead_of_observe"]]);
+    expect(findings[0]).toMatchObject({
+      stepId: "wait",
+      message: expect.stringContaining("balancer.awaitUnbound"),
+    });
+  });
+
+  it("a sleep shorter than the detection window while waiting for the unbind is an error", () => {
+    const runbook = runbookWith(`  - { id: fail, type: exec, run: [ebb-vm, health, fail] }
+  - { id: wait, type: sleep, duration: 15s }
+  - { id: unbound, type: balancer.awaitUnbound }
+  - { id: stop, type: exec, run: [ebb-vm, stop], timeout: 45s }
+`);
+    const findings = run({ runbook });
+    expect(codes(findings)).toEqual([
+      ["error", "sleep_shorter_than_detection"],
+      ["warning", "sleep_instead_of_observe"],
+    ]);
+    expect(findings[0]?.message).toContain("25s");
+  });
+
+  it("a stop before an observed unbind is an error with an L7 check", () => {
+    const findings = run({ runbook: builtins["l4-drain-l4check"] });
+    expect(codes(findings)).toEqual([["error", "stop_before_unbind"]]);
+    expect(findings[0]?.stepId).toBe("stop");
+  });
+
+  it("with an L4 check the stop may unbind, but the unbind must then be observed", () => {
+    const runbook = runbookWith(`  - { id: stop, type: exec, run: [systemctl, stop, nginx], timeout: 45s }
+  - { id: deploy, type: exec, run: [ebb-vm, deploy] }
+  - { id: start, type: exec, run: [systemctl, start, nginx] }
+  - { id: unbound, type: balancer.awaitUnbound }
+`);
+    const findings = run({ runbook, timing: { mode: "l4" } });
+    expect(codes(findings)).toEqual([["error", "unbind_not_observed"]]);
+  });
+
+  it("failing the health-check file is useless behind an L4 check", () => {
+    const findings = run({ timing: { mode: "l4" } });
+    expect(codes(findings)).toEqual([["error", "health_check_step_ineffective"]]);
+    expect(findings[0]?.stepId).toBe("fail-health-check");
+  });
+
+  it("a batch plan that breaks minHealthy is an error", () => {
+    const targets = labFleet();
+    const plan: RolloutPlan = {
+      ...planRollout({
+        targets,
+        strategy: { maxUnavailable: 2 },
+        timing: DEFAULT_L4_TIMING,
+        runbook: builtins["l4-drain"],
+      }),
+    };
+    plan.limits = { ...plan.limits, minHealthy: 3 };
+    expect(plan.batches.map((b) => b.length)).toEqual([2, 2]);
+    const findings = run({ targets, plan });
+    expect(codes(findings)).toEqual([
+      ["error", "plan_breaks_min_healthy"],
+      ["error", "plan_breaks_min_healthy"],
+    ]);
+    expect(findings[0]?.message).toContain("only 2 target(s) stay in service, minHealthy is 3");
+  });
+
+  it("a plan made before a target went down exceeds maxUnavailable now", () => {
+    const plan = planRollout({
+      targets: labFleet(),
+      strategy: { maxUnavailable: 1 },
+      timing: DEFAULT_L4_TIMING,
+      runbook: builtins["l4-drain"],
+    });
+    const now = labFleet().map((t) => (t.name === "vm4" ? { ...t, inService: false } : t));
+    const findings = run({ targets: now, plan });
+    expect(codes(findings)).toEqual([
+      ["error", "plan_exceeds_max_unavailable"],
+      ["error", "plan_exceeds_max_unavailable"],
+      ["error", "plan_exceeds_max_unavailable"],
+    ]);
+  });
+
+  it("a plan naming a target outside the fleet is an error", () => {
+    const plan = planRollout({
+      targets: labFleet(5),
+      strategy: { maxUnavailable: 1 },
+      timing: DEFAULT_L4_TIMING,
+      runbook: builtins["l4-drain"],
+    });
+    expect(codes(run({ plan }))).toContainEqual(["error", "plan_unknown_target"]);
+  });
+
+  it("warns when a target's keep-alive timeout is not above the idle timeout in front of it", () => {
+    const targets = labFleet(2).map((t) => (t.name === "vm2" ? { ...t, keepAliveTimeoutMs: 10_000 } : t));
+    const findings = run({ targets });
+    expect(codes(findings)).toEqual([["warning", "keepalive_below_idle"]]);
+    expect(findings[0]).toMatchObject({ target: "vm2", message: expect.stringContaining("e.g. 10m1s") });
+    // A proxy in front with a longer idle timeout than every target's keep-alive.
+    const proxied = run({ balancer: { frontProxyIdleTimeoutMs: 900_000 } });
+    expect(codes(proxied)).toEqual(Array(4).fill(["warning", "keepalive_below_idle"]));
+    expect(proxied[0]?.message).toContain("proxy in front");
+  });
+
+  it("warns about resetOnPortFail, more strongly on a large fleet", () => {
+    const small = run({ timing: { resetOnPortFail: true } });
+    expect(codes(small)).toEqual([["warning", "reset_on_port_fail"]]);
+    expect(small[0]?.message).not.toContain("mass failure");
+    const large = run({ timing: { resetOnPortFail: true }, targets: labFleet(12) });
+    expect(large[0]?.message).toContain("With 12 targets a mass failure");
+  });
+
+  it("a stop deadline shorter than a target's background-work budget is an error", () => {
+    const targets = labFleet(2).map((t) => (t.name === "vm1" ? { ...t, backgroundWorkBudgetMs: 60_000 } : t));
+    const findings = run({ targets });
+    expect(codes(findings)).toEqual([["error", "stop_deadline_too_short"]]);
+    expect(findings[0]).toMatchObject({ stepId: "stop", target: "vm1" });
+  });
+
+  it("warns when the runbook was written for another balancer", () => {
+    expect(codes(run({ balancer: { kind: "haproxy" } }))).toEqual([["warning", "runbook_balancer_mismatch"]]);
+  });
+
+  it("includes the plan's own findings", () => {
+    const targets = labFleet(4).map((t) => (t.name === "vm1" ? { ...t, inService: false } : t));
+    expect(codes(run({ targets }))).toEqual([
+      ["error", "no_capacity"],
+      ["warning", "target_out_of_service"],
+    ]);
+  });
+});

@@ -1,0 +1,107 @@
+import { z } from "zod";
+import { durationField, envField, positiveDurationField, STEP_ID } from "./fields.js";
+
+/**
+ * The step union: one strict zod schema per `type`. Durations are parsed to milliseconds. Templates
+ * (`${params.x}`, `${target.host}`) are allowed only where noted; they never reach argv or shell text.
+ */
+
+const common = {
+  id: z.string().regex(STEP_ID, 'must be lowercase letters, digits and dashes (e.g. "await-unbound")'),
+  name: z.string().min(1).optional(),
+  /** Deadline for the whole step (all re-checks included). Default: see STEP_TYPES. */
+  timeout: durationField.optional(),
+  /** `halt` stops the rollout on failure; `continue` records the failure and runs the next step. */
+  onFailure: z.enum(["halt", "continue"]).default("halt"),
+};
+
+/** What an exec step does to the target, when its command alone does not make it obvious. */
+export const EXEC_KINDS = ["stop", "start", "deploy", "health-fail", "health-restore"] as const;
+export type ExecKind = (typeof EXEC_KINDS)[number];
+
+export const execStepSchema = z
+  .strictObject({
+    type: z.literal("exec"),
+    ...common,
+    /** argv, executed without a shell. */
+    run: z.array(z.string().min(1)).min(1).optional(),
+    /** Run by `/bin/sh -c`; parameters are available ONLY as environment variables ("$EBB_VERSION"). */
+    script: z.string().min(1).optional(),
+    /** Values may reference `${params.x}` and `${target.name|host|port}`. */
+    env: envField.optional(),
+    expectExit: z.array(z.number().int().min(0).max(255)).min(1).default([0]),
+    kind: z.enum(EXEC_KINDS).optional(),
+    /** The command may be run again after a crash left its outcome unknown. */
+    idempotent: z.boolean().default(false),
+  })
+  .superRefine((step, ctx) => {
+    if (step.run === undefined && step.script === undefined) {
+      ctx.addIssue({ code: "custom", path: ["run"], message: "exec needs `run` (argv) or `script`" });
+    }
+    if (step.run !== undefined && step.script !== undefined) {
+      ctx.addIssue({ code: "custom", path: ["script"], message: "give either `run` or `script`, not both" });
+    }
+  });
+
+export const awaitUnboundStepSchema = z.strictObject({ type: z.literal("balancer.awaitUnbound"), ...common });
+export const awaitBoundStepSchema = z.strictObject({ type: z.literal("balancer.awaitBound"), ...common });
+export const disableStepSchema = z.strictObject({ type: z.literal("balancer.disable"), ...common });
+export const enableStepSchema = z.strictObject({ type: z.literal("balancer.enable"), ...common });
+
+export const awaitQuietStepSchema = z.strictObject({
+  type: z.literal("traffic.awaitQuiet"),
+  ...common,
+  /** No new sessions for this long counts as quiet. */
+  holdFor: positiveDurationField.default(2_000),
+  maxNewSessions: z.number().int().min(0).default(0),
+});
+
+export const httpCheckStepSchema = z.strictObject({
+  type: z.literal("http.check"),
+  ...common,
+  /**
+   * May reference `${target.host}` etc. Default: `http://${target.host}:${target.port}/` with
+   * `via: target`, the balancer's VIP with `via: vip`.
+   */
+  url: z.string().min(1).optional(),
+  via: z.enum(["target", "vip"]).default("target"),
+  expectStatus: z.number().int().min(100).max(599).default(200),
+  /** May reference `${params.version}`. */
+  bodyIncludes: z.string().min(1).optional(),
+  /** Further attempts after a failed probe before the step fails. */
+  retries: z.number().int().min(0).max(100).default(2),
+});
+
+export const approvalStepSchema = z.strictObject({
+  type: z.literal("approval"),
+  ...common,
+  message: z.string().min(1).optional(),
+});
+
+export const sleepStepSchema = z.strictObject({
+  type: z.literal("sleep"),
+  ...common,
+  duration: positiveDurationField,
+});
+
+export const stepSchema = z.discriminatedUnion("type", [
+  execStepSchema,
+  awaitUnboundStepSchema,
+  awaitBoundStepSchema,
+  disableStepSchema,
+  enableStepSchema,
+  awaitQuietStepSchema,
+  httpCheckStepSchema,
+  approvalStepSchema,
+  sleepStepSchema,
+]);
+
+export type Step = z.output<typeof stepSchema>;
+export type StepInput = z.input<typeof stepSchema>;
+export type StepType = Step["type"];
+export type StepOf<T extends StepType> = Extract<Step, { type: T }>;
+export type ExecStep = StepOf<"exec">;
+export type HttpCheckStep = StepOf<"http.check">;
+
+/** Read from the schema so the list can never drift from the union. */
+export const STEP_TYPE_NAMES: readonly StepType[] = stepSchema.options.map((o) => o.shape.type.value);

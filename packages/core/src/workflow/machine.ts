@@ -1,0 +1,254 @@
+import { assertNever } from "../errors.js";
+import { isStepInFlight, type TargetRunStatus } from "../statuses.js";
+import { Draft } from "./draft.js";
+import {
+  advance,
+  afterStep,
+  batchComplete,
+  beginStep,
+  failStep,
+  maybeFinishAbort,
+  resumeHeld,
+  settleAborted,
+  startBatch,
+  timeoutError,
+} from "./progress.js";
+import type { RolloutEvent, RolloutState, TargetRun, TransitionContext, TransitionResult } from "./types.js";
+
+/**
+ * The rollout workflow as a pure function: (state, event, now) -> (state, effects). No clock, no I/O:
+ * the worker persists the new state and carries out the effects, then reports their outcome as
+ * further events. Rules:
+ * - batches run one after another; targets within a batch in parallel;
+ * - a failed step (onFailure: halt) fails the rollout: steps in flight finish, no new step starts;
+ *   `retry` re-runs the failed step with attempt + 1, `abort` restores what was taken out;
+ * - `pause` takes effect at the next step boundary, `resume` continues from there;
+ * - step results whose target, step index or attempt are not current are ignored (the worker's
+ *   fencing relies on this to reject late results from a previous attempt or a lost worker).
+ */
+export function transition(
+  state: RolloutState,
+  event: RolloutEvent,
+  ctx: TransitionContext,
+): TransitionResult {
+  const d = new Draft(state, ctx.now);
+  const ignored = apply(d, event);
+  if (ignored !== undefined) return { state, effects: [], ignored };
+  maybeFinishAbort(d);
+  return { state: d.state, effects: d.effects };
+}
+
+type Ignored = TransitionResult["ignored"];
+
+function apply(d: Draft, event: RolloutEvent): Ignored {
+  const { state } = d;
+  switch (event.type) {
+    case "start": {
+      if (state.status !== "pending") return notApplicable(`rollout is ${state.status}`);
+      state.startedAt = d.now;
+      d.setStatus("running");
+      if (state.batches.length === 0) advance(d);
+      else startBatch(d, 0);
+      return undefined;
+    }
+    case "step.succeeded": {
+      const run = current(d, event, ["running", "waiting"]);
+      if (typeof run === "string") return stale(run);
+      const planned = d.planned(run);
+      if (planned.outOfService === "observesIn") run.outOfService = false;
+      if (planned.execKind === "deploy") run.deployFailed = false;
+      d.finishStep(run, "succeeded", { observation: event.observation });
+      afterStep(d, run);
+      return undefined;
+    }
+    case "step.failed": {
+      const run = current(d, event, ["running", "waiting"]);
+      if (typeof run === "string") return stale(run);
+      const stepRun = run.steps[run.stepIndex];
+      if (stepRun !== undefined && event.observation !== undefined) stepRun.observation = event.observation;
+      failStep(d, run, "failed", event.error);
+      return undefined;
+    }
+    case "step.waiting": {
+      const run = current(d, event, ["running", "waiting"]);
+      if (typeof run === "string") return stale(run);
+      const deadline = run.deadline ?? d.now;
+      if (d.now >= deadline) {
+        failStep(d, run, "timedOut", timeoutError(d, run));
+        return undefined;
+      }
+      const stepRun = run.steps[run.stepIndex];
+      if (stepRun !== undefined) {
+        stepRun.status = "waiting";
+        if (event.observation !== undefined) stepRun.observation = event.observation;
+      }
+      d.setTargetStatus(run, "waiting");
+      const wanted = event.recheckAtMs ?? d.now + d.planned(run).recheckMs;
+      // One last check exactly at the deadline, so a condition that holds just in time still counts.
+      const atMs = Math.min(Math.max(wanted, d.now), deadline);
+      d.effect({
+        type: "recheck",
+        target: run.target,
+        stepIndex: run.stepIndex,
+        attempt: run.attempt,
+        atMs,
+        deadlineAtMs: deadline,
+      });
+      return undefined;
+    }
+    case "step.timedOut": {
+      const run = current(d, event, ["running", "waiting", "awaitingApproval"]);
+      if (typeof run === "string") return stale(run);
+      failStep(d, run, "timedOut", timeoutError(d, run));
+      return undefined;
+    }
+    case "pause": {
+      if (state.status !== "running") return notApplicable(`rollout is ${state.status}, not running`);
+      d.setStatus("paused", { ...by(event.by) });
+      return undefined;
+    }
+    case "resume": {
+      if (state.status !== "paused") return notApplicable(`rollout is ${state.status}, not paused`);
+      d.setStatus("running", { ...by(event.by) });
+      resumeHeld(d);
+      // Paused between two batches: nothing was held, the next batch starts now.
+      if (batchComplete(d)) advance(d);
+      return undefined;
+    }
+    case "retry": {
+      if (state.status !== "failed") return notApplicable(`rollout is ${state.status}, not failed`);
+      const run = ownRun(d, event.target);
+      if (run === undefined || run.status !== "failed") {
+        return notApplicable(`target ${event.target} has no failed step to retry`);
+      }
+      beginStep(d, run, run.stepIndex, run.attempt + 1);
+      if (d.runs().every((r) => r.status !== "failed")) {
+        delete state.failure;
+        delete state.finishedAt;
+        d.setStatus("running", { reason: `retry ${event.target}`, ...by(event.by) });
+        resumeHeld(d);
+      }
+      return undefined;
+    }
+    case "approve": {
+      const waiting = d
+        .runs()
+        .filter(
+          (r) => r.status === "awaitingApproval" && (event.target === undefined || r.target === event.target),
+        );
+      if (waiting.length === 0) return notApplicable("no target is waiting for an approval");
+      for (const run of waiting) {
+        d.emit({
+          type: "approval.granted",
+          target: run.target,
+          stepId: d.planned(run).step.id,
+          by: event.by,
+        });
+        d.finishStep(run, "succeeded", { observation: { approvedBy: event.by } });
+        afterStep(d, run);
+      }
+      return undefined;
+    }
+    case "abort": {
+      if (state.status === "pending") {
+        for (const run of d.runs()) d.setTargetStatus(run, "skipped");
+        state.finishedAt = d.now;
+        d.setStatus("aborted", { ...reason(event.reason), ...by(event.by) });
+        return undefined;
+      }
+      if (state.status === "aborting" || state.status === "aborted" || state.status === "succeeded") {
+        return notApplicable(`rollout is ${state.status}`);
+      }
+      d.setStatus("aborting", { ...reason(event.reason), ...by(event.by) });
+      for (const run of d.runs()) abortTarget(d, run);
+      return undefined;
+    }
+    case "restore.done": {
+      const run = ownRun(d, event.target);
+      if (run === undefined || run.status !== "restoring") {
+        return notApplicable(`target ${event.target} is not being restored`);
+      }
+      run.finishedAt = d.now;
+      if (event.ok) {
+        run.outOfService = false;
+        d.setTargetStatus(run, "restored");
+      } else {
+        if (event.error !== undefined) run.error = event.error;
+        d.setTargetStatus(run, "failed");
+        d.emit({ type: "target.leftOutOfService", target: run.target, reason: "restore failed" });
+      }
+      d.releaseLease(run);
+      return undefined;
+    }
+    default:
+      return assertNever(event, "rollout event");
+  }
+}
+
+/**
+ * Abort handling per target. A command in flight (`running`) is left to finish: killing it midway
+ * could leave the target in an unknown state; its result settles the target. Waits and approval
+ * gates have no side effect, so they are dropped at once (their late results arrive as stale).
+ */
+function abortTarget(d: Draft, run: TargetRun): void {
+  switch (run.status) {
+    case "pending":
+      d.setTargetStatus(run, "skipped");
+      return;
+    case "running":
+      return;
+    case "waiting":
+    case "awaitingApproval":
+      d.finishStep(run, "skipped");
+      settleAborted(d, run);
+      return;
+    case "held":
+    case "failed":
+      settleAborted(d, run);
+      return;
+    case "succeeded":
+    case "restoring":
+    case "restored":
+    case "skipped":
+      return;
+    default:
+      assertNever(run.status, "target run status");
+  }
+}
+
+/** The target's run if the event refers to its current step and attempt, else why it is stale. */
+function current(
+  d: Draft,
+  ref: { target: string; stepIndex: number; attempt: number },
+  inFlight: readonly TargetRunStatus[],
+): TargetRun | string {
+  const run = ownRun(d, ref.target);
+  if (run === undefined) return `unknown target ${ref.target}`;
+  if (!isStepInFlight(run.status) || !inFlight.includes(run.status)) {
+    return `${ref.target} is ${run.status}, no such step in flight`;
+  }
+  if (run.stepIndex !== ref.stepIndex || run.attempt !== ref.attempt) {
+    return `${ref.target} is at step ${run.stepIndex} attempt ${run.attempt}, not step ${ref.stepIndex} attempt ${ref.attempt}`;
+  }
+  return run;
+}
+
+function ownRun(d: Draft, target: string): TargetRun | undefined {
+  return Object.hasOwn(d.state.targets, target) ? d.state.targets[target] : undefined;
+}
+
+function stale(message: string): Ignored {
+  return { reason: "stale", message };
+}
+
+function notApplicable(message: string): Ignored {
+  return { reason: "not_applicable", message };
+}
+
+function by(who: string | undefined): { by?: string } {
+  return who === undefined ? {} : { by: who };
+}
+
+function reason(text: string | undefined): { reason?: string } {
+  return text === undefined ? {} : { reason: text };
+}

@@ -1,0 +1,147 @@
+import type { EbbErrorCode } from "../errors.js";
+import type { OutOfServiceEffect } from "../runbook/step-types.js";
+import type { ExecKind, Step } from "../runbook/steps.js";
+import type { RolloutStatus, StepRunStatus, TargetRunStatus } from "../statuses.js";
+
+/**
+ * The rollout as data. Everything here is plain JSON (no Map, no Date, no class) so the worker can
+ * store it in the database as is and rebuild the exact state after a crash.
+ */
+
+/** A runbook step with what the machine needs resolved once, at creation. */
+export interface PlannedStep {
+  step: Step;
+  /** Deadline for the step from its start, all re-checks included. */
+  timeoutMs: number;
+  /** Re-check interval for waiting steps when the step runner does not ask for a time. */
+  recheckMs: number;
+  outOfService?: OutOfServiceEffect;
+  execKind?: ExecKind;
+}
+
+/** A failure as stored and shown: no stack, no secrets (the worker redacts before reporting). */
+export interface StepError {
+  code: EbbErrorCode;
+  message: string;
+}
+
+/** JSON detail a step runner reports (balancer state, exit code, who is still sending ...). */
+export type Observation = Readonly<Record<string, unknown>>;
+
+export interface StepRun {
+  status: StepRunStatus;
+  /** Attempts made so far (the current attempt while running). */
+  attempts: number;
+  startedAt?: number;
+  finishedAt?: number;
+  observation?: Observation;
+  error?: StepError;
+}
+
+export interface TargetRun {
+  target: string;
+  batch: number;
+  status: TargetRunStatus;
+  /** The step running now, the next one to run when `held`, the failed one when `failed`. */
+  stepIndex: number;
+  /** Attempt of the current step, from 1; results carrying another attempt are stale. */
+  attempt: number;
+  startedAt?: number;
+  stepStartedAt?: number;
+  /** Absolute time (ms) after which the current step counts as timed out. */
+  deadline?: number;
+  finishedAt?: number;
+  /** A step that takes the target out has started and no observed re-bind (or restore) followed. */
+  outOfService: boolean;
+  /** A deploy step failed: on abort the target stays out instead of being restored. */
+  deployFailed: boolean;
+  /** This rollout holds the target's lease (acquireLease emitted, releaseLease not yet). */
+  leaseHeld: boolean;
+  steps: StepRun[];
+  error?: StepError;
+}
+
+export interface RolloutState {
+  id: string;
+  status: RolloutStatus;
+  version: string;
+  runbookName: string;
+  steps: PlannedStep[];
+  batches: string[][];
+  /** Index of the batch in progress (or last run); -1 before start. */
+  currentBatch: number;
+  targets: Record<string, TargetRun>;
+  createdAt: number;
+  updatedAt: number;
+  startedAt?: number;
+  finishedAt?: number;
+  /** The failure that halted the rollout, while it is failed. */
+  failure?: { target: string; stepIndex: number; error: StepError };
+}
+
+interface StepRef {
+  target: string;
+  stepIndex: number;
+  attempt: number;
+}
+
+export type RolloutEvent =
+  | { type: "start" }
+  | ({ type: "step.succeeded"; observation?: Observation } & StepRef)
+  | ({ type: "step.failed"; error: StepError; observation?: Observation } & StepRef)
+  /** The condition does not hold yet; `recheckAtMs` asks for a specific time (e.g. the end of a sleep). */
+  | ({ type: "step.waiting"; observation?: Observation; recheckAtMs?: number } & StepRef)
+  | ({ type: "step.timedOut" } & StepRef)
+  | { type: "pause"; by?: string }
+  | { type: "resume"; by?: string }
+  | { type: "abort"; by?: string; reason?: string }
+  /** Re-runs the target's failed step with attempt + 1. */
+  | { type: "retry"; target: string; by?: string }
+  /** Releases the approval gate of one target, or of every target waiting at one. */
+  | { type: "approve"; target?: string; by: string }
+  /** The worker finished bringing an aborted target back into service. */
+  | { type: "restore.done"; target: string; ok: boolean; error?: StepError };
+
+export type RolloutEventType = RolloutEvent["type"];
+
+/** What the worker must do after a transition, in order. */
+export type Effect =
+  | { type: "acquireLease"; target: string }
+  | ({ type: "runStep"; deadlineAtMs: number } & StepRef)
+  | ({ type: "recheck"; atMs: number; deadlineAtMs: number } & StepRef)
+  /** Show the gate; the worker schedules step.timedOut at the deadline. */
+  | ({ type: "awaitApproval"; deadlineAtMs: number; message?: string } & StepRef)
+  /** Bring the target back (start, restore health check, await bound) on whatever version it has. */
+  | { type: "restore"; target: string; reason: string; deployed: boolean }
+  | { type: "releaseLease"; target: string }
+  | { type: "emit"; notice: Notice };
+
+/** Things worth telling the dashboard, the audit log and SSE subscribers. */
+export type Notice =
+  | { type: "rollout.status"; from: RolloutStatus; to: RolloutStatus; reason?: string; by?: string }
+  | { type: "batch.started"; batch: number; targets: string[] }
+  | { type: "batch.completed"; batch: number }
+  | { type: "step.started"; target: string; stepIndex: number; stepId: string; attempt: number }
+  | {
+      type: "step.finished";
+      target: string;
+      stepIndex: number;
+      stepId: string;
+      attempt: number;
+      status: StepRunStatus;
+      error?: StepError;
+    }
+  | { type: "target.status"; target: string; from: TargetRunStatus; to: TargetRunStatus }
+  | { type: "target.leftOutOfService"; target: string; reason: string }
+  | { type: "approval.granted"; target: string; stepId: string; by: string };
+
+export interface TransitionContext {
+  now: number;
+}
+
+export interface TransitionResult {
+  state: RolloutState;
+  effects: Effect[];
+  /** Set when the event changed nothing: a stale step result, or a command that does not apply now. */
+  ignored?: { reason: "stale" | "not_applicable"; message: string };
+}
