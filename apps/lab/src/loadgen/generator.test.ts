@@ -179,6 +179,25 @@ describe("LoadGenerator counting", () => {
     expect(vm.received()).toBe(report.requests);
   });
 
+  it("spreads the clients over several targets round robin, in one report", async () => {
+    const a = await serve(json(200, { version: "1", host: "vm-a" }));
+    const b = await serve(json(200, { version: "1", host: "vm-b" }));
+    const report = await runLoad({
+      target: [
+        { host: HOST, port: a.port },
+        { host: HOST, port: b.port },
+      ],
+      clients: 4,
+      rate: 0,
+      durationMs: 200,
+    });
+    expect(a.opened()).toBe(2);
+    expect(b.opened()).toBe(2);
+    expect(report.byServer["vm-a"]).toBe(a.received());
+    expect(report.byServer["vm-b"]).toBe(b.received());
+    expect(errorTotal(report)).toBe(0);
+  });
+
   it("stop() waits for in-flight requests and counts them", async () => {
     const vm = await serve((_req, res) => setTimeout(() => res.end("late"), 150));
     const gen = new LoadGenerator({ target: { host: HOST, port: vm.port }, clients: 3, rate: 100 });
@@ -200,6 +219,9 @@ describe("LoadGenerator counting", () => {
       /LoadOptions\.target\.port/,
     );
     expect(() => new LoadGenerator({ target, clients: 1, rate: 1, path: "x" })).toThrow(/LoadOptions\.path/);
+    expect(() => new LoadGenerator({ target: [target, { host: "", port: 1 }], clients: 1, rate: 1 })).toThrow(
+      /LoadOptions\.target\[1\]\.host/,
+    );
     expect(() => new LoadGenerator({ target, clients: 1, rate: 1, timeoutMs: 0 })).toThrow(
       /LoadOptions\.timeoutMs/,
     );

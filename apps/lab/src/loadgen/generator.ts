@@ -22,7 +22,7 @@ interface Slot {
 type State = "new" | "running" | "stopping" | "stopped";
 
 /**
- * K keep-alive clients sending paced GETs to one target, counting every outcome. Never retries: a client that
+ * K keep-alive clients sending paced GETs to one target (or spread over several), counting every outcome. Never retries: a client that
  * retried would hide exactly the resets and 5xx a bad drain produces.
  *
  * Events: "second" (SecondReport) at each elapsed second, "error" (ErrorSample) for each failed request (only
@@ -51,11 +51,11 @@ export class LoadGenerator extends EventEmitter {
     super();
     this.opts = resolveLoadOptions(opts);
     this.latency = this.opts.recordLatency ? new LatencyRecorder() : null;
+    const { targets } = this.opts;
     this.slots = Array.from({ length: this.opts.clients }, (_, index) => ({
       index,
       client: new LoadClient({
-        host: this.opts.target.host,
-        port: this.opts.target.port,
+        ...targets[index % targets.length]!,
         path: this.opts.path,
         timeoutMs: this.opts.timeoutMs,
         onConnection: () => {

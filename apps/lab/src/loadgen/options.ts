@@ -1,7 +1,7 @@
 import type { LoadOptions } from "./types.js";
 
 export interface ResolvedLoadOptions {
-  target: { host: string; port: number };
+  targets: { host: string; port: number }[];
   clients: number;
   rate: number;
   path: string;
@@ -14,13 +14,17 @@ export const DEFAULT_TIMEOUT_MS = 2000;
 
 /** Validates LoadOptions and fills defaults; a bad value throws a RangeError naming the field. */
 export function resolveLoadOptions(opts: LoadOptions): ResolvedLoadOptions {
-  const { target } = opts;
-  if (typeof target?.host !== "string" || target.host.length === 0) {
-    fail("target.host", "must be a non-empty string", target?.host);
-  }
-  if (!Number.isInteger(target.port) || target.port < 1 || target.port > 65_535) {
-    fail("target.port", "must be an integer in 1..65535", target.port);
-  }
+  const targets = Array.isArray(opts.target) ? opts.target : [opts.target];
+  if (targets.length === 0) fail("target", "must name at least one target", opts.target);
+  targets.forEach((target, i) => {
+    const field = Array.isArray(opts.target) ? `target[${i}]` : "target";
+    if (typeof target?.host !== "string" || target.host.length === 0) {
+      fail(`${field}.host`, "must be a non-empty string", target?.host);
+    }
+    if (!Number.isInteger(target.port) || target.port < 1 || target.port > 65_535) {
+      fail(`${field}.port`, "must be an integer in 1..65535", target.port);
+    }
+  });
   if (!Number.isInteger(opts.clients) || opts.clients < 1)
     fail("clients", "must be an integer >= 1", opts.clients);
   if (!Number.isFinite(opts.rate) || opts.rate < 0) fail("rate", "must be a finite number >= 0", opts.rate);
@@ -32,7 +36,7 @@ export function resolveLoadOptions(opts: LoadOptions): ResolvedLoadOptions {
     fail("durationMs", "must be a number > 0", opts.durationMs);
   }
   return {
-    target: { host: target.host, port: target.port },
+    targets: targets.map(({ host, port }) => ({ host, port })),
     clients: opts.clients,
     rate: opts.rate,
     path,

@@ -4,8 +4,11 @@ export interface LoadTarget {
 }
 
 export interface LoadOptions {
-  /** Where requests go, e.g. the VIP. */
-  target: LoadTarget;
+  /**
+   * Where requests go, e.g. the VIP. Several targets spread the clients over them round robin (client i uses
+   * target i mod n): that is "direct access to the VMs" in benchmarks, one report over all of them.
+   */
+  target: LoadTarget | LoadTarget[];
   /** K keep-alive clients, each with one persistent connection at a time and requests in sequence. */
   clients: number;
   /** Requests per second in total, spread evenly over the clients; 0 = as fast as possible. */
