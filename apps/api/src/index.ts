@@ -1,1 +1,8 @@
-export {};
+export { API_PREFIX, type BootstrapDeps, bootstrap, type RunningApp } from "./app/bootstrap.js";
+export { featureModules } from "./app/features.js";
+export { type EbbConfig, parseConfig } from "./config/config.js";
+export { type Database, openDatabase } from "./database/client.js";
+export { EngineModule } from "./engine/engine.module.js";
+export { ENGINE } from "./engine/tokens.js";
+export { type LabFleetSpec, registerLabFleet } from "./fleets/lab-fleet.js";
+export { RolloutsModule } from "./rollouts/rollouts.module.js";

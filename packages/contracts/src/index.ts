@@ -1,1 +1,7 @@
-export {};
+/**
+ * @ebb/contracts: what the API, the workers, the CLI and the dashboard agree on. The queue and job
+ * catalog, and the REST API's request/response schemas. zod only: safe to bundle for the browser.
+ */
+export * from "./api.js";
+export * from "./jobs.js";
+export * from "./queues.js";

@@ -16,6 +16,10 @@ export const ERROR_CODES = [
   "balancer_unavailable",
   "executor_unavailable",
   "invalid_transition",
+  /** A named resource (fleet, target, rollout, runbook) does not exist. */
+  "not_found",
+  /** The request contradicts current state: a target leased by another rollout, a duplicate name. */
+  "conflict",
   "internal",
 ] as const;
 

@@ -17,7 +17,8 @@ commands:
   deploy [VERSION]               install releases/VERSION and switch current (no restart); env EBB_VERSION
   health fail|restore            rename docroot/health_check.html <-> health_check.html.disabled
 
-The VM: --dir, else --vm with --lab-dir / env EBB_LAB_DIR (default ./.lab), else env EBB_VM_DIR.
+The VM: --dir, else --vm, else env EBB_VM_DIR, else env EBB_TARGET_NAME; a name is looked up in --lab-dir /
+env EBB_LAB_DIR (default ./.lab).
 Exit codes: 0 ok, 1 failed, 2 bad usage.`;
 
 /** Bad usage: exit code 2, and the message names the argument. */
@@ -64,14 +65,19 @@ async function resolveVmDir(values: Values, env: NodeJS.ProcessEnv): Promise<str
   let source: string;
   if (values.dir) {
     [dir, source] = [path.resolve(values.dir), `--dir ${values.dir}`];
-  } else if (values.vm) {
-    if (!VM_NAME_RE.test(values.vm)) throw new UsageError(`--vm ${JSON.stringify(values.vm)}: not a VM name`);
-    const labDir = values["lab-dir"] ?? env.EBB_LAB_DIR ?? path.join(process.cwd(), ".lab");
-    [dir, source] = [vmDir(labDir, values.vm), `--vm ${values.vm}`];
-  } else if (env.EBB_VM_DIR) {
+  } else if (!values.vm && env.EBB_VM_DIR) {
     [dir, source] = [path.resolve(env.EBB_VM_DIR), `EBB_VM_DIR=${env.EBB_VM_DIR}`];
   } else {
-    throw new UsageError("which VM? give --dir <vmDir>, --vm <name> or env EBB_VM_DIR");
+    // Ebb sets EBB_TARGET_NAME for every exec step, so a runbook can say just `ebb-vm stop`, as a
+    // production runbook says `systemctl stop nginx`; the lab directory comes from the host's environment.
+    const name = values.vm ?? env.EBB_TARGET_NAME;
+    const from = values.vm ? "--vm " : "EBB_TARGET_NAME=";
+    if (name === undefined || name === "") {
+      throw new UsageError("which VM? give --dir <vmDir>, --vm <name>, or env EBB_VM_DIR or EBB_TARGET_NAME");
+    }
+    if (!VM_NAME_RE.test(name)) throw new UsageError(`${from}${JSON.stringify(name)}: not a VM name`);
+    const labDir = values["lab-dir"] ?? env.EBB_LAB_DIR ?? path.join(process.cwd(), ".lab");
+    [dir, source] = [vmDir(labDir, name), `${from}${name}`];
   }
   try {
     await access(vmPaths(dir).config);

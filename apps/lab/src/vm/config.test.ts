@@ -113,7 +113,7 @@ describe("ebb-vm usage errors exit 2 and name the argument", () => {
   it.each([
     [[], /missing <command>/],
     [["reboot", "--dir", "/nowhere"], /unknown command "reboot"/],
-    [["status"], /--dir <vmDir>, --vm <name> or env EBB_VM_DIR/],
+    [["status"], /--dir <vmDir>, --vm <name>, or env EBB_VM_DIR or EBB_TARGET_NAME/],
     [["status", "--vm", "../x"], /--vm "..\/x"/],
     [["status", "--frobnicate"], /--frobnicate/],
   ])("%j", async (args, message) => {

@@ -60,6 +60,13 @@ describe("ebb-vm start / status / deploy / health", () => {
       listening: true,
     });
 
+    // What a runbook's exec step sees: Ebb's EBB_TARGET_NAME, the host's EBB_LAB_DIR, no VM arguments.
+    const viaTarget = await ctl(["status", "--json"], { EBB_TARGET_NAME: "vm1", EBB_LAB_DIR: labDir });
+    expect(JSON.parse(viaTarget.stdout)).toMatchObject({ name: "vm1", running: true });
+    const unknown = await ctl(["status"], { EBB_TARGET_NAME: "vm9", EBB_LAB_DIR: labDir });
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toContain("EBB_TARGET_NAME=vm9: no VM");
+
     // Runbook steps pass the version in the environment.
     const deployed = await ctl(["deploy", "--dir", dir], { EBB_VERSION: "2.0.0" });
     expect(deployed).toMatchObject({ code: 0 });

@@ -1,0 +1,38 @@
+import { type DynamicModule, type ForwardReference, Module, type Type } from "@nestjs/common";
+import { APP_FILTER, APP_PIPE } from "@nestjs/core";
+import { ApiExceptionFilter } from "../common/exception.filter.js";
+import { createValidationPipe } from "../common/validation.js";
+import type { EbbConfig } from "../config/config.js";
+import { servesHttp } from "../config/roles.js";
+import { HealthModule } from "../health/health.module.js";
+import { type AppResources, InfrastructureModule } from "./infrastructure.module.js";
+
+export type ModuleImport = Type<unknown> | DynamicModule | Promise<DynamicModule> | ForwardReference;
+
+export interface AppModuleOptions extends AppResources {
+  /** Feature modules (rollouts, engine, processors) and, in tests, test controllers. */
+  modules?: ModuleImport[];
+}
+
+/**
+ * The root module. Thin: infrastructure tokens, health, the error filter and the validation pipe;
+ * features come in through `modules`, chosen by role (HTTP controllers for api, processors for worker).
+ */
+@Module({})
+export class AppModule {
+  static forRoot(config: EbbConfig, options: AppModuleOptions): DynamicModule {
+    const { modules = [], ...resources } = options;
+    return {
+      module: AppModule,
+      imports: [
+        InfrastructureModule.forRoot(config, resources),
+        ...(servesHttp(config.role) ? [HealthModule] : []),
+        ...modules,
+      ],
+      providers: [
+        { provide: APP_FILTER, useClass: ApiExceptionFilter },
+        { provide: APP_PIPE, useFactory: createValidationPipe },
+      ],
+    };
+  }
+}

@@ -1,0 +1,23 @@
+import type { EbbConfig } from "../config/config.js";
+import { servesHttp } from "../config/roles.js";
+import { EngineModule } from "../engine/engine.module.js";
+import { RolloutsModule } from "../rollouts/rollouts.module.js";
+import type { ModuleImport } from "./app.module.js";
+
+/**
+ * Ebb's feature modules for a role: the engine everywhere (the API sends events, workers run jobs), the
+ * HTTP controllers where the role serves HTTP. `executorEnv` is the process environment exec steps start
+ * from, passed in by the entry point (the only reader of process.env).
+ */
+export function featureModules(
+  config: EbbConfig,
+  executorEnv: Record<string, string | undefined>,
+): ModuleImport[] {
+  const env = Object.fromEntries(
+    Object.entries(executorEnv).filter((e): e is [string, string] => e[1] !== undefined),
+  );
+  return [
+    EngineModule.forRoot(config, { executorEnv: env }),
+    ...(servesHttp(config.role) ? [RolloutsModule] : []),
+  ];
+}

@@ -1,0 +1,61 @@
+import { QUEUES } from "@ebb/contracts";
+import {
+  type DynamicModule,
+  Inject,
+  Injectable,
+  Logger,
+  Module,
+  type OnApplicationShutdown,
+} from "@nestjs/common";
+import { Queue } from "bullmq";
+import type { EbbConfig } from "../config/config.js";
+import type { Database } from "../database/client.js";
+import type { RedisConnections } from "../redis/connections.js";
+import { CONFIG, DATABASE, REDIS_CONNECTION, ROLLOUT_QUEUE } from "./tokens.js";
+
+/** What bootstrap opened before Nest started; their lifetimes belong to bootstrap. */
+export interface AppResources {
+  database: Database;
+  redis: RedisConnections;
+}
+
+async function createRolloutQueue(redis: RedisConnections): Promise<Queue> {
+  const queue = new Queue(QUEUES.rollout, { connection: redis.queueConnection() });
+  const logger = new Logger("queue");
+  // A Queue re-emits its connection's errors; an EventEmitter without an 'error' listener throws them
+  // as uncaught exceptions and ends the process. RedisConnections already logs the outage once.
+  queue.on("error", (err) => logger.debug(`${QUEUES.rollout}: ${err.message}`));
+  // The queue connection has no offline queue, so a command sent before it is connected fails; the
+  // app starts serving only once it is.
+  await queue.waitUntilReady();
+  return queue;
+}
+
+/** Closes the queue after every module's onModuleDestroy (where workers close), before Redis goes. */
+@Injectable()
+class QueueShutdown implements OnApplicationShutdown {
+  @Inject(ROLLOUT_QUEUE) private readonly queue!: Queue;
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.queue.close();
+  }
+}
+
+/** CONFIG, DATABASE, REDIS_CONNECTION and ROLLOUT_QUEUE for every module (global). */
+@Module({})
+export class InfrastructureModule {
+  static forRoot(config: EbbConfig, resources: AppResources): DynamicModule {
+    return {
+      module: InfrastructureModule,
+      global: true,
+      providers: [
+        { provide: CONFIG, useValue: config },
+        { provide: DATABASE, useValue: resources.database },
+        { provide: REDIS_CONNECTION, useValue: resources.redis },
+        { provide: ROLLOUT_QUEUE, useFactory: createRolloutQueue, inject: [REDIS_CONNECTION] },
+        QueueShutdown,
+      ],
+      exports: [CONFIG, DATABASE, REDIS_CONNECTION, ROLLOUT_QUEUE],
+    };
+  }
+}

@@ -1,0 +1,187 @@
+import { isAbsolute, resolve } from "node:path";
+import { z } from "zod";
+import { ROLES, type Role } from "./roles.js";
+
+export const LOG_LEVELS = ["error", "warn", "info", "debug"] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+/** The whole configuration of the api/worker process, parsed once at boot. Deeply frozen. */
+export interface EbbConfig {
+  readonly role: Role;
+  /** Where the HTTP API listens; routes live under /api/v1. */
+  readonly api: { readonly host: string; readonly port: number };
+  /** What `openDatabase()` takes: without a url, `dataDir` is the PGlite folder, `<EBB_DATA_DIR>/pglite`. */
+  readonly database: { readonly url?: string; readonly dataDir: string };
+  /** No url means we run our own redis-server on 127.0.0.1:embeddedPort, with its files in `dir`. */
+  readonly redis: { readonly url?: string; readonly embeddedPort: number; readonly dir: string };
+  /** Absolute. Everything Ebb keeps on local disk lives under it. */
+  readonly dataDir: string;
+  readonly worker: {
+    readonly concurrency: number;
+    readonly reconcileIntervalMs: number;
+    /** How long a job stays locked to its worker without renewal: a killed worker's job moves on after it. */
+    readonly lockDurationMs: number;
+  };
+  /** Absolute. Lock files for work that must not run twice on this host. */
+  readonly lockDir: string;
+  /** Seeds an admin API token with this value. A secret: never logged (see describeConfig). */
+  readonly adminToken?: string;
+  readonly logLevel: LogLevel;
+}
+
+/** The variables that hold secrets (or URLs that may embed one): their values never appear in errors. */
+const SECRET_VARIABLES: ReadonlySet<string> = new Set(["DATABASE_URL", "REDIS_URL", "EBB_ADMIN_TOKEN"]);
+
+const integer = (min: number, max: number) =>
+  z
+    .string()
+    .regex(/^\d+$/, "must be a whole number")
+    .transform(Number)
+    .pipe(z.number().min(min, `must be at least ${min}`).max(max, `must be at most ${max}`));
+
+const port = integer(1, 65535);
+
+const urlWithScheme = (schemes: readonly string[]) =>
+  z.string().refine(
+    (value) => {
+      try {
+        return schemes.includes(new URL(value).protocol);
+      } catch {
+        return false;
+      }
+    },
+    `must be a URL starting with ${schemes.map((s) => `${s}//`).join(" or ")}`,
+  );
+
+/**
+ * Every variable the process reads. Defaults are a contract (ARCHITECTURE.md's defaults table): users'
+ * scripts rely on them, so change them only with a note in the changelog.
+ */
+const envSchema = z.object({
+  /** all | api | worker. Default all: the lab runs the API and the workers in one process. */
+  EBB_ROLE: z.enum(ROLES).default("all"),
+  /** The API's listen address. */
+  EBB_API_HOST: z
+    .string()
+    .regex(/^[A-Za-z0-9.:_-]+$/, "must be a host name or an IP address")
+    .default("127.0.0.1"),
+  /** The API's port; the API is served at http://<host>:<port>/api/v1. */
+  EBB_API_PORT: port.default(4000),
+  /** PostgreSQL, e.g. postgres://ebb:secret@db:5432/ebb. Unset: embedded PGlite in EBB_DATA_DIR/pglite. */
+  DATABASE_URL: urlWithScheme(["postgres:", "postgresql:"]).optional(),
+  /** Local state (PGlite, embedded Redis files, locks). Relative paths start at the working directory. */
+  EBB_DATA_DIR: z.string().default(".ebb"),
+  /** An external Redis, e.g. redis://:secret@cache:6379. Unset: we start redis-server from PATH. */
+  REDIS_URL: urlWithScheme(["redis:", "rediss:"]).optional(),
+  /**
+   * The embedded redis-server's port (127.0.0.1 only). Not 6379, so it never collides with (or, worse,
+   * silently reuses) a system Redis that may evict keys.
+   */
+  EBB_REDIS_PORT: port.default(6390),
+  /** Jobs one worker process runs at once. Steps mostly wait on I/O, hence a high default. */
+  EBB_WORKER_CONCURRENCY: integer(1, 10_000).default(50),
+  /** How often the reconciler re-creates missing jobs from the database. */
+  EBB_RECONCILE_INTERVAL_MS: integer(100, 86_400_000).default(10_000),
+  /**
+   * BullMQ job lock. A worker renews it every half while it runs the job; when a worker dies, its job goes
+   * to another worker once the lock expired. Shorter = faster resumption after a crash, more Redis traffic.
+   */
+  EBB_JOB_LOCK_MS: integer(1_000, 600_000).default(15_000),
+  /** Lock files. Default: <EBB_DATA_DIR>/locks. */
+  EBB_LOCK_DIR: z.string().optional(),
+  /** Seeds an admin API token with this value (scripts, CI). Secret: never logged. */
+  EBB_ADMIN_TOKEN: z.string().regex(/^\S+$/, "must not contain whitespace").optional(),
+  /** error | warn | info | debug. */
+  EBB_LOG_LEVEL: z.enum(LOG_LEVELS).default("info"),
+});
+
+export type EnvVariable = keyof z.input<typeof envSchema>;
+export const ENV_VARIABLES = Object.keys(envSchema.shape) as EnvVariable[];
+
+export interface ConfigIssue {
+  variable: string;
+  message: string;
+}
+
+/** The environment does not describe a valid configuration. The message names every bad variable. */
+export class ConfigError extends Error {
+  override readonly name = "ConfigError";
+  constructor(
+    readonly issues: readonly ConfigIssue[],
+    options?: { cause?: unknown },
+  ) {
+    super(
+      `invalid configuration:\n${issues.map((i) => `  ${i.variable}: ${i.message}`).join("\n")}`,
+      options,
+    );
+  }
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === "object") {
+    for (const child of Object.values(value)) deepFreeze(child);
+    Object.freeze(value);
+  }
+  return value;
+}
+
+export interface ParseConfigOptions {
+  /** Relative directories resolve against it. Default: process.cwd(). */
+  cwd?: string;
+}
+
+/**
+ * Parses the environment into the typed config. The only reader of the environment is main.ts, which
+ * passes `process.env` here; everything else receives the config object.
+ */
+export function parseConfig(
+  env: Readonly<Record<string, string | undefined>>,
+  { cwd = process.cwd() }: ParseConfigOptions = {},
+): EbbConfig {
+  // `VAR=` (as docker-compose and shell scripts often leave it) means "unset", not "empty value".
+  const known: Record<string, string> = {};
+  for (const name of ENV_VARIABLES) {
+    const value = env[name];
+    if (value !== undefined && value.trim() !== "") known[name] = value.trim();
+  }
+
+  const parsed = envSchema.safeParse(known);
+  if (!parsed.success) {
+    const issues = parsed.error.issues.map((issue) => {
+      const variable = String(issue.path[0] ?? "(environment)");
+      const shown = SECRET_VARIABLES.has(variable) ? "" : ` (got "${known[variable] ?? ""}")`;
+      return { variable, message: `${issue.message}${shown}` };
+    });
+    // No `cause`: the zod error carries the raw input, secrets included, and causes get logged.
+    throw new ConfigError(issues);
+  }
+
+  const e = parsed.data;
+  const dataDir = resolveDir(cwd, e.EBB_DATA_DIR);
+  const pgliteDir = resolve(dataDir, "pglite");
+  const config: EbbConfig = {
+    role: e.EBB_ROLE,
+    api: { host: e.EBB_API_HOST, port: e.EBB_API_PORT },
+    database:
+      e.DATABASE_URL === undefined ? { dataDir: pgliteDir } : { url: e.DATABASE_URL, dataDir: pgliteDir },
+    redis: {
+      ...(e.REDIS_URL === undefined ? {} : { url: e.REDIS_URL }),
+      embeddedPort: e.EBB_REDIS_PORT,
+      dir: resolve(dataDir, "redis"),
+    },
+    dataDir,
+    worker: {
+      concurrency: e.EBB_WORKER_CONCURRENCY,
+      reconcileIntervalMs: e.EBB_RECONCILE_INTERVAL_MS,
+      lockDurationMs: e.EBB_JOB_LOCK_MS,
+    },
+    lockDir: e.EBB_LOCK_DIR === undefined ? resolve(dataDir, "locks") : resolveDir(cwd, e.EBB_LOCK_DIR),
+    ...(e.EBB_ADMIN_TOKEN === undefined ? {} : { adminToken: e.EBB_ADMIN_TOKEN }),
+    logLevel: e.EBB_LOG_LEVEL,
+  };
+  return deepFreeze(config);
+}
+
+function resolveDir(cwd: string, dir: string): string {
+  return isAbsolute(dir) ? dir : resolve(cwd, dir);
+}

@@ -1,0 +1,47 @@
+import { baseEnvFrom } from "@ebb/drivers";
+import { type DynamicModule, Module } from "@nestjs/common";
+import type { Queue } from "bullmq";
+import { DATABASE, ROLLOUT_QUEUE } from "../app/tokens.js";
+import type { EbbConfig } from "../config/config.js";
+import { runsWorkers } from "../config/roles.js";
+import type { Database } from "../database/client.js";
+import { DefaultDriverRegistry } from "./drivers.js";
+import { Engine } from "./engine.js";
+import { EngineWorker } from "./engine.worker.js";
+import { DRIVERS, ENGINE } from "./tokens.js";
+
+export interface EngineModuleOptions {
+  /** The environment exec steps start from (PATH, HOME, LANG), read once by the process entry. */
+  executorEnv: Record<string, string>;
+}
+
+/** The engine for every role (the API sends events); the BullMQ worker and reconciler for worker roles. */
+@Module({})
+export class EngineModule {
+  static forRoot(config: EbbConfig, options: EngineModuleOptions): DynamicModule {
+    return {
+      module: EngineModule,
+      global: true,
+      providers: [
+        {
+          provide: DRIVERS,
+          useFactory: () =>
+            new DefaultDriverRegistry({ baseEnv: baseEnvFrom(options.executorEnv), lockDir: config.lockDir }),
+        },
+        {
+          provide: ENGINE,
+          useFactory: (database: Database, queue: Queue, drivers: DefaultDriverRegistry) =>
+            new Engine({
+              prisma: database.prisma,
+              queue,
+              drivers,
+              log: (line) => console.log(`[engine] ${line}`),
+            }),
+          inject: [DATABASE, ROLLOUT_QUEUE, DRIVERS],
+        },
+        ...(runsWorkers(config.role) ? [EngineWorker] : []),
+      ],
+      exports: [ENGINE, DRIVERS],
+    };
+  }
+}

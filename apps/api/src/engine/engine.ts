@@ -1,0 +1,392 @@
+import { EventEmitter } from "node:events";
+import { JOBS, type JobName, type JobPayload, jobId, parseJob } from "@ebb/contracts";
+import {
+  type Balancer,
+  type BalancerTiming,
+  EbbError,
+  type Effect,
+  type Executor,
+  isEbbError,
+  isStepInFlight,
+  type Notice,
+  type Observation,
+  type RolloutEvent,
+  type RolloutState,
+  type Runbook,
+  type StepError,
+  secretValues,
+} from "@ebb/core";
+import { DelayedError, type Job, type Queue } from "bullmq";
+import type { PrismaClient } from "../generated/prisma/client.js";
+import { toDriverTarget } from "./drivers.js";
+import { runRestore } from "./restore.js";
+import { type ApplyOutcome, applyEvent, loadState } from "./rollout-store.js";
+import { RunbookCache } from "./runbook-cache.js";
+import { runStep, type StepOutcome } from "./step-runner.js";
+
+export interface FleetRecord {
+  id: string;
+  name: string;
+  balancer: string;
+  balancerConfig: unknown;
+}
+
+export interface TargetRecord {
+  id: string;
+  name: string;
+  host: string;
+  port: number;
+  executor: string;
+  executorConfig: unknown;
+  labels: unknown;
+}
+
+/** Turns stored fleets and targets into drivers. Implementations cache per fleet / target. */
+export interface DriverRegistry {
+  balancer(fleet: FleetRecord): Balancer;
+  executor(target: TargetRecord): Promise<Executor>;
+  vipUrl(fleet: FleetRecord): string | undefined;
+}
+
+export interface EngineDeps {
+  prisma: PrismaClient;
+  queue: Queue;
+  drivers: DriverRegistry;
+  now?: () => number;
+  log?: (line: string) => void;
+}
+
+export interface RolloutNotice {
+  rolloutId: string;
+  notice: Notice;
+}
+
+/**
+ * Runs rollouts: applies events to their stored state machine and carries out the effects as BullMQ jobs.
+ * The database is the source of truth; a job only says "look at this step now", so a lost or duplicated
+ * job is harmless: `reconcile()` re-creates what is missing and stale jobs find their step moved on.
+ */
+export class Engine {
+  readonly notices = new EventEmitter<{ notice: [RolloutNotice] }>();
+  private readonly prisma: PrismaClient;
+  private readonly queue: Queue;
+  private readonly drivers: DriverRegistry;
+  private readonly now: () => number;
+  private readonly log: (line: string) => void;
+  private readonly runbooks: RunbookCache;
+
+  constructor(deps: EngineDeps) {
+    this.prisma = deps.prisma;
+    this.queue = deps.queue;
+    this.drivers = deps.drivers;
+    this.now = deps.now ?? Date.now;
+    this.log = deps.log ?? (() => {});
+    this.runbooks = new RunbookCache(deps.prisma);
+  }
+
+  /** Applies an operator's or the system's event and dispatches what follows. */
+  async send(rolloutId: string, event: RolloutEvent): Promise<ApplyOutcome> {
+    const outcome = await applyEvent(this.prisma, rolloutId, event, this.now());
+    await this.dispatch(rolloutId, outcome);
+    return outcome;
+  }
+
+  /** The BullMQ processor: parse, hand to the handler for the job's name, nothing else. */
+  async process(job: Job, token: string | undefined): Promise<void> {
+    const name = job.name as JobName;
+    switch (name) {
+      case "step.run":
+        return this.runStepJob(parseJob("step.run", job.data), job, token);
+      case "rollout.restore":
+        return this.restoreJob(parseJob("rollout.restore", job.data));
+      case "approval.timeout": {
+        const p = parseJob("approval.timeout", job.data);
+        await this.send(p.rolloutId, {
+          type: "step.timedOut",
+          target: p.target,
+          stepIndex: p.stepIndex,
+          attempt: p.attempt,
+        });
+        return;
+      }
+      case "rollouts.reconcile":
+        await this.reconcile();
+        return;
+      default:
+        throw new EbbError("internal", `unknown job ${String(name)}`);
+    }
+  }
+
+  private async runStepJob(p: JobPayload<"step.run">, job: Job, token: string | undefined): Promise<void> {
+    const rollout = await this.prisma.rollout.findUnique({
+      where: { id: p.rolloutId },
+      include: { fleet: true, runbookVersion: { select: { id: true, source: true } } },
+    });
+    if (!rollout) return;
+    const state = rollout.state as unknown as RolloutState;
+    const run = state.targets[p.target];
+    // A job for a step that has moved on (done, retried, aborted) is stale: drop it before any side effect.
+    if (!run || run.stepIndex !== p.stepIndex || run.attempt !== p.attempt || !isStepInFlight(run.status))
+      return;
+    const targetRow = await this.prisma.target.findFirst({
+      where: { fleetId: rollout.fleetId, name: p.target },
+    });
+    if (!targetRow)
+      throw new EbbError("not_found", `target ${p.target} is gone from fleet ${rollout.fleet.name}`);
+    const runbook = await this.runbooks.get(rollout.runbookVersion.id, rollout.runbookVersion.source);
+    const planned = state.steps[p.stepIndex]!;
+    const params = (rollout.params ?? {}) as Record<string, string>;
+    const stepRun = run.steps[p.stepIndex];
+    let outcome: StepOutcome;
+    try {
+      outcome = await runStep({
+        rolloutId: rollout.id,
+        version: rollout.version,
+        params,
+        secrets: secretValues(runbook.params, params),
+        runbook,
+        step: planned.step,
+        target: toDriverTarget(targetRow),
+        balancer: this.drivers.balancer(rollout.fleet),
+        executor: await this.drivers.executor(targetRow),
+        ...optional("vipUrl", this.drivers.vipUrl(rollout.fleet)),
+        ...optional("previous", stepRun?.observation),
+        stepStartedAt: run.stepStartedAt ?? this.now(),
+        deadlineAtMs: run.deadline ?? this.now() + planned.timeoutMs,
+        now: this.now,
+      });
+    } catch (err) {
+      outcome = failureOutcome(err, planned.recheckMs, this.now());
+      if (!isEbbError(err))
+        this.log(`step ${planned.step.id} on ${p.target} threw: ${(err as Error).stack ?? err}`);
+    }
+    const event = toEvent(outcome, p);
+    let result: ApplyOutcome;
+    try {
+      result = await applyEvent(this.prisma, p.rolloutId, event, this.now(), {
+        ...(outcome.kind !== "waiting" && outcome.outputTail !== undefined
+          ? { record: { outputTail: outcome.outputTail } }
+          : {}),
+        fence: { target: p.target, token: p.leaseToken },
+      });
+    } catch (err) {
+      if (isEbbError(err, "lease_lost")) {
+        this.log(`dropped a late result: ${err.message}`);
+        return;
+      }
+      throw err;
+    }
+    // The waiting step's own job goes back to the delayed set: one job per step attempt, from first
+    // check to last, so the reconciler can tell whether it exists and no worker slot is held meanwhile.
+    const own = result.effects.find(
+      (e): e is Extract<Effect, { type: "recheck" }> =>
+        e.type === "recheck" &&
+        e.target === p.target &&
+        e.stepIndex === p.stepIndex &&
+        e.attempt === p.attempt,
+    );
+    await this.dispatch(p.rolloutId, { ...result, effects: result.effects.filter((e) => e !== own) });
+    if (own && token) {
+      await job.moveToDelayed(Math.max(own.atMs, this.now() + 1), token);
+      throw new DelayedError();
+    }
+  }
+
+  private async restoreJob(p: JobPayload<"rollout.restore">): Promise<void> {
+    const rollout = await this.prisma.rollout.findUnique({
+      where: { id: p.rolloutId },
+      include: { fleet: true, runbookVersion: { select: { id: true, source: true } } },
+    });
+    if (!rollout) return;
+    const state = rollout.state as unknown as RolloutState;
+    if (state.targets[p.target]?.status !== "restoring") return;
+    const targetRow = await this.prisma.target.findFirstOrThrow({
+      where: { fleetId: rollout.fleetId, name: p.target },
+    });
+    const runbook = await this.runbooks.get(rollout.runbookVersion.id, rollout.runbookVersion.source);
+    const params = (rollout.params ?? {}) as Record<string, string>;
+    const balancer = this.drivers.balancer(rollout.fleet);
+    const result = await runRestore({
+      rolloutId: rollout.id,
+      version: rollout.version,
+      params,
+      secrets: secretValues(runbook.params, params),
+      runbook,
+      target: toDriverTarget(targetRow),
+      balancer,
+      executor: await this.drivers.executor(targetRow),
+      timing: await balancer.timing(),
+      now: this.now,
+    });
+    await this.send(p.rolloutId, {
+      type: "restore.done",
+      target: p.target,
+      ok: result.ok,
+      ...(result.error ? { error: result.error } : {}),
+    });
+  }
+
+  /** Carries out the effects of a committed transition. Lease effects were applied in the transaction. */
+  async dispatch(rolloutId: string, outcome: ApplyOutcome): Promise<void> {
+    for (const effect of outcome.effects) {
+      switch (effect.type) {
+        case "acquireLease":
+        case "releaseLease":
+          break;
+        case "runStep":
+        case "recheck": {
+          const token = outcome.leaseTokens[effect.target];
+          if (token === undefined) {
+            this.log(`no lease for ${effect.target} in rollout ${rolloutId}: step not dispatched`);
+            break;
+          }
+          const delay = effect.type === "recheck" ? Math.max(0, effect.atMs - this.now()) : 0;
+          await this.add(
+            "step.run",
+            {
+              rolloutId,
+              target: effect.target,
+              stepIndex: effect.stepIndex,
+              attempt: effect.attempt,
+              leaseToken: token,
+            },
+            delay,
+          );
+          break;
+        }
+        case "awaitApproval":
+          await this.add(
+            "approval.timeout",
+            { rolloutId, target: effect.target, stepIndex: effect.stepIndex, attempt: effect.attempt },
+            Math.max(0, effect.deadlineAtMs - this.now()),
+          );
+          break;
+        case "restore":
+          await this.add("rollout.restore", { rolloutId, target: effect.target }, 0);
+          break;
+        case "emit":
+          this.notices.emit("notice", { rolloutId, notice: effect.notice });
+          break;
+        default:
+          effect satisfies never;
+      }
+    }
+  }
+
+  private async add<N extends JobName>(name: N, payload: JobPayload<N>, delay: number): Promise<void> {
+    await this.queue.add(name, payload, { ...JOBS[name].defaults, jobId: jobId(name, payload), delay });
+  }
+
+  /**
+   * Re-creates from the database every job the state says must exist and Redis does not have (a flushed
+   * Redis, a crash between commit and dispatch). Safe to run any time, from any process.
+   */
+  async reconcile(): Promise<{ rollouts: number; recreated: number }> {
+    const rollouts = await this.prisma.rollout.findMany({
+      where: { status: { in: ["pending", "running", "aborting", "failed", "paused"] } },
+      select: { id: true, status: true },
+    });
+    let recreated = 0;
+    for (const { id, status } of rollouts) {
+      if (status === "pending") {
+        await this.send(id, { type: "start" }).catch((err: unknown) =>
+          this.log(`start ${id}: ${(err as Error).message}`),
+        );
+        continue;
+      }
+      const state = await loadState(this.prisma, id);
+      const leases = await this.leaseTokens(id);
+      for (const run of Object.values(state.targets)) {
+        const expected = expectedJob(id, run.target, run, leases[run.target]);
+        if (!expected) continue;
+        const existing = await this.queue.getJob(jobId(expected.name, expected.payload));
+        const jobState = existing ? await existing.getState() : "missing";
+        if (jobState === "completed" || jobState === "failed") await existing?.remove().catch(() => {});
+        if (
+          jobState === "completed" ||
+          jobState === "failed" ||
+          jobState === "missing" ||
+          jobState === "unknown"
+        ) {
+          await this.add(expected.name, expected.payload, 0);
+          recreated++;
+        }
+      }
+    }
+    if (recreated > 0) this.log(`reconciler re-created ${recreated} job(s)`);
+    return { rollouts: rollouts.length, recreated };
+  }
+
+  private async leaseTokens(rolloutId: string): Promise<Record<string, string>> {
+    const leases = await this.prisma.lease.findMany({
+      where: { rolloutId },
+      include: { target: { select: { name: true } } },
+    });
+    return Object.fromEntries(leases.map((l) => [l.target.name, l.token.toString()]));
+  }
+}
+
+type ExpectedJob =
+  | { name: "step.run"; payload: JobPayload<"step.run"> }
+  | { name: "rollout.restore"; payload: JobPayload<"rollout.restore"> }
+  | { name: "approval.timeout"; payload: JobPayload<"approval.timeout"> };
+
+/** The one job a target run needs right now, if any. */
+function expectedJob(
+  rolloutId: string,
+  target: string,
+  run: RolloutState["targets"][string],
+  leaseToken: string | undefined,
+): ExpectedJob | undefined {
+  const ref = { rolloutId, target, stepIndex: run.stepIndex, attempt: run.attempt };
+  switch (run.status) {
+    case "running":
+    case "waiting":
+      return leaseToken === undefined ? undefined : { name: "step.run", payload: { ...ref, leaseToken } };
+    case "awaitingApproval":
+      return { name: "approval.timeout", payload: ref };
+    case "restoring":
+      return { name: "rollout.restore", payload: { rolloutId, target } };
+    default:
+      return undefined;
+  }
+}
+
+function toEvent(
+  outcome: StepOutcome,
+  p: { target: string; stepIndex: number; attempt: number },
+): RolloutEvent {
+  const ref = { target: p.target, stepIndex: p.stepIndex, attempt: p.attempt };
+  switch (outcome.kind) {
+    case "succeeded":
+      return { type: "step.succeeded", ...ref, observation: outcome.observation };
+    case "failed":
+      return { type: "step.failed", ...ref, error: outcome.error, observation: outcome.observation };
+    case "waiting":
+      return {
+        type: "step.waiting",
+        ...ref,
+        observation: outcome.observation,
+        ...(outcome.recheckAtMs === undefined ? {} : { recheckAtMs: outcome.recheckAtMs }),
+      };
+  }
+}
+
+/**
+ * A driver that cannot be reached right now (device restarting, ssh refused) is a condition to check again,
+ * not a failed step: the step's deadline still bounds it. Anything else fails the step with its message.
+ */
+function failureOutcome(err: unknown, recheckMs: number, now: number): StepOutcome {
+  const message = err instanceof Error ? err.message : String(err);
+  if (isEbbError(err) && err.retryable) {
+    return { kind: "waiting", observation: { unavailable: message }, recheckAtMs: now + recheckMs };
+  }
+  const code: StepError["code"] = isEbbError(err) ? err.code : "step_failed";
+  return { kind: "failed", error: { code, message }, observation: {} };
+}
+
+function optional<K extends string, V>(key: K, value: V | undefined): { [P in K]?: V } {
+  return (value === undefined ? {} : { [key]: value }) as { [P in K]?: V };
+}
+
+export type { BalancerTiming, Observation, Runbook };

@@ -1,0 +1,34 @@
+import type { Readiness } from "@ebb/contracts";
+import { Controller, Get, HttpException, HttpStatus, Inject } from "@nestjs/common";
+import { HealthService } from "./health.service.js";
+
+/** Probes for load balancers and orchestrators, under /api/v1/health. */
+@Controller("health")
+export class HealthController {
+  @Inject(HealthService) private readonly health!: HealthService;
+
+  /** The process is up and serving HTTP. Deliberately checks nothing else: a restart fixes nothing more. */
+  @Get("live")
+  live(): { ok: true } {
+    return { ok: true };
+  }
+
+  /**
+   * 200 with the checks when the database, Redis and the queue all answer. Otherwise 503 in the API's
+   * error shape (like every non-2xx answer), the checks in `details`, the failed ones in the message.
+   */
+  @Get("ready")
+  async ready(): Promise<Readiness> {
+    const readiness = await this.health.readiness();
+    if (!readiness.ok) {
+      const failed = Object.entries(readiness.checks)
+        .filter(([, check]) => !check.ok)
+        .map(([name, check]) => `${name} (${check.error ?? "failed"})`);
+      throw new HttpException(
+        { message: `not ready: ${failed.join(", ")}`, details: readiness },
+        HttpStatus.SERVICE_UNAVAILABLE,
+      );
+    }
+    return readiness;
+  }
+}

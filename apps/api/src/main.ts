@@ -1,0 +1,51 @@
+#!/usr/bin/env node
+import "reflect-metadata";
+import { bootstrap, type RunningApp } from "./app/bootstrap.js";
+import { featureModules } from "./app/features.js";
+import { ConfigError, type EbbConfig, parseConfig } from "./config/config.js";
+
+// The one place that reads the environment; everything below receives the typed config.
+let config: EbbConfig;
+try {
+  config = parseConfig(process.env);
+} catch (err) {
+  console.error(err instanceof ConfigError ? err.message : err);
+  process.exit(2);
+}
+
+let running: RunningApp;
+try {
+  running = await bootstrap(config, { modules: featureModules(config, process.env) });
+} catch (err) {
+  console.error(`Ebb failed to start: ${describeError(err)}`);
+  process.exit(1);
+}
+
+let stopping = false;
+async function shutdown(signal: NodeJS.Signals): Promise<void> {
+  if (stopping) {
+    // A second Ctrl-C while we drain: the operator wants out now.
+    console.error(`${signal} again: exiting without waiting for the graceful shutdown`);
+    process.exit(130);
+  }
+  stopping = true;
+  console.log(`${signal}: shutting down (HTTP, workers, queues, Redis, database)...`);
+  await running.close();
+  process.exit(0);
+}
+process.on("SIGTERM", (signal) => void shutdown(signal));
+process.on("SIGINT", (signal) => void shutdown(signal));
+
+/** The message and its causes: "cannot query ...: connect ECONNREFUSED", without stacks. */
+function describeError(err: unknown): string {
+  const parts: string[] = [];
+  for (
+    let e: unknown = err;
+    e !== undefined && parts.length < 5;
+    e = e instanceof Error ? e.cause : undefined
+  ) {
+    const message = e instanceof Error ? e.message : String(e);
+    if (!parts.some((p) => p.includes(message))) parts.push(message);
+  }
+  return parts.join("\n  caused by: ");
+}

@@ -1,0 +1,75 @@
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { bootstrap, featureModules, parseConfig, type RunningApp, registerLabFleet } from "@ebb/api";
+import type { World } from "@ebb/lab";
+import { freePort } from "@ebb/testkit";
+import { testDatabases } from "../../apps/api/src/database/testing.js";
+
+const root = path.resolve(import.meta.dirname, "../..");
+
+export interface RunningEbb {
+  app: RunningApp;
+  apiUrl: string;
+  prisma: Awaited<ReturnType<ReturnType<typeof testDatabases>[number]["open"]>>["prisma"];
+  cleanup(): Promise<void>;
+}
+
+/**
+ * Ebb in this process (api + worker roles), on its own embedded Redis and a fresh PGlite database, with the
+ * lab world registered as fleet `lab`. Timings short enough for tests: the reconciler every 500 ms, a killed
+ * worker's jobs move on after 2 s.
+ */
+export async function givenEbb(world: World, net: number, env: Record<string, string> = {}): Promise<RunningEbb> {
+  const dataDir = await mkdtemp(path.join(tmpdir(), "ebb-data-"));
+  const host = `127.0.${net}.1`;
+  const config = parseConfig(
+    {
+      EBB_API_HOST: host,
+      EBB_API_PORT: String(await freePort(host)),
+      EBB_REDIS_PORT: String(await freePort("127.0.0.1")),
+      EBB_DATA_DIR: dataDir,
+      EBB_RECONCILE_INTERVAL_MS: "500",
+      EBB_JOB_LOCK_MS: "2000",
+      EBB_LOG_LEVEL: "warn",
+      ...env,
+    },
+    { cwd: dataDir },
+  );
+  const variant = testDatabases().find((v) => v.kind === "pglite")!;
+  const database = await variant.open();
+  const app = await bootstrap(config, { database, modules: featureModules(config, process.env), logger: false });
+  await registerLabFleet(database.prisma, {
+    name: "lab",
+    adminUrl: world.device.adminUrl,
+    vipUrl: world.device.vipUrl,
+    labDir: world.labDir,
+    path: [path.join(root, "node_modules/.bin"), path.dirname(process.execPath), "/usr/local/bin", "/usr/bin", "/bin"].join(":"),
+    targets: world.vms.map((vm) => ({ name: vm.name, host: vm.host, port: vm.port })),
+  });
+  return {
+    app,
+    apiUrl: app.apiUrl!,
+    prisma: database.prisma,
+    async cleanup() {
+      await app.close();
+      await database.drop();
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+export async function api<T = unknown>(
+  ebb: RunningEbb,
+  method: string,
+  route: string,
+  body?: unknown,
+): Promise<{ status: number; body: T }> {
+  const res = await fetch(`${ebb.apiUrl}${route}`, {
+    method,
+    headers: body === undefined ? {} : { "content-type": "application/json" },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
+  const text = await res.text();
+  return { status: res.status, body: (text ? JSON.parse(text) : undefined) as T };
+}
