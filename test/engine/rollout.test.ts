@@ -37,7 +37,11 @@ async function untilTerminal(e: RunningEbb, id: string): Promise<RolloutView> {
 
 function startLoad(l: Lab): LoadGenerator {
   const vip = new URL(l.device.vipUrl);
-  const g = new LoadGenerator({ target: { host: vip.hostname, port: Number(vip.port) }, clients: 8, rate: 200 });
+  const g = new LoadGenerator({
+    target: { host: vip.hostname, port: Number(vip.port) },
+    clients: 8,
+    rate: 200,
+  });
   g.start();
   return g;
 }
@@ -79,7 +83,8 @@ describe("a rollout of the lab fleet under keep-alive load", () => {
     // with zero failed client requests
     expect(totalErrors(report.errors), JSON.stringify(report.errorSamples.slice(0, 5))).toBe(0);
     // every VM on the new version and bound again
-    for (const vm of l.vms) expect(await vmStatus(vm.dir)).toMatchObject({ running: true, runningVersion: "2.0.0" });
+    for (const vm of l.vms)
+      expect(await vmStatus(vm.dir)).toMatchObject({ running: true, runningVersion: "2.0.0" });
     expect(l.device.servers().every((s) => s.bound && s.health === "up")).toBe(true);
     // and the step timeline recorded, in runbook order, for each target
     const steps = await ebb.prisma.stepRun.findMany({
@@ -110,7 +115,12 @@ describe("a rollout of the lab fleet under keep-alive load", () => {
     lab = await givenLab(11);
     ebb = await givenEbb(lab, 11);
     await ebb.prisma.runbookVersion.create({
-      data: { name: "naive", version: 1, source: NAIVE, checksum: createHash("sha256").update(NAIVE).digest("hex") },
+      data: {
+        name: "naive",
+        version: 1,
+        source: NAIVE,
+        checksum: createHash("sha256").update(NAIVE).digest("hex"),
+      },
     });
     const l = lab;
     load = startLoad(l);

@@ -1,14 +1,16 @@
-import { type ChildProcess, spawn } from "node:child_process";
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { Agent, get } from "node:http";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { stopVm } from "@ebb/lab";
 import { freePort, waitFor } from "@ebb/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 // What `npm start` runs (apps/lab/dist/main.js), as a user's script would see it: the VIP answers, the
-// admin API lists the session of a keep-alive client, Ctrl-C stops every VM.
+// admin API lists the session of a keep-alive client, the API rolls the lab fleet with the defaults
+// table's one request, Ctrl-C stops everything.
 
 const root = path.resolve(import.meta.dirname, "../..");
 let lab: ChildProcess;
@@ -16,6 +18,8 @@ let labDir: string;
 let out = "";
 let vip: string;
 let admin: string;
+let apiUrl: string;
+let redisPort: number;
 
 function getJson(url: string, agent?: Agent): Promise<{ status: number; body: unknown }> {
   return new Promise((resolve, reject) => {
@@ -33,8 +37,11 @@ function getJson(url: string, agent?: Agent): Promise<{ status: number; body: un
 beforeAll(async () => {
   labDir = await mkdtemp(path.join(tmpdir(), "ebb-start-"));
   const [vipPort, adminPort] = [await freePort("127.0.9.1"), await freePort("127.0.9.1")];
+  const apiPort = await freePort("127.0.9.1");
+  redisPort = await freePort("127.0.0.1");
   vip = `http://127.0.9.1:${vipPort}`;
   admin = `http://127.0.9.1:${adminPort}`;
+  apiUrl = `http://127.0.9.1:${apiPort}/api/v1`;
   lab = spawn(process.execPath, [path.join(root, "apps/lab/dist/main.js")], {
     cwd: root,
     env: {
@@ -45,6 +52,10 @@ beforeAll(async () => {
       EBB_L4_VIP: `127.0.9.1:${vipPort}`,
       EBB_L4_ADMIN: `127.0.9.1:${adminPort}`,
       EBB_LAB_TIME_SCALE: "0.02",
+      EBB_API_HOST: "127.0.9.1",
+      EBB_API_PORT: String(apiPort),
+      EBB_DATA_DIR: path.join(labDir, "ebb"),
+      EBB_REDIS_PORT: String(redisPort),
     },
     stdio: ["ignore", "pipe", "pipe"],
   });
@@ -54,14 +65,24 @@ beforeAll(async () => {
   lab.stderr!.on("data", (c: Buffer) => {
     out += c.toString();
   });
-  await waitFor(() => out.includes("Ebb lab is up."), {
-    timeoutMs: 20_000,
-    what: `lab banner (output: ${out})`,
+  await waitFor(
+    () => {
+      if (lab.exitCode !== null) throw new Error(`npm start exited with ${lab.exitCode}`);
+      return out.includes("Ebb is up, with its lab.");
+    },
+    { timeoutMs: 30_000, what: "the banner" },
+  ).catch((err: Error) => {
+    throw new Error(`${err.message}\n${out}`);
   });
 });
 
 afterAll(async () => {
-  if (lab.exitCode === null) lab.kill("SIGKILL");
+  // Only when a test failed before Ctrl-C: leave no VM or embedded Redis behind for the next run.
+  if (lab.exitCode === null) {
+    lab.kill("SIGKILL");
+    for (const vm of ["vm1", "vm2"]) await stopVm(path.join(labDir, "vms", vm), { signal: "SIGKILL" });
+    spawnSync("redis-cli", ["-p", String(redisPort), "shutdown", "nosave"]);
+  }
   await rm(labDir, { recursive: true, force: true });
 });
 
@@ -94,7 +115,27 @@ describe("npm start (the lab)", () => {
     }
   });
 
-  it("Ctrl-C stops the device and every VM", async () => {
+  it("the API rolls the lab fleet with the one request of the defaults table", async () => {
+    expect(out).toContain(apiUrl);
+    const res = await fetch(`${apiUrl}/rollouts`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ fleet: "lab", version: "2.0.0", runbook: "l4-drain" }),
+    });
+    expect(res.status).toBe(201);
+    const { id } = (await res.json()) as { id: string };
+    const done = await waitFor(
+      async () => {
+        const r = (await (await fetch(`${apiUrl}/rollouts/${id}`)).json()) as { status: string };
+        return ["succeeded", "failed", "aborted"].includes(r.status) ? r : undefined;
+      },
+      { timeoutMs: 60_000, intervalMs: 200, what: "the rollout to finish" },
+    );
+    expect(done.status).toBe("succeeded");
+    expect((await getJson(`${vip}/`)).body).toMatchObject({ version: "2.0.0" });
+  });
+
+  it("Ctrl-C stops Ebb, the device and every VM", async () => {
     const exited = new Promise<number | null>((resolve) => lab.once("exit", (code) => resolve(code)));
     lab.kill("SIGINT");
     expect(await exited).toBe(0);

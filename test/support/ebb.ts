@@ -20,7 +20,11 @@ export interface RunningEbb {
  * lab world registered as fleet `lab`. Timings short enough for tests: the reconciler every 500 ms, a killed
  * worker's jobs move on after 2 s.
  */
-export async function givenEbb(world: World, net: number, env: Record<string, string> = {}): Promise<RunningEbb> {
+export async function givenEbb(
+  world: World,
+  net: number,
+  env: Record<string, string> = {},
+): Promise<RunningEbb> {
   const dataDir = await mkdtemp(path.join(tmpdir(), "ebb-data-"));
   const host = `127.0.${net}.1`;
   const config = parseConfig(
@@ -38,13 +42,23 @@ export async function givenEbb(world: World, net: number, env: Record<string, st
   );
   const variant = testDatabases().find((v) => v.kind === "pglite")!;
   const database = await variant.open();
-  const app = await bootstrap(config, { database, modules: featureModules(config, process.env), logger: false });
+  const app = await bootstrap(config, {
+    database,
+    modules: featureModules(config, process.env),
+    logger: false,
+  });
   await registerLabFleet(database.prisma, {
     name: "lab",
     adminUrl: world.device.adminUrl,
     vipUrl: world.device.vipUrl,
     labDir: world.labDir,
-    path: [path.join(root, "node_modules/.bin"), path.dirname(process.execPath), "/usr/local/bin", "/usr/bin", "/bin"].join(":"),
+    path: [
+      path.join(root, "node_modules/.bin"),
+      path.dirname(process.execPath),
+      "/usr/local/bin",
+      "/usr/bin",
+      "/bin",
+    ].join(":"),
     targets: world.vms.map((vm) => ({ name: vm.name, host: vm.host, port: vm.port })),
   });
   return {

@@ -1,5 +1,6 @@
 export { API_PREFIX, type BootstrapDeps, bootstrap, type RunningApp } from "./app/bootstrap.js";
 export { featureModules } from "./app/features.js";
+export { DATABASE } from "./app/tokens.js";
 export { type EbbConfig, parseConfig } from "./config/config.js";
 export { type Database, openDatabase } from "./database/client.js";
 export { EngineModule } from "./engine/engine.module.js";

@@ -23,7 +23,7 @@ describe("parseConfig", () => {
       database: { dataDir: "/srv/ebb/.ebb/pglite" },
       redis: { embeddedPort: 6390, dir: "/srv/ebb/.ebb/redis" },
       dataDir: "/srv/ebb/.ebb",
-      worker: { concurrency: 50, reconcileIntervalMs: 10_000 },
+      worker: { concurrency: 50, reconcileIntervalMs: 10_000, lockDurationMs: 15_000 },
       lockDir: "/srv/ebb/.ebb/locks",
       logLevel: "info",
     });
