@@ -1,0 +1,186 @@
+import type { ApiErrorBody, RolloutTargetView, RolloutView } from "@ebb/contracts";
+import { createVm, type LabVm, LoadGenerator, type LoadReport, readVmConfig, type VmFaults } from "@ebb/lab";
+import { waitFor } from "@ebb/testkit";
+import type { RunningEbb } from "./ebb.js";
+import type { givenLab } from "./world.js";
+import { totalErrors } from "./world.js";
+
+/** Helpers for engine scenarios: talking to the rollouts API, scripting faulty VMs, load, device timing. */
+
+export type Lab = Awaited<ReturnType<typeof givenLab>>;
+export type { ApiErrorBody, RolloutTargetView, RolloutView };
+
+export const TERMINAL = ["succeeded", "failed", "aborted"] as const;
+
+export interface HttpAnswer<T> {
+  status: number;
+  body: T;
+}
+
+/**
+ * A request to the API with full control of what goes on the wire: `raw` sends the text as is (malformed
+ * JSON), `body` is serialised, `headers` adds e.g. Idempotency-Key.
+ */
+export async function request<T = unknown>(
+  ebb: RunningEbb,
+  method: string,
+  route: string,
+  opts: { body?: unknown; raw?: string; headers?: Record<string, string> } = {},
+): Promise<HttpAnswer<T>> {
+  const text = opts.raw ?? (opts.body === undefined ? undefined : JSON.stringify(opts.body));
+  const res = await fetch(`${ebb.apiUrl}${route}`, {
+    method,
+    headers: {
+      ...(text === undefined ? {} : { "content-type": "application/json" }),
+      ...opts.headers,
+    },
+    ...(text === undefined ? {} : { body: text }),
+  });
+  const answer = await res.text();
+  return { status: res.status, body: (answer ? JSON.parse(answer) : undefined) as T };
+}
+
+export interface CreateBody {
+  fleet?: string;
+  version?: string;
+  runbook?: string;
+  maxUnavailable?: number | string;
+  batchSize?: number | string;
+  params?: Record<string, string>;
+  force?: boolean;
+}
+
+/** POST /rollouts; fails the test unless it answers 201. */
+export async function createRollout(
+  ebb: RunningEbb,
+  body: CreateBody,
+  headers: Record<string, string> = {},
+): Promise<string> {
+  const res = await request<{ id: string }>(ebb, "POST", "/rollouts", { body, headers });
+  if (res.status !== 201) throw new Error(`POST /rollouts answered ${res.status}: ${JSON.stringify(res.body)}`);
+  return res.body.id;
+}
+
+export async function getRollout(ebb: RunningEbb, id: string): Promise<RolloutView> {
+  const res = await request<RolloutView>(ebb, "GET", `/rollouts/${id}`);
+  if (res.status !== 200) throw new Error(`GET /rollouts/${id} answered ${res.status}: ${JSON.stringify(res.body)}`);
+  return res.body;
+}
+
+export type Command = "pause" | "resume" | "abort" | "retry" | "approve";
+
+/** POST /rollouts/:id/<command>; the answer as is (200 with the view, or the error body). */
+export function command(
+  ebb: RunningEbb,
+  id: string,
+  name: Command,
+  body: Record<string, string> = {},
+): Promise<HttpAnswer<RolloutView & ApiErrorBody>> {
+  return request(ebb, "POST", `/rollouts/${id}/${name}`, { body });
+}
+
+/** Polls the rollout until `check` holds; returns the view that satisfied it. */
+export function untilRollout(
+  ebb: RunningEbb,
+  id: string,
+  check: (view: RolloutView) => boolean,
+  what: string,
+  timeoutMs = 30_000,
+): Promise<RolloutView> {
+  return waitFor(
+    async () => {
+      const view = await getRollout(ebb, id);
+      return check(view) ? view : undefined;
+    },
+    { timeoutMs, intervalMs: 50, what },
+  );
+}
+
+export function untilTerminal(ebb: RunningEbb, id: string, timeoutMs = 30_000): Promise<RolloutView> {
+  return untilRollout(
+    ebb,
+    id,
+    (v) => (TERMINAL as readonly string[]).includes(v.status),
+    `rollout ${id} to finish`,
+    timeoutMs,
+  );
+}
+
+export function targetOf(view: RolloutView, name: string): RolloutTargetView {
+  const target = view.targets.find((t) => t.name === name);
+  if (!target) throw new Error(`rollout ${view.id} has no target ${name}`);
+  return target;
+}
+
+/** For assertion messages: the targets in one line each. */
+export function describeTargets(view: RolloutView): string {
+  return view.targets
+    .map((t) => `${t.name} ${t.status} step ${t.stepIndex}/${t.step} #${t.attempt} ${t.error?.message ?? ""}`)
+    .join("\n");
+}
+
+/** The stored step runs of one target, in step then attempt order. */
+export function stepRuns(ebb: RunningEbb, rolloutId: string, target: string) {
+  return ebb.prisma.stepRun.findMany({
+    where: { targetRun: { rolloutId, target: { name: target } } },
+    orderBy: [{ stepIndex: "asc" }, { attempt: "asc" }],
+  });
+}
+
+export function vm(lab: Lab, name: string): LabVm {
+  const found = lab.vms.find((v) => v.name === name);
+  if (!found) throw new Error(`the lab has no VM ${name}`);
+  return found;
+}
+
+/**
+ * Rewrites one VM's vm.json with these faults (none: `{}`), keeping its other settings and its releases.
+ * `ebb-vm deploy` reads them when it runs; the server reads them when it starts.
+ */
+export async function setFaults(lab: Lab, name: string, faults: VmFaults): Promise<void> {
+  const { faults: _old, ...config } = await readVmConfig(vm(lab, name).dir);
+  await createVm(lab.labDir, { ...config, faults });
+}
+
+/**
+ * Continuous keep-alive load through the VIP, resolved once every VM has answered (so a later "zero
+ * errors" is about the rollout, not about start-up).
+ */
+export async function startLoad(lab: Lab): Promise<LoadGenerator> {
+  const vip = new URL(lab.device.vipUrl);
+  const g = new LoadGenerator({ target: { host: vip.hostname, port: Number(vip.port) }, clients: 8, rate: 200 });
+  g.start();
+  await waitFor(() => Object.keys(g.snapshot().byServer).length === lab.vms.length, {
+    what: `all ${lab.vms.length} VMs answering through the VIP`,
+  });
+  return g;
+}
+
+export function errorsOf(report: LoadReport): { count: number; samples: string } {
+  return { count: totalErrors(report.errors), samples: JSON.stringify(report.errorSamples.slice(0, 5)) };
+}
+
+/** How many health checks the device has run against this server so far. */
+export function checksRun(lab: Lab, name: string): number {
+  const server = lab.device.server(name);
+  if (!server) throw new Error(`the device has no server ${name}`);
+  return server.counters.checksPassed + server.counters.checksFailed;
+}
+
+/**
+ * Waits until `n` more health checks of this server have completed, each with a later `lastCheck.at`: a
+ * measure of time in the device's own clock (n intervals), instead of a sleep.
+ */
+export async function healthChecksPass(lab: Lab, name: string, n: number): Promise<void> {
+  const server = () => lab.device.server(name);
+  const firstAt = Date.parse(server()?.lastCheck?.at ?? new Date(0).toISOString());
+  const first = checksRun(lab, name);
+  const intervalMs = lab.device.config.healthCheck.intervalSeconds * 1_000 * lab.device.config.timeScale;
+  await waitFor(
+    () => {
+      const at = Date.parse(server()?.lastCheck?.at ?? new Date(0).toISOString());
+      return checksRun(lab, name) - first >= n && at - firstAt >= (n - 1) * intervalMs;
+    },
+    { timeoutMs: n * intervalMs * 5 + 5_000, what: `${n} health checks of ${name}` },
+  );
+}
