@@ -32,6 +32,14 @@ export class DefaultDriverRegistry implements DriverRegistry {
     return createExecutor(toDriverTarget(target), target.executorConfig, this.executorDeps);
   }
 
+  watch(fleet: FleetRecord, onChange: (target: string) => void): (() => void) | undefined {
+    const balancer = this.balancer(fleet);
+    if (!(balancer instanceof L4Balancer)) return undefined;
+    return balancer.watch((e) => {
+      if (e.type === "server.health" || e.type === "server.admin" || e.server === "*") onChange(e.server);
+    });
+  }
+
   vipUrl(fleet: FleetRecord): string | undefined {
     const parsed = l4ConfigSchema.safeParse(fleet.balancerConfig);
     return parsed.success ? parsed.data.vipUrl : undefined;

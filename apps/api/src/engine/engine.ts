@@ -46,6 +46,11 @@ export interface DriverRegistry {
   balancer(fleet: FleetRecord): Balancer;
   executor(target: TargetRecord): Promise<Executor>;
   vipUrl(fleet: FleetRecord): string | undefined;
+  /**
+   * Calls back with a target's name (or "*": anything may have changed) when the balancer reports a change,
+   * where the balancer can push events; undefined where it cannot (then waits poll).
+   */
+  watch(fleet: FleetRecord, onChange: (target: string) => void): (() => void) | undefined;
 }
 
 export interface EngineDeps {
@@ -74,6 +79,8 @@ export class Engine {
   private readonly now: () => number;
   private readonly log: (line: string) => void;
   private readonly runbooks: RunbookCache;
+  /** Per fleet: the device event stream, and the delayed job of each target waiting on the balancer. */
+  private readonly watches = new Map<string, { stop: () => void; jobs: Map<string, string> }>();
 
   constructor(deps: EngineDeps) {
     this.prisma = deps.prisma;
@@ -187,9 +194,51 @@ export class Engine {
     );
     await this.dispatch(p.rolloutId, { ...result, effects: result.effects.filter((e) => e !== own) });
     if (own && token) {
+      if (planned.step.type === "balancer.awaitUnbound" || planned.step.type === "balancer.awaitBound") {
+        this.wakeOnChange(rollout.fleet, p.target, job.id);
+      }
       await job.moveToDelayed(Math.max(own.atMs, this.now() + 1), token);
       throw new DelayedError();
     }
+  }
+
+  /**
+   * The moment the device reports a change for the target, its delayed check runs instead of waiting for
+   * the next poll: a step proceeds when the balancer's state changes, not up to a poll interval later.
+   * Polling stays as the safety net (a missed event, a balancer without events).
+   */
+  private wakeOnChange(fleet: FleetRecord, target: string, jobId: string | undefined): void {
+    if (jobId === undefined) return;
+    let watch = this.watches.get(fleet.id);
+    if (!watch) {
+      const jobs = new Map<string, string>();
+      const stop = this.drivers.watch(fleet, (changed) => this.promote(fleet.id, changed));
+      if (!stop) return;
+      watch = { stop, jobs };
+      this.watches.set(fleet.id, watch);
+    }
+    watch.jobs.set(target, jobId);
+  }
+
+  private promote(fleetId: string, changed: string): void {
+    const watch = this.watches.get(fleetId);
+    if (!watch) return;
+    const targets = changed === "*" ? [...watch.jobs.keys()] : watch.jobs.has(changed) ? [changed] : [];
+    for (const target of targets) {
+      const id = watch.jobs.get(target)!;
+      watch.jobs.delete(target);
+      // Not delayed any more (already running, or done): nothing to wake.
+      void this.queue
+        .getJob(id)
+        .then((job) => job?.promote())
+        .catch(() => {});
+    }
+  }
+
+  /** Closes the balancer event streams. */
+  close(): void {
+    for (const watch of this.watches.values()) watch.stop();
+    this.watches.clear();
   }
 
   private async restoreJob(p: JobPayload<"rollout.restore">): Promise<void> {

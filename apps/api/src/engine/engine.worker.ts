@@ -58,5 +58,6 @@ export class EngineWorker implements OnApplicationBootstrap, OnModuleDestroy {
     clearInterval(this.timer);
     await this.worker?.close();
     await this.reconciling;
+    this.engine.close();
   }
 }

@@ -51,8 +51,11 @@ export const enableStepSchema = z.strictObject({ type: z.literal("balancer.enabl
 export const awaitQuietStepSchema = z.strictObject({
   type: z.literal("traffic.awaitQuiet"),
   ...common,
-  /** No new sessions for this long counts as quiet. */
-  holdFor: positiveDurationField.default(2_000),
+  /**
+   * No session left and no new one for this long counts as quiet. 0: quiet as soon as the balancer holds no
+   * session for the target and saw none open since the previous check.
+   */
+  holdFor: durationField.default(2_000),
   maxNewSessions: z.number().int().min(0).default(0),
 });
 
