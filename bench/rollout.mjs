@@ -13,11 +13,10 @@ import { createHash } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { bootstrap, DATABASE, featureModules, parseConfig, registerLabFleet } from "@ebb/api";
-import { LoadGenerator, startWorld } from "@ebb/lab";
+import { bootstrap, DATABASE, featureModules, parseConfig } from "@ebb/api";
+import { LoadGenerator, registerWorld, startWorld } from "@ebb/lab";
 import { freePort, waitFor } from "@ebb/testkit";
 
-const root = path.resolve(import.meta.dirname, "..");
 const timeScale = Number(process.env.BENCH_TIME_SCALE ?? 0.25);
 const net = "127.0.30";
 const NAIVE = `apiVersion: ebb/v1
@@ -57,20 +56,7 @@ const { prisma } = ebb.app.get(DATABASE);
 
 try {
   await waitFor(() => world.device.servers().every((s) => s.bound), { timeoutMs: 60_000, what: "VMs bound" });
-  await registerLabFleet(prisma, {
-    name: "lab",
-    adminUrl: world.device.adminUrl,
-    vipUrl: world.device.vipUrl,
-    labDir: world.labDir,
-    path: [
-      path.join(root, "node_modules/.bin"),
-      path.dirname(process.execPath),
-      "/usr/local/bin",
-      "/usr/bin",
-      "/bin",
-    ].join(":"),
-    targets: world.vms.map((vm) => ({ name: vm.name, host: vm.host, port: vm.port })),
-  });
+  await registerWorld(prisma, world);
 
   const hc = world.device.config.healthCheck;
   const ms = (s) => Math.round(s * 1000 * timeScale);

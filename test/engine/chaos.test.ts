@@ -2,8 +2,8 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { bootstrap, featureModules, parseConfig, type RunningApp, registerLabFleet } from "@ebb/api";
-import { LoadGenerator, vmStatus } from "@ebb/lab";
+import { bootstrap, featureModules, parseConfig, type RunningApp } from "@ebb/api";
+import { LoadGenerator, registerWorld, vmStatus } from "@ebb/lab";
 import { freePort, waitFor } from "@ebb/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type TestDatabase, testDatabases } from "../../apps/api/src/database/testing.js";
@@ -110,29 +110,10 @@ describe.skipIf(!postgres)("kill -9 of the worker, 20 times over four rollouts",
       modules: featureModules(config, process.env),
       logger: false,
     });
-    await registerLabFleet(db.prisma, {
-      name: "lab",
-      adminUrl: lab.device.adminUrl,
-      vipUrl: lab.device.vipUrl,
-      labDir: lab.labDir,
-      path: [
-        path.join(root, "node_modules/.bin"),
-        path.dirname(process.execPath),
-        "/usr/local/bin",
-        "/usr/bin",
-        "/bin",
-      ].join(":"),
-      targets: lab.vms.map((vm) => ({ name: vm.name, host: vm.host, port: vm.port })),
-    });
     // Every ebb-vm command notes when it starts and ends, whichever worker (dead or alive) started it.
-    const commandLog = path.join(dataDir, "commands.jsonl");
-    for (const t of await db.prisma.target.findMany()) {
-      const cfg = t.executorConfig as { env: Record<string, string> };
-      await db.prisma.target.update({
-        where: { id: t.id },
-        data: { executorConfig: { ...cfg, env: { ...cfg.env, EBB_VM_COMMAND_LOG: commandLog } } },
-      });
-    }
+    await registerWorld(db.prisma, lab, {
+      env: { EBB_VM_COMMAND_LOG: path.join(dataDir, "commands.jsonl") },
+    });
     workerEnv = { ...process.env, ...env, EBB_ROLE: "worker" };
     worker = startWorker();
     sampler = setInterval(() => {

@@ -1,12 +1,10 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { bootstrap, featureModules, parseConfig, type RunningApp, registerLabFleet } from "@ebb/api";
-import type { World } from "@ebb/lab";
+import { bootstrap, featureModules, parseConfig, type RunningApp } from "@ebb/api";
+import { registerWorld, type World } from "@ebb/lab";
 import { freePort } from "@ebb/testkit";
 import { testDatabases } from "../../apps/api/src/database/testing.js";
-
-const root = path.resolve(import.meta.dirname, "../..");
 
 export interface RunningEbb {
   app: RunningApp;
@@ -47,20 +45,7 @@ export async function givenEbb(
     modules: featureModules(config, process.env),
     logger: false,
   });
-  await registerLabFleet(database.prisma, {
-    name: "lab",
-    adminUrl: world.device.adminUrl,
-    vipUrl: world.device.vipUrl,
-    labDir: world.labDir,
-    path: [
-      path.join(root, "node_modules/.bin"),
-      path.dirname(process.execPath),
-      "/usr/local/bin",
-      "/usr/bin",
-      "/bin",
-    ].join(":"),
-    targets: world.vms.map((vm) => ({ name: vm.name, host: vm.host, port: vm.port })),
-  });
+  await registerWorld(database.prisma, world);
   return {
     app,
     apiUrl: app.apiUrl!,

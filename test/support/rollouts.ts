@@ -1,4 +1,6 @@
+import { createHash } from "node:crypto";
 import type { ApiErrorBody, RolloutTargetView, RolloutView } from "@ebb/contracts";
+import { builtinRunbookSource } from "@ebb/core";
 import { createVm, type LabVm, LoadGenerator, type LoadReport, readVmConfig, type VmFaults } from "@ebb/lab";
 import { waitFor } from "@ebb/testkit";
 import type { RunningEbb } from "./ebb.js";
@@ -57,13 +59,15 @@ export async function createRollout(
   headers: Record<string, string> = {},
 ): Promise<string> {
   const res = await request<{ id: string }>(ebb, "POST", "/rollouts", { body, headers });
-  if (res.status !== 201) throw new Error(`POST /rollouts answered ${res.status}: ${JSON.stringify(res.body)}`);
+  if (res.status !== 201)
+    throw new Error(`POST /rollouts answered ${res.status}: ${JSON.stringify(res.body)}`);
   return res.body.id;
 }
 
 export async function getRollout(ebb: RunningEbb, id: string): Promise<RolloutView> {
   const res = await request<RolloutView>(ebb, "GET", `/rollouts/${id}`);
-  if (res.status !== 200) throw new Error(`GET /rollouts/${id} answered ${res.status}: ${JSON.stringify(res.body)}`);
+  if (res.status !== 200)
+    throw new Error(`GET /rollouts/${id} answered ${res.status}: ${JSON.stringify(res.body)}`);
   return res.body;
 }
 
@@ -119,6 +123,25 @@ export function describeTargets(view: RolloutView): string {
     .join("\n");
 }
 
+/** Stores a runbook version the way runbook CRUD will, so rollouts can name it. */
+export async function storeRunbook(ebb: RunningEbb, name: string, source: string): Promise<void> {
+  await ebb.prisma.runbookVersion.create({
+    data: { name, version: 1, source, checksum: createHash("sha256").update(source).digest("hex") },
+  });
+}
+
+/**
+ * `l4-drain` with an approval gate between the drain and the deploy: a place where a target is reliably
+ * stopped and out of service for as long as the test wants, whatever the drain's own timings.
+ */
+export function gatedDrainSource(name = "l4-drain-gated"): string {
+  const source = builtinRunbookSource("l4-drain");
+  const gate = "  - id: approve-deploy\n    type: approval\n    message: deploy now?\n\n";
+  const at = source.indexOf("  - id: deploy\n");
+  if (at < 0 || !/^name: l4-drain$/m.test(source)) throw new Error("l4-drain changed shape: update the test");
+  return `${source.slice(0, at)}${gate}${source.slice(at)}`.replace(/^name: l4-drain$/m, `name: ${name}`);
+}
+
 /** The stored step runs of one target, in step then attempt order. */
 export function stepRuns(ebb: RunningEbb, rolloutId: string, target: string) {
   return ebb.prisma.stepRun.findMany({
@@ -148,7 +171,11 @@ export async function setFaults(lab: Lab, name: string, faults: VmFaults): Promi
  */
 export async function startLoad(lab: Lab): Promise<LoadGenerator> {
   const vip = new URL(lab.device.vipUrl);
-  const g = new LoadGenerator({ target: { host: vip.hostname, port: Number(vip.port) }, clients: 8, rate: 200 });
+  const g = new LoadGenerator({
+    target: { host: vip.hostname, port: Number(vip.port) },
+    clients: 8,
+    rate: 200,
+  });
   g.start();
   await waitFor(() => Object.keys(g.snapshot().byServer).length === lab.vms.length, {
     what: `all ${lab.vms.length} VMs answering through the VIP`,
@@ -158,6 +185,21 @@ export async function startLoad(lab: Lab): Promise<LoadGenerator> {
 
 export function errorsOf(report: LoadReport): { count: number; samples: string } {
   return { count: totalErrors(report.errors), samples: JSON.stringify(report.errorSamples.slice(0, 5)) };
+}
+
+/**
+ * Waits until the device has this server bound and up. A wait, not a snapshot: at the lab's time scale a
+ * check times out after 100 ms, so on a busy machine two late answers in a row can unbind a healthy
+ * server for an interval. A target really left out of service (check failing) never gets there.
+ */
+export async function untilInService(lab: Lab, name: string): Promise<void> {
+  await waitFor(
+    () => {
+      const s = lab.device.server(name);
+      return s?.bound === true && s.health === "up";
+    },
+    { timeoutMs: 5_000, what: `${name} bound and up on the device` },
+  );
 }
 
 /** How many health checks the device has run against this server so far. */

@@ -1,4 +1,5 @@
 export { type LabConfig, parseLabConfig } from "./config.js";
+export { registerWorld } from "./fleet.js";
 export * from "./front-proxy/index.js";
 export * from "./loadgen/index.js";
 export * from "./vm/index.js";

@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 import "reflect-metadata";
-import path from "node:path";
-import { bootstrap, DATABASE, type Database, featureModules, parseConfig, registerLabFleet } from "@ebb/api";
+import { bootstrap, DATABASE, type Database, featureModules, parseConfig } from "@ebb/api";
 import { parseLabConfig } from "./config.js";
+import { registerWorld } from "./fleet.js";
 import { startWorld } from "./world.js";
 
 // `npm start`: the lab world (L4 device + VMs) and Ebb itself (API + worker) on embedded defaults.
@@ -16,7 +16,6 @@ const [labConfig, ebbConfig] = (() => {
   }
 })();
 
-const repoRoot = path.resolve(import.meta.dirname, "../../..");
 const world = await startWorld({
   labDir: labConfig.labDir,
   vms: labConfig.vms,
@@ -33,21 +32,7 @@ let ebb: Awaited<ReturnType<typeof bootstrap>>;
 try {
   ebb = await bootstrap(ebbConfig, { modules: featureModules(ebbConfig, process.env) });
   const database = ebb.app.get<Database>(DATABASE);
-  await registerLabFleet(database.prisma, {
-    name: "lab",
-    adminUrl: world.device.adminUrl,
-    vipUrl: world.device.vipUrl,
-    labDir: world.labDir,
-    // ebb-vm (node_modules/.bin) and the node that runs it, for the lab targets' exec steps.
-    path: [
-      path.join(repoRoot, "node_modules/.bin"),
-      path.dirname(process.execPath),
-      "/usr/local/bin",
-      "/usr/bin",
-      "/bin",
-    ].join(":"),
-    targets: world.vms.map((vm) => ({ name: vm.name, host: vm.host, port: vm.port })),
-  });
+  await registerWorld(database.prisma, world);
 } catch (err) {
   console.error(`Ebb failed to start: ${(err as Error).message}`);
   await world.stop();

@@ -167,6 +167,18 @@ export class Engine {
       if (!isEbbError(err))
         this.log(`step ${planned.step.id} on ${p.target} threw: ${(err as Error).stack ?? err}`);
     }
+    // A check that saw nothing new changes nothing: no transaction, straight back to the delayed set. With
+    // a thousand targets waiting, writes happen only when something was observed to change.
+    if (
+      outcome.kind === "waiting" &&
+      token &&
+      run.status === "waiting" &&
+      JSON.stringify(outcome.observation) === JSON.stringify(stepRun?.observation) &&
+      this.now() < (run.deadline ?? Number.POSITIVE_INFINITY)
+    ) {
+      await this.delayCheck(job, token, rollout.fleet, p.target, planned, outcome.recheckAtMs, run.deadline);
+      return;
+    }
     const event = toEvent(outcome, p);
     let result: ApplyOutcome;
     try {
@@ -193,13 +205,31 @@ export class Engine {
         e.attempt === p.attempt,
     );
     await this.dispatch(p.rolloutId, { ...result, effects: result.effects.filter((e) => e !== own) });
-    if (own && token) {
-      if (planned.step.type === "balancer.awaitUnbound" || planned.step.type === "balancer.awaitBound") {
-        this.wakeOnChange(rollout.fleet, p.target, job.id);
-      }
-      await job.moveToDelayed(Math.max(own.atMs, this.now() + 1), token);
-      throw new DelayedError();
+    if (own && token)
+      await this.delayCheck(job, token, rollout.fleet, p.target, planned, own.atMs, run.deadline);
+  }
+
+  /**
+   * Puts a waiting step's job back in the delayed set. A balancer wait is woken by the device's events, so
+   * its poll only backs them up and can be ten times slower; the step's deadline still bounds it.
+   */
+  private async delayCheck(
+    job: Job,
+    token: string,
+    fleet: FleetRecord,
+    target: string,
+    planned: RolloutState["steps"][number],
+    atMs: number | undefined,
+    deadline: number | undefined,
+  ): Promise<never> {
+    const now = this.now();
+    let at = atMs ?? now + planned.recheckMs;
+    if (planned.step.type === "balancer.awaitUnbound" || planned.step.type === "balancer.awaitBound") {
+      if (this.wakeOnChange(fleet, target, job.id)) at = Math.max(at, now + 10 * planned.recheckMs);
     }
+    if (deadline !== undefined) at = Math.min(at, deadline);
+    await job.moveToDelayed(Math.max(at, now + 1), token);
+    throw new DelayedError();
   }
 
   /**
@@ -207,17 +237,18 @@ export class Engine {
    * the next poll: a step proceeds when the balancer's state changes, not up to a poll interval later.
    * Polling stays as the safety net (a missed event, a balancer without events).
    */
-  private wakeOnChange(fleet: FleetRecord, target: string, jobId: string | undefined): void {
-    if (jobId === undefined) return;
+  private wakeOnChange(fleet: FleetRecord, target: string, jobId: string | undefined): boolean {
+    if (jobId === undefined) return false;
     let watch = this.watches.get(fleet.id);
     if (!watch) {
       const jobs = new Map<string, string>();
       const stop = this.drivers.watch(fleet, (changed) => this.promote(fleet.id, changed));
-      if (!stop) return;
+      if (!stop) return false;
       watch = { stop, jobs };
       this.watches.set(fleet.id, watch);
     }
     watch.jobs.set(target, jobId);
+    return true;
   }
 
   private promote(fleetId: string, changed: string): void {

@@ -50,6 +50,10 @@ export async function applyEvent(
       if (result.ignored) return { ...result, leaseTokens: await leaseTokensOf(tx, rolloutId, targetIds) };
       const after = result.state;
       await applyLeaseEffects(tx, rolloutId, targetIds, result);
+      // Backstop: a rollout that is over holds nothing (a failed one keeps its leases for retry or abort).
+      if (after.status === "succeeded" || after.status === "aborted") {
+        await tx.lease.deleteMany({ where: { rolloutId } });
+      }
       await tx.rollout.update({
         where: { id: rolloutId },
         data: {

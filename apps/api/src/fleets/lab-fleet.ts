@@ -11,6 +11,8 @@ export interface LabFleetSpec {
   /** PATH for the targets' commands: the repo's node_modules/.bin (ebb-vm) and node itself. */
   path: string;
   targets: { name: string; host: string; port: number; facts?: Record<string, unknown> }[];
+  /** More environment for every command on the targets. */
+  env?: Record<string, string>;
 }
 
 /**
@@ -24,7 +26,7 @@ export async function registerLabFleet(prisma: PrismaClient, spec: LabFleetSpec)
     create: { name: spec.name, balancer: "l4", balancerConfig },
     update: { balancer: "l4", balancerConfig },
   });
-  const executorConfig = { env: { EBB_LAB_DIR: spec.labDir, PATH: spec.path } };
+  const executorConfig = { env: { ...spec.env, EBB_LAB_DIR: spec.labDir, PATH: spec.path } };
   for (const t of spec.targets) {
     const data = {
       host: t.host,

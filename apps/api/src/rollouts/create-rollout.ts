@@ -102,6 +102,9 @@ export async function createAndStartRollout(
   const id = randomUUID();
   const now = deps.now();
   const state = createRollout({ id, runbook, batches: plan.batches, timing, version: input.version, now });
+  // Every target is leased below, at creation: the state must know, so that an abort before a target's
+  // batch started still releases it.
+  for (const run of Object.values(state.targets)) run.leaseHeld = true;
   const targetIds = new Map(fleet.targets.map((t) => [t.name, t.id]));
   try {
     await prisma.$transaction(async (tx) => {

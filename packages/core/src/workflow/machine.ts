@@ -74,7 +74,7 @@ function apply(d: Draft, event: RolloutEvent): Ignored {
       if (typeof run === "string") return stale(run);
       const deadline = run.deadline ?? d.now;
       if (d.now >= deadline) {
-        failStep(d, run, "timedOut", timeoutError(d, run));
+        failStep(d, run, "timedOut", timeoutError(d, run, event.observation));
         return undefined;
       }
       const stepRun = run.steps[run.stepIndex];

@@ -1,6 +1,6 @@
 import { formatDuration } from "../runbook/duration.js";
 import type { Draft } from "./draft.js";
-import type { StepError, TargetRun } from "./types.js";
+import type { Observation, StepError, TargetRun } from "./types.js";
 
 /**
  * How targets move through their steps and the rollout through its batches. Shared by the event
@@ -139,11 +139,19 @@ export function failStep(d: Draft, run: TargetRun, status: "failed" | "timedOut"
   }
 }
 
-export function timeoutError(d: Draft, run: TargetRun): StepError {
+/** Says which target, which step, and what was last observed: the operator's first three questions. */
+export function timeoutError(d: Draft, run: TargetRun, observation?: Observation): StepError {
   const planned = d.planned(run);
+  const seen = observation ?? run.steps[run.stepIndex]?.observation;
+  const last =
+    seen && Object.keys(seen).length > 0
+      ? ` (last seen: ${Object.entries(seen)
+          .map(([k, v]) => `${k} ${typeof v === "string" ? v : JSON.stringify(v)}`)
+          .join(", ")})`
+      : "";
   return {
     code: "step_timeout",
-    message: `${planned.step.id} did not complete within ${formatDuration(planned.timeoutMs)}`,
+    message: `${planned.step.id} on ${run.target} did not complete within ${formatDuration(planned.timeoutMs)}${last}`,
   };
 }
 

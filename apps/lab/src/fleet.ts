@@ -1,0 +1,33 @@
+import path from "node:path";
+import { type Database, registerLabFleet } from "@ebb/api";
+import type { World } from "./world.js";
+
+const repoRoot = path.resolve(import.meta.dirname, "../../..");
+
+/**
+ * Registers a running lab world in Ebb as a fleet (`lab` by default): the device as its l4 balancer, the
+ * VMs as targets driven by the local executor through `ebb-vm`. Extra environment reaches every command
+ * on the targets (e.g. EBB_VM_COMMAND_LOG for chaos tests).
+ */
+export function registerWorld(
+  prisma: Database["prisma"],
+  world: World,
+  opts: { name?: string; env?: Record<string, string> } = {},
+): Promise<string> {
+  return registerLabFleet(prisma, {
+    name: opts.name ?? "lab",
+    adminUrl: world.device.adminUrl,
+    vipUrl: world.device.vipUrl,
+    labDir: world.labDir,
+    // ebb-vm (the repo's node_modules/.bin) and the node that runs it.
+    path: [
+      path.join(repoRoot, "node_modules/.bin"),
+      path.dirname(process.execPath),
+      "/usr/local/bin",
+      "/usr/bin",
+      "/bin",
+    ].join(":"),
+    targets: world.vms.map((vm) => ({ name: vm.name, host: vm.host, port: vm.port })),
+    ...(opts.env ? { env: opts.env } : {}),
+  });
+}
