@@ -2,17 +2,14 @@ import { EventEmitter } from "node:events";
 import { JOBS, type JobName, type JobPayload, jobId, parseJob } from "@ebb/contracts";
 import {
   type Balancer,
-  type BalancerTiming,
   EbbError,
   type Effect,
   type Executor,
   isEbbError,
   isStepInFlight,
   type Notice,
-  type Observation,
   type RolloutEvent,
   type RolloutState,
-  type Runbook,
   type StepError,
   secretValues,
 } from "@ebb/core";
@@ -468,5 +465,3 @@ function failureOutcome(err: unknown, recheckMs: number, now: number): StepOutco
 function optional<K extends string, V>(key: K, value: V | undefined): { [P in K]?: V } {
   return (value === undefined ? {} : { [key]: value }) as { [P in K]?: V };
 }
-
-export type { BalancerTiming, Observation, Runbook };

@@ -4,17 +4,13 @@ import {
   type BalancerTiming,
   boundCondition,
   bringUpWindowMs,
-  buildCommandEnv,
-  commandSpecFor,
   type Executor,
-  execEnvTemplates,
   execKind,
-  execSucceeded,
   type Runbook,
-  redact,
   type StepError,
   type Target,
 } from "@ebb/core";
+import { execCommand } from "./step-runner.js";
 
 export interface RestoreInput {
   rolloutId: string;
@@ -45,16 +41,9 @@ export async function runRestore(input: RestoreInput): Promise<{ ok: boolean; er
     if (step.type !== "exec") continue;
     const kind = execKind(step);
     if (kind !== "start" && kind !== "health-restore") continue;
-    const env = buildCommandEnv({
-      rolloutId: input.rolloutId,
-      version: input.version,
-      target: { name: target.name, host: target.host, port: target.port },
-      params: input.params,
-      env: execEnvTemplates(runbook, step),
-    });
-    const result = await input.executor.run(commandSpecFor(step, env, 60_000));
-    if (!execSucceeded(step, result)) {
-      const tail = redact(result.outputTail, input.secrets).trim().split("\n").at(-1) ?? "";
+    const { ok, outputTail } = await execCommand(input, step, 60_000);
+    if (!ok) {
+      const tail = outputTail.trim().split("\n").at(-1) ?? "";
       return {
         ok: false,
         error: { code: "exec_failed", message: `restore: ${step.id} on ${target.name} failed: ${tail}` },

@@ -6,6 +6,7 @@ import {
   type ConditionResult,
   commandSpecFor,
   EbbError,
+  type ExecResult,
   type Executor,
   execEnvTemplates,
   execSucceeded,
@@ -102,7 +103,18 @@ function failed(code: StepError["code"], message: string, observation: Observati
   return { kind: "failed", error: { code, message }, observation };
 }
 
-async function runExec(ctx: StepContext, step: Extract<Step, { type: "exec" }>): Promise<StepOutcome> {
+/** What running one exec step needs, from a step run or from a restore. */
+export type ExecContext = Pick<
+  StepContext,
+  "rolloutId" | "version" | "params" | "secrets" | "runbook" | "target" | "executor"
+>;
+
+/** Runs an exec step's command with its environment (parameters as variables only), output redacted. */
+export async function execCommand(
+  ctx: ExecContext,
+  step: Extract<Step, { type: "exec" }>,
+  deadlineMs: number,
+): Promise<{ ok: boolean; result: ExecResult; outputTail: string }> {
   const env = buildCommandEnv({
     rolloutId: ctx.rolloutId,
     version: ctx.version,
@@ -110,16 +122,19 @@ async function runExec(ctx: StepContext, step: Extract<Step, { type: "exec" }>):
     params: ctx.params,
     env: execEnvTemplates(ctx.runbook, step),
   });
-  const deadlineMs = Math.max(1, ctx.deadlineAtMs - ctx.now());
-  const result = await ctx.executor.run(commandSpecFor(step, env, deadlineMs));
-  const outputTail = redact(result.outputTail, ctx.secrets);
+  const result = await ctx.executor.run(commandSpecFor(step, env, Math.max(1, deadlineMs)));
+  return { ok: execSucceeded(step, result), result, outputTail: redact(result.outputTail, ctx.secrets) };
+}
+
+async function runExec(ctx: StepContext, step: Extract<Step, { type: "exec" }>): Promise<StepOutcome> {
+  const { ok, result, outputTail } = await execCommand(ctx, step, ctx.deadlineAtMs - ctx.now());
   const observation = {
     exitCode: result.exitCode,
     signal: result.signal,
     timedOut: result.timedOut,
     durationMs: result.durationMs,
   };
-  if (execSucceeded(step, result)) return { kind: "succeeded", observation, outputTail };
+  if (ok) return { kind: "succeeded", observation, outputTail };
   const lastLine = outputTail.trim().split("\n").at(-1) ?? "";
   const why = result.timedOut
     ? `timed out after ${result.durationMs} ms`
