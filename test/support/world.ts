@@ -23,6 +23,9 @@ export async function givenLab(
     vip: { host: `127.0.${net}.1`, port: 0 },
     admin: { host: `127.0.${net}.1`, port: 0 },
     ...opts,
+    // A check timeout of 9 s scaled (180 ms, within the 200 ms interval) rather than 5 s (100 ms): on a busy
+    // 2-core CI machine a healthy VM's answer can take 100 ms, and a flapping VM is not what these test.
+    device: { ...opts.device, healthCheck: { timeoutSeconds: 9, ...opts.device?.healthCheck } },
   });
   await waitFor(() => world.device.servers().every((s) => s.bound), {
     timeoutMs: 10_000,
