@@ -76,8 +76,14 @@ export class Engine {
   private readonly now: () => number;
   private readonly log: (line: string) => void;
   private readonly runbooks: RunbookCache;
-  /** Per fleet: the device event stream, and the delayed job of each target waiting on the balancer. */
-  private readonly watches = new Map<string, { stop: () => void; jobs: Map<string, string> }>();
+  /**
+   * Per fleet: the device event stream, the delayed job of each target waiting on the balancer, and when the
+   * device last reported a change per target ("*": any).
+   */
+  private readonly watches = new Map<
+    string,
+    { stop: () => void; jobs: Map<string, string>; changedAt: Map<string, number> }
+  >();
 
   constructor(deps: EngineDeps) {
     this.prisma = deps.prisma;
@@ -122,6 +128,7 @@ export class Engine {
   }
 
   private async runStepJob(p: JobPayload<"step.run">, job: Job, token: string | undefined): Promise<void> {
+    const checkedAt = this.now();
     const rollout = await this.prisma.rollout.findUnique({
       where: { id: p.rolloutId },
       include: { fleet: true, runbookVersion: { select: { id: true, source: true } } },
@@ -173,7 +180,16 @@ export class Engine {
       JSON.stringify(outcome.observation) === JSON.stringify(stepRun?.observation) &&
       this.now() < (run.deadline ?? Number.POSITIVE_INFINITY)
     ) {
-      await this.delayCheck(job, token, rollout.fleet, p.target, planned, outcome.recheckAtMs, run.deadline);
+      await this.delayCheck(
+        job,
+        token,
+        rollout.fleet,
+        p.target,
+        planned,
+        outcome.recheckAtMs,
+        run.deadline,
+        checkedAt,
+      );
       return;
     }
     const event = toEvent(outcome, p);
@@ -203,7 +219,7 @@ export class Engine {
     );
     await this.dispatch(p.rolloutId, { ...result, effects: result.effects.filter((e) => e !== own) });
     if (own && token)
-      await this.delayCheck(job, token, rollout.fleet, p.target, planned, own.atMs, run.deadline);
+      await this.delayCheck(job, token, rollout.fleet, p.target, planned, own.atMs, run.deadline, checkedAt);
   }
 
   /**
@@ -218,11 +234,18 @@ export class Engine {
     planned: RolloutState["steps"][number],
     atMs: number | undefined,
     deadline: number | undefined,
+    checkedAt: number,
   ): Promise<never> {
     const now = this.now();
     let at = atMs ?? now + planned.recheckMs;
     if (planned.step.type === "balancer.awaitUnbound" || planned.step.type === "balancer.awaitBound") {
-      if (this.wakeOnChange(fleet, target, job.id)) at = Math.max(at, now + 10 * planned.recheckMs);
+      if (this.wakeOnChange(fleet, target, job.id)) {
+        const watch = this.watches.get(fleet.id)!;
+        const changed = Math.max(watch.changedAt.get(target) ?? 0, watch.changedAt.get("*") ?? 0);
+        // The device changed while this check was looking: its event found the job active, not delayed,
+        // so nothing will wake it. Look again at once instead of a poll later.
+        at = changed >= checkedAt ? now + 1 : Math.max(at, now + 10 * planned.recheckMs);
+      }
     }
     if (deadline !== undefined) at = Math.min(at, deadline);
     await job.moveToDelayed(Math.max(at, now + 1), token);
@@ -241,7 +264,7 @@ export class Engine {
       const jobs = new Map<string, string>();
       const stop = this.drivers.watch(fleet, (changed) => this.promote(fleet.id, changed));
       if (!stop) return false;
-      watch = { stop, jobs };
+      watch = { stop, jobs, changedAt: new Map() };
       this.watches.set(fleet.id, watch);
     }
     watch.jobs.set(target, jobId);
@@ -251,6 +274,7 @@ export class Engine {
   private promote(fleetId: string, changed: string): void {
     const watch = this.watches.get(fleetId);
     if (!watch) return;
+    watch.changedAt.set(changed, this.now());
     const targets = changed === "*" ? [...watch.jobs.keys()] : watch.jobs.has(changed) ? [changed] : [];
     for (const target of targets) {
       const id = watch.jobs.get(target)!;
