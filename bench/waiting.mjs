@@ -22,8 +22,9 @@ const root = path.resolve(import.meta.dirname, "..");
 const FLEETS = Number(process.env.BENCH_FLEETS ?? 50);
 const PER_FLEET = 20;
 const TOTAL = FLEETS * PER_FLEET;
-const TIME_SCALE = 0.2; // health check every 2 s
+const TIME_SCALE = Number(process.env.BENCH_TIME_SCALE ?? 1); // the device's real 10 s checks
 const HOLD_MS = Number(process.env.BENCH_HOLD_MS ?? 10_000);
+const STAGGER_MS = 10;
 const net = "127.0.31";
 const dir = await mkdtemp(path.join(tmpdir(), "ebb-bench-waiting-"));
 const log = (line) => process.stderr.write(`${line}\n`);
@@ -34,8 +35,8 @@ kind: Runbook
 name: wait-bench
 balancer: l4
 steps:
-  - { id: await-unbound, type: balancer.awaitUnbound }
-  - { id: await-bound, type: balancer.awaitBound }
+  - { id: await-unbound, type: balancer.awaitUnbound, timeout: 10m }
+  - { id: await-bound, type: balancer.awaitBound, timeout: 10m }
 `;
 
 try {
@@ -48,14 +49,17 @@ try {
       process.execPath,
       [
         "-e",
-        `let ok = true; const http = require("node:http");
-         const handler = (req, res) => {
-           if (req.url === "/flip") { ok = !ok; res.end(String(ok)); return; }
+        // Target i starts failing ${"${STAGGER_MS}"} ms after target i-1: conditions come true one by one,
+        // as on a real device whose checks are spread over the interval, not all in one tick.
+        `let failFrom = Infinity; const http = require("node:http");
+         const handler = (i) => (req, res) => {
+           if (req.url === "/flip") { failFrom = failFrom === Infinity ? Date.now() : Infinity; res.end("ok"); return; }
+           const ok = Date.now() < failFrom + i * ${STAGGER_MS};
            res.statusCode = ok ? 200 : 404; res.end(ok ? "ok" : "no");
          };
-         http.createServer(handler).listen(${upstreamPort}, "${net}.2");
-         for (const host of ${JSON.stringify(Array.from({ length: 1000 }, (_, i) => `127.${32 + Math.floor(i / 250)}.${(i % 250) + 1}.1`))})
-           http.createServer(handler).listen(${upstreamPort}, host);`,
+         http.createServer(handler(0)).listen(${upstreamPort}, "${net}.2");
+         ${JSON.stringify(Array.from({ length: 1000 }, (_, i) => `127.${32 + Math.floor(i / 250)}.${(i % 250) + 1}.1`))}
+           .forEach((host, i) => http.createServer(handler(i)).listen(${upstreamPort}, host));`,
       ],
       { stdio: "inherit" },
     ),
@@ -143,11 +147,14 @@ try {
     }
     const waitingAt = (index) =>
       prisma.targetRun.count({ where: { rolloutId: { in: ids }, status: "waiting", stepIndex: index } });
-    await waitFor(async () => (await waitingAt(0)) === TOTAL, {
-      timeoutMs: 120_000,
-      intervalMs: 250,
-      what: "1,000 waiting",
-    });
+    await waitFor(
+      async () => {
+        const n = await waitingAt(0);
+        log(`${n} waiting`);
+        return n === TOTAL;
+      },
+      { timeoutMs: 120_000, intervalMs: 2_000, what: "1,000 waiting" },
+    );
     log(`1,000 targets waiting; measuring ${HOLD_MS} ms`);
 
     const cpu0 = process.cpuUsage();
