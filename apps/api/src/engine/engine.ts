@@ -12,6 +12,7 @@ import {
   type RolloutState,
   type StepError,
   secretValues,
+  type TargetRun,
 } from "@ebb/core";
 import { DelayedError, type Job, type Queue } from "bullmq";
 import type { PrismaClient } from "../generated/prisma/client.js";
@@ -129,38 +130,23 @@ export class Engine {
 
   private async runStepJob(p: JobPayload<"step.run">, job: Job, token: string | undefined): Promise<void> {
     const checkedAt = this.now();
-    const rollout = await this.prisma.rollout.findUnique({
-      where: { id: p.rolloutId },
-      include: { fleet: true, runbookVersion: { select: { id: true, source: true } } },
-    });
-    if (!rollout) return;
-    const state = rollout.state as unknown as RolloutState;
-    const run = state.targets[p.target];
     // A job for a step that has moved on (done, retried, aborted) is stale: drop it before any side effect.
-    if (!run || run.stepIndex !== p.stepIndex || run.attempt !== p.attempt || !isStepInFlight(run.status))
-      return;
-    const targetRow = await this.prisma.target.findFirst({
-      where: { fleetId: rollout.fleetId, name: p.target },
-    });
-    if (!targetRow)
-      throw new EbbError("not_found", `target ${p.target} is gone from fleet ${rollout.fleet.name}`);
-    const runbook = await this.runbooks.get(rollout.runbookVersion.id, rollout.runbookVersion.source);
+    const loaded = await this.loadTarget(
+      p.rolloutId,
+      p.target,
+      (run) => run.stepIndex === p.stepIndex && run.attempt === p.attempt && isStepInFlight(run.status),
+    );
+    if (!loaded) return;
+    const { fleet, state, run, targetRow, ctx } = loaded;
     const planned = state.steps[p.stepIndex]!;
-    const params = (rollout.params ?? {}) as Record<string, string>;
     const stepRun = run.steps[p.stepIndex];
     let outcome: StepOutcome;
     try {
       outcome = await runStep({
-        rolloutId: rollout.id,
-        version: rollout.version,
-        params,
-        secrets: secretValues(runbook.params, params),
-        runbook,
+        ...ctx,
         step: planned.step,
-        target: toDriverTarget(targetRow),
-        balancer: this.drivers.balancer(rollout.fleet),
         executor: await this.drivers.executor(targetRow),
-        ...optional("vipUrl", this.drivers.vipUrl(rollout.fleet)),
+        ...optional("vipUrl", this.drivers.vipUrl(fleet)),
         ...optional("previous", stepRun?.observation),
         stepStartedAt: run.stepStartedAt ?? this.now(),
         deadlineAtMs: run.deadline ?? this.now() + planned.timeoutMs,
@@ -183,7 +169,7 @@ export class Engine {
       await this.delayCheck(
         job,
         token,
-        rollout.fleet,
+        fleet,
         p.target,
         planned,
         outcome.recheckAtMs,
@@ -219,7 +205,7 @@ export class Engine {
     );
     await this.dispatch(p.rolloutId, { ...result, effects: result.effects.filter((e) => e !== own) });
     if (own && token)
-      await this.delayCheck(job, token, rollout.fleet, p.target, planned, own.atMs, run.deadline, checkedAt);
+      await this.delayCheck(job, token, fleet, p.target, planned, own.atMs, run.deadline, checkedAt);
   }
 
   /**
@@ -293,30 +279,52 @@ export class Engine {
     this.watches.clear();
   }
 
-  private async restoreJob(p: JobPayload<"rollout.restore">): Promise<void> {
+  /**
+   * A rollout's state, one target's run in it, and what acting on that target needs (its executor is built
+   * by the caller, so that a bad executor config fails the step rather than the job). Undefined when the
+   * rollout is gone or `current` says the job no longer applies to the target's run.
+   */
+  private async loadTarget(rolloutId: string, target: string, current: (run: TargetRun) => boolean) {
     const rollout = await this.prisma.rollout.findUnique({
-      where: { id: p.rolloutId },
+      where: { id: rolloutId },
       include: { fleet: true, runbookVersion: { select: { id: true, source: true } } },
     });
-    if (!rollout) return;
+    if (!rollout) return undefined;
     const state = rollout.state as unknown as RolloutState;
-    if (state.targets[p.target]?.status !== "restoring") return;
-    const targetRow = await this.prisma.target.findFirstOrThrow({
-      where: { fleetId: rollout.fleetId, name: p.target },
+    const run = state.targets[target];
+    if (!run || !current(run)) return undefined;
+    const targetRow = await this.prisma.target.findFirst({
+      where: { fleetId: rollout.fleetId, name: target },
     });
+    if (!targetRow)
+      throw new EbbError("not_found", `target ${target} is gone from fleet ${rollout.fleet.name}`);
     const runbook = await this.runbooks.get(rollout.runbookVersion.id, rollout.runbookVersion.source);
     const params = (rollout.params ?? {}) as Record<string, string>;
-    const balancer = this.drivers.balancer(rollout.fleet);
+    return {
+      fleet: rollout.fleet,
+      state,
+      run,
+      targetRow,
+      ctx: {
+        rolloutId: rollout.id,
+        version: rollout.version,
+        params,
+        secrets: secretValues(runbook.params, params),
+        runbook,
+        target: toDriverTarget(targetRow),
+        balancer: this.drivers.balancer(rollout.fleet),
+      },
+    };
+  }
+
+  private async restoreJob(p: JobPayload<"rollout.restore">): Promise<void> {
+    const loaded = await this.loadTarget(p.rolloutId, p.target, (run) => run.status === "restoring");
+    if (!loaded) return;
+    const { targetRow, ctx } = loaded;
     const result = await runRestore({
-      rolloutId: rollout.id,
-      version: rollout.version,
-      params,
-      secrets: secretValues(runbook.params, params),
-      runbook,
-      target: toDriverTarget(targetRow),
-      balancer,
+      ...ctx,
       executor: await this.drivers.executor(targetRow),
-      timing: await balancer.timing(),
+      timing: await ctx.balancer.timing(),
       now: this.now,
     });
     await this.send(p.rolloutId, {
