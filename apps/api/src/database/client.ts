@@ -1,5 +1,4 @@
 import { PrismaPg } from "@prisma/adapter-pg";
-import { PrismaPGlite } from "pglite-prisma-adapter";
 import { type Prisma, PrismaClient } from "../generated/prisma/client.js";
 import { connectPostgres, type DatabaseConfig } from "./connect-sql.js";
 import { migrate } from "./migrate.js";
@@ -71,6 +70,8 @@ async function openEmbedded(dataDir: string, opts: OpenDatabaseOptions): Promise
         log,
       });
     }
+    // Loaded only when embedded: a worker on PostgreSQL does not carry PGlite's adapter in its memory.
+    const { PrismaPGlite } = await import("pglite-prisma-adapter");
     prisma = new PrismaClient({
       adapter: new PrismaPGlite(opened.pglite),
       // One embedded backend runs one transaction at a time: the others queue for it, which can take

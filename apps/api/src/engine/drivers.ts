@@ -11,20 +11,26 @@ const l4ConfigSchema = z.object({
 });
 
 /**
- * Drivers for stored fleets and targets. Balancers are cached per fleet (they keep traffic baselines and
- * event streams); executors are cheap and built per use, so a changed target config applies at once.
+ * Drivers for stored fleets and targets. Balancers are cached per balancer config (they keep traffic
+ * baselines and event streams), so fleets behind one device share one client and one event stream;
+ * executors are cheap and built per use, so a changed target config applies at once.
  */
 export class DefaultDriverRegistry implements DriverRegistry {
-  private readonly balancers = new Map<string, { config: string; balancer: Balancer }>();
+  private readonly balancers = new Map<string, Balancer>();
+  private readonly streams = new Map<
+    Balancer,
+    { listeners: Set<(target: string) => void>; stop: () => void }
+  >();
 
   constructor(private readonly executorDeps: ExecutorDeps) {}
 
   balancer(fleet: FleetRecord): Balancer {
-    const key = JSON.stringify(fleet.balancerConfig);
-    const hit = this.balancers.get(fleet.id);
-    if (hit && hit.config === key) return hit.balancer;
-    const balancer = createBalancer(fleet);
-    this.balancers.set(fleet.id, { config: key, balancer });
+    const key = `${fleet.balancer} ${JSON.stringify(fleet.balancerConfig)}`;
+    let balancer = this.balancers.get(key);
+    if (!balancer) {
+      balancer = createBalancer(fleet);
+      this.balancers.set(key, balancer);
+    }
     return balancer;
   }
 
@@ -32,12 +38,32 @@ export class DefaultDriverRegistry implements DriverRegistry {
     return createExecutor(toDriverTarget(target), target.executorConfig, this.executorDeps);
   }
 
+  /**
+   * One event stream per device however many fleets and waiting targets listen: fifty fleets behind one
+   * device would otherwise each parse every event of every server.
+   */
   watch(fleet: FleetRecord, onChange: (target: string) => void): (() => void) | undefined {
     const balancer = this.balancer(fleet);
     if (!(balancer instanceof L4Balancer)) return undefined;
-    return balancer.watch((e) => {
-      if (e.type === "server.health" || e.type === "server.admin" || e.server === "*") onChange(e.server);
-    });
+    let stream = this.streams.get(balancer);
+    if (!stream) {
+      const listeners = new Set<(target: string) => void>();
+      const stop = balancer.watch((e) => {
+        if (e.type !== "server.health" && e.type !== "server.admin" && e.server !== "*") return;
+        for (const listener of listeners) listener(e.server);
+      });
+      stream = { listeners, stop };
+      this.streams.set(balancer, stream);
+    }
+    const { listeners } = stream;
+    listeners.add(onChange);
+    return () => {
+      listeners.delete(onChange);
+      if (listeners.size === 0 && this.streams.get(balancer) === stream) {
+        this.streams.delete(balancer);
+        stream.stop();
+      }
+    };
   }
 
   vipUrl(fleet: FleetRecord): string | undefined {
