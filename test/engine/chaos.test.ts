@@ -8,7 +8,10 @@ import { freePort, waitFor } from "@ebb/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type TestDatabase, testDatabases } from "../../apps/api/src/database/testing.js";
 import { type EmbeddedRedis, startEmbeddedRedis } from "../../apps/api/src/redis/embedded.js";
+import { TEST_ADMIN_TOKEN } from "../support/ebb.js";
 import { givenLab, totalErrors } from "../support/world.js";
+
+const auth = { authorization: `Bearer ${TEST_ADMIN_TOKEN}` };
 
 // issue #3: `kill -9` of the worker at random points (during an exec, during a wait, between steps), 20
 // times over four rollouts. A new worker resumes each time and every rollout completes; no command ever ran
@@ -57,7 +60,7 @@ interface RolloutView {
 }
 
 async function getRollout(id: string): Promise<RolloutView> {
-  return (await (await fetch(`${api.apiUrl}/rollouts/${id}`)).json()) as RolloutView;
+  return (await (await fetch(`${api.apiUrl}/rollouts/${id}`, { headers: auth })).json()) as RolloutView;
 }
 
 const EXEC_STEPS = new Set(["fail-health-check", "stop", "deploy", "start", "restore-health-check"]);
@@ -97,6 +100,7 @@ describe.skipIf(!postgres)("kill -9 of the worker, 20 times over four rollouts",
       EBB_RECONCILE_INTERVAL_MS: "500",
       EBB_JOB_LOCK_MS: "2000",
       EBB_LOG_LEVEL: "warn",
+      EBB_ADMIN_TOKEN: TEST_ADMIN_TOKEN,
     };
     const host = `127.0.${NET}.1`;
     const config = parseConfig({
@@ -144,7 +148,7 @@ describe.skipIf(!postgres)("kill -9 of the worker, 20 times over four rollouts",
       for (const version of VERSIONS) {
         const res = await fetch(`${api.apiUrl}/rollouts`, {
           method: "POST",
-          headers: { "content-type": "application/json" },
+          headers: { "content-type": "application/json", ...auth },
           body: JSON.stringify({ fleet: "lab", version, runbook: "l4-drain" }),
         });
         expect(res.status, await res.clone().text()).toBe(201);

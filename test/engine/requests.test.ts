@@ -165,14 +165,35 @@ describe("Idempotency-Key", () => {
     expect((await untilTerminal(e, first.body.id)).status).toBe("aborted");
   });
 
-  it("ten concurrent requests with the same key create exactly one rollout", async () => {
-    // Given ten clients racing with one key
+  it("the same key for a different rollout is refused with 422, creating nothing", async () => {
+    // Given a rollout created with a key
+    const e = ebb!;
+    const headers = { "idempotency-key": "ci-build-reused" };
+    const first = await request<{ id: string }>(e, "POST", "/rollouts", { body: VALID, headers });
+    expect(first.status, JSON.stringify(first.body)).toBe(201);
+
+    // When a client reuses the key for another version
+    const reused = await request<ApiErrorBody>(e, "POST", "/rollouts", {
+      body: { ...VALID, version: "9.9.9" },
+      headers,
+    });
+
+    // Then it is told so, pointed at the first rollout, and nothing more exists
+    expect(reused.status, JSON.stringify(reused.body)).toBe(422);
+    expect(reused.body.error.message).toMatch(/Idempotency-Key/);
+    expect(await e.prisma.rollout.count()).toBe(1);
+    expect((await command(e, first.body.id, "abort")).status).toBe(200);
+    expect((await untilTerminal(e, first.body.id)).status).toBe("aborted");
+  });
+
+  it("fifty concurrent requests with the same key create exactly one rollout", async () => {
+    // Given fifty clients racing with one key
     const e = ebb!;
     const headers = { "idempotency-key": "ci-build-race" };
 
     // When they all send at once
     const answers = await Promise.all(
-      Array.from({ length: 10 }, () =>
+      Array.from({ length: 50 }, () =>
         request<{ id: string }>(e, "POST", "/rollouts", { body: VALID, headers }),
       ),
     );

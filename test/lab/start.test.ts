@@ -19,6 +19,7 @@ let out = "";
 let vip: string;
 let admin: string;
 let apiUrl: string;
+let dashboardPort = 0;
 let redisPort: number;
 
 function getJson(url: string, agent?: Agent): Promise<{ status: number; body: unknown }> {
@@ -38,6 +39,7 @@ beforeAll(async () => {
   labDir = await mkdtemp(path.join(tmpdir(), "ebb-start-"));
   const [vipPort, adminPort] = [await freePort("127.0.9.1"), await freePort("127.0.9.1")];
   const apiPort = await freePort("127.0.9.1");
+  dashboardPort = await freePort("127.0.9.1");
   redisPort = await freePort("127.0.0.1");
   vip = `http://127.0.9.1:${vipPort}`;
   admin = `http://127.0.9.1:${adminPort}`;
@@ -56,6 +58,11 @@ beforeAll(async () => {
       EBB_API_PORT: String(apiPort),
       EBB_DATA_DIR: path.join(labDir, "ebb"),
       EBB_REDIS_PORT: String(redisPort),
+      EBB_DASHBOARD_HOST: "127.0.9.1",
+      EBB_DASHBOARD_PORT: String(dashboardPort),
+      // npm start makes its own admin token and password when none is given: the tests read them back.
+      EBB_ADMIN_TOKEN: "",
+      EBB_ADMIN_PASSWORD: "",
     },
     stdio: ["ignore", "pipe", "pipe"],
   });
@@ -115,18 +122,38 @@ describe("npm start (the lab)", () => {
     }
   });
 
+  it("serves the dashboard and prints the credentials to log in with", async () => {
+    const dashboard = `http://127.0.9.1:${dashboardPort}`;
+    const line = new RegExp(`dashboard +${dashboard.replaceAll(".", "\\.")} +log in as (\\S+) / (\\S+)`).exec(
+      out,
+    );
+    expect(line, out).not.toBeNull();
+    const page = await fetch(`${dashboard}/login`);
+    expect(page.status).toBe(200);
+    const login = await fetch(`${dashboard}/api/v1/auth/login`, {
+      method: "POST",
+      headers: { "content-type": "application/json", origin: dashboard },
+      body: JSON.stringify({ username: line![1], password: line![2] }),
+    });
+    expect(login.status, await login.clone().text()).toBe(200);
+  });
+
   it("the API rolls the lab fleet with the one request of the defaults table", async () => {
     expect(out).toContain(apiUrl);
+    const ADMIN_TOKEN = /API token +(ebb_lab_\S+)/.exec(out)?.[1];
+    expect(ADMIN_TOKEN, out).toBeDefined();
     const res = await fetch(`${apiUrl}/rollouts`, {
       method: "POST",
-      headers: { "content-type": "application/json" },
+      headers: { "content-type": "application/json", authorization: `Bearer ${ADMIN_TOKEN}` },
       body: JSON.stringify({ fleet: "lab", version: "2.0.0", runbook: "l4-drain" }),
     });
     expect(res.status).toBe(201);
     const { id } = (await res.json()) as { id: string };
     const done = await waitFor(
       async () => {
-        const r = (await (await fetch(`${apiUrl}/rollouts/${id}`)).json()) as { status: string };
+        const r = (await (
+          await fetch(`${apiUrl}/rollouts/${id}`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })
+        ).json()) as { status: string };
         return ["succeeded", "failed", "aborted"].includes(r.status) ? r : undefined;
       },
       { timeoutMs: 60_000, intervalMs: 200, what: "the rollout to finish" },

@@ -6,6 +6,12 @@ import { registerWorld, type World } from "@ebb/lab";
 import { freePort } from "@ebb/testkit";
 import { testDatabases } from "../../apps/api/src/database/testing.js";
 
+/**
+ * The EBB_ADMIN_TOKEN every givenEbb() starts with: `api()` sends it, so scenarios act as an admin
+ * script. Tests of authorization itself create narrower tokens with it.
+ */
+export const TEST_ADMIN_TOKEN = "ebb-test-admin-token-0123456789abcdef";
+
 export interface RunningEbb {
   app: RunningApp;
   apiUrl: string;
@@ -34,6 +40,7 @@ export async function givenEbb(
       EBB_RECONCILE_INTERVAL_MS: "500",
       EBB_JOB_LOCK_MS: "2000",
       EBB_LOG_LEVEL: "warn",
+      EBB_ADMIN_TOKEN: TEST_ADMIN_TOKEN,
       ...env,
     },
     { cwd: dataDir },
@@ -58,15 +65,20 @@ export async function givenEbb(
   };
 }
 
+/** A call to the API as the admin script (Authorization: Bearer TEST_ADMIN_TOKEN), or with `token`. */
 export async function api<T = unknown>(
   ebb: RunningEbb,
   method: string,
   route: string,
   body?: unknown,
+  token: string = TEST_ADMIN_TOKEN,
 ): Promise<{ status: number; body: T }> {
   const res = await fetch(`${ebb.apiUrl}${route}`, {
     method,
-    headers: body === undefined ? {} : { "content-type": "application/json" },
+    headers: {
+      authorization: `Bearer ${token}`,
+      ...(body === undefined ? {} : { "content-type": "application/json" }),
+    },
     ...(body === undefined ? {} : { body: JSON.stringify(body) }),
   });
   const text = await res.text();

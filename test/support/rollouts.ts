@@ -3,7 +3,7 @@ import type { ApiErrorBody, RolloutTargetView, RolloutView } from "@ebb/contract
 import { builtinRunbookSource } from "@ebb/core";
 import { createVm, type LabVm, LoadGenerator, type LoadReport, readVmConfig, type VmFaults } from "@ebb/lab";
 import { waitFor } from "@ebb/testkit";
-import type { RunningEbb } from "./ebb.js";
+import { type RunningEbb, TEST_ADMIN_TOKEN } from "./ebb.js";
 import type { givenLab } from "./world.js";
 import { totalErrors } from "./world.js";
 
@@ -33,6 +33,7 @@ export async function request<T = unknown>(
   const res = await fetch(`${ebb.apiUrl}${route}`, {
     method,
     headers: {
+      authorization: `Bearer ${TEST_ADMIN_TOKEN}`,
       ...(text === undefined ? {} : { "content-type": "application/json" }),
       ...opts.headers,
     },

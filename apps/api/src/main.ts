@@ -13,6 +13,19 @@ try {
   process.exit(2);
 }
 
+// `main.js users create <name> --role admin` (password on stdin): an account without starting the server.
+if (process.argv[2] === "users") {
+  const { runUsersCommand } = await import("./auth/users-command.js");
+  process.exit(
+    await runUsersCommand(process.argv.slice(3), config.database, {
+      stdin: process.stdin,
+      log: (line) => console.log(line),
+      error: (line) => console.error(line),
+      prompt: (text) => process.stderr.write(text),
+    }),
+  );
+}
+
 let running: RunningApp;
 try {
   running = await bootstrap(config, { modules: featureModules(config, process.env) });

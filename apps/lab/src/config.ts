@@ -20,6 +20,8 @@ const labEnvSchema = z.object({
   EBB_L4_VIP: hostPort.default({ host: "127.0.0.1", port: 8080 }),
   EBB_L4_ADMIN: hostPort.default({ host: "127.0.0.1", port: 8081 }),
   EBB_LAB_VERSION: z.string().default("1.0.0"),
+  EBB_DASHBOARD_HOST: z.string().min(1).default("127.0.0.1"),
+  EBB_DASHBOARD_PORT: z.coerce.number().int().min(1).max(65535).default(3000),
 });
 
 export interface LabConfig {
@@ -31,6 +33,7 @@ export interface LabConfig {
   vip: { host: string; port: number };
   admin: { host: string; port: number };
   version: string;
+  dashboard: { host: string; port: number };
 }
 
 /** Parses the lab's environment once; an invalid variable is named in the error. */
@@ -50,5 +53,6 @@ export function parseLabConfig(env: Record<string, string | undefined>): LabConf
     vip: e.EBB_L4_VIP,
     admin: e.EBB_L4_ADMIN,
     version: e.EBB_LAB_VERSION,
+    dashboard: { host: e.EBB_DASHBOARD_HOST, port: e.EBB_DASHBOARD_PORT },
   };
 }

@@ -27,7 +27,13 @@ export function registerWorld(
       "/usr/bin",
       "/bin",
     ].join(":"),
-    targets: world.vms.map((vm) => ({ name: vm.name, host: vm.host, port: vm.port })),
+    // versionUrl: the dashboard shows what each VM reports it runs (GET / of a lab VM answers its version).
+    targets: world.vms.map((vm) => ({
+      name: vm.name,
+      host: vm.host,
+      port: vm.port,
+      facts: { versionUrl: `http://${vm.host}:${vm.port}/` },
+    })),
     ...(opts.env ? { env: opts.env } : {}),
   });
 }

@@ -1,15 +1,30 @@
 #!/usr/bin/env node
 import "reflect-metadata";
-import { bootstrap, DATABASE, type Database, featureModules, parseConfig } from "@ebb/api";
+import path from "node:path";
+import { bootstrap, DATABASE, type Database, ensureFirstAdmin, featureModules, parseConfig } from "@ebb/api";
 import { parseLabConfig } from "./config.js";
+import { labCredentials } from "./credentials.js";
+import { type RunningDashboard, startDashboard } from "./dashboard.js";
 import { registerWorld } from "./fleet.js";
 import { startWorld } from "./world.js";
 
-// `npm start`: the lab world (L4 device + VMs) and Ebb itself (API + worker) on embedded defaults.
-// The one place that reads the environment; everything below takes typed options.
-const [labConfig, ebbConfig] = (() => {
+// `npm start`: the lab world (L4 device + VMs), Ebb itself (API + worker) and the dashboard, on embedded
+// defaults. The one place that reads the environment; everything below takes typed options.
+const labConfig = (() => {
   try {
-    return [parseLabConfig(process.env), parseConfig(process.env)] as const;
+    return parseLabConfig(process.env);
+  } catch (err) {
+    console.error((err as Error).message);
+    process.exit(2);
+  }
+})();
+// Without EBB_ADMIN_TOKEN / EBB_ADMIN_PASSWORD, the lab makes its own (kept in the data folder, so they
+// survive a restart) and prints them below: there is no default password.
+const credentials = await labCredentials(path.resolve(process.env.EBB_DATA_DIR?.trim() || ".ebb"));
+const givenToken = process.env.EBB_ADMIN_TOKEN?.trim();
+const ebbConfig = (() => {
+  try {
+    return parseConfig({ ...process.env, EBB_ADMIN_TOKEN: givenToken || credentials.adminToken });
   } catch (err) {
     console.error((err as Error).message);
     process.exit(2);
@@ -29,10 +44,22 @@ const world = await startWorld({
 });
 
 let ebb: Awaited<ReturnType<typeof bootstrap>>;
+let dashboard: RunningDashboard | undefined;
+let adminCreated = false;
 try {
   ebb = await bootstrap(ebbConfig, { modules: featureModules(ebbConfig, process.env) });
   const database = ebb.app.get<Database>(DATABASE);
   await registerWorld(database.prisma, world);
+  if (!ebbConfig.firstAdmin)
+    adminCreated = await ensureFirstAdmin(database.prisma, {
+      username: credentials.username,
+      password: credentials.password,
+    });
+  dashboard = await startDashboard({
+    ...labConfig.dashboard,
+    apiOrigin: new URL(ebb.apiUrl!).origin,
+    log: (line) => console.log(`[dashboard] ${line}`),
+  });
 } catch (err) {
   console.error(`Ebb failed to start: ${(err as Error).message}`);
   await world.stop();
@@ -41,29 +68,48 @@ try {
 
 const hc = world.device.config.healthCheck;
 const scale = labConfig.timeScale;
+const token = givenToken ? "(the EBB_ADMIN_TOKEN you set)" : credentials.adminToken;
+const login = ebbConfig.firstAdmin
+  ? `${ebbConfig.firstAdmin.username} / (the EBB_ADMIN_PASSWORD you set)`
+  : adminCreated || (await isLabAdmin())
+    ? `${credentials.username} / ${credentials.password}`
+    : "(users exist already: log in as one of them)";
 console.log(
   [
     "",
     "Ebb is up, with its lab.",
-    `  API               ${ebb.apiUrl}   (fleet "lab" registered)`,
+    dashboard
+      ? `  dashboard         ${dashboard.url}   log in as ${login}`
+      : "  dashboard         not built: run `npm run build`, then `npm start` again",
+    `  API               ${ebb.apiUrl}   (fleet "lab" registered; OpenAPI at ${new URL(ebb.apiUrl!).origin}/api/docs)`,
+    `  API token         ${token}   (scope admin)`,
     `  VIP (L4 device)   ${world.device.vipUrl}`,
     `  device admin API  ${world.device.adminUrl}   (GET /servers, /sessions, /counters, /events, /metrics)`,
     `  time scale        ${scale} (health check every ${hc.intervalSeconds * scale} s, ` +
       `session aging ${world.device.config.sessionIdleTimeoutSeconds * scale} s)`,
     ...world.vms.map((vm) => `  ${vm.name.padEnd(17)} http://${vm.host}:${vm.port}   ${vm.dir}`),
     "",
-    `Roll the lab:  curl -s -X POST ${ebb.apiUrl}/rollouts -H 'content-type: application/json' \\`,
-    `                 -d '{"fleet":"lab","version":"2.0.0","runbook":"l4-drain"}'`,
+    `Roll the lab:  export EBB_URL=${new URL(ebb.apiUrl!).origin} EBB_TOKEN=${givenToken ? "<your token>" : credentials.adminToken}`,
+    `               npx ebb rollout start --fleet lab --version 2.0.0 --wait`,
+    `   or:         curl -s -X POST $EBB_URL/api/v1/rollouts -H "authorization: Bearer $EBB_TOKEN" \\`,
+    `                 -H 'content-type: application/json' -d '{"fleet":"lab","version":"2.0.0","runbook":"l4-drain"}'`,
     `Ctrl-C stops everything.`,
     "",
   ].join("\n"),
 );
 
+/** Whether the generated lab admin is (still) an account, so its password is worth printing. */
+async function isLabAdmin(): Promise<boolean> {
+  const { prisma } = ebb.app.get<Database>(DATABASE);
+  return (await prisma.user.count({ where: { username: credentials.username } })) > 0;
+}
+
 let stopping = false;
 async function shutdown(signal: string): Promise<void> {
   if (stopping) return;
   stopping = true;
-  console.log(`\n${signal}: stopping Ebb and the lab...`);
+  console.log(`\n${signal}: stopping the dashboard, Ebb and the lab...`);
+  await dashboard?.stop();
   await ebb.close();
   await world.stop();
   console.log("stopped.");

@@ -3,5 +3,8 @@
  * catalog, and the REST API's request/response schemas. zod only: safe to bundle for the browser.
  */
 export * from "./api.js";
+export * from "./audit.js";
+export * from "./auth.js";
 export * from "./jobs.js";
 export * from "./queues.js";
+export * from "./views.js";

@@ -38,6 +38,21 @@ export interface TrafficSample {
   resets: number;
 }
 
+/**
+ * One target's cumulative counters as the balancer sees them. For live views, which keep their own
+ * baselines: sharing `traffic()`'s would steal the deltas a `traffic.awaitQuiet` step relies on.
+ */
+export interface TargetSnapshot {
+  name: string;
+  state: BalancerTargetState;
+  bound: boolean;
+  sessions: number;
+  sessionsOpened: number;
+  resets: number;
+  /** Client data segments (an L4 device cannot see requests; with keep-alive, one segment is one request). */
+  requests?: number;
+}
+
 export interface Balancer {
   readonly kind: BalancerKind;
   timing(): Promise<BalancerTiming>;
@@ -46,6 +61,8 @@ export interface Balancer {
   disable?(target: Target): Promise<void>;
   enable?(target: Target): Promise<void>;
   traffic(target: Target): Promise<TrafficSample>;
+  /** Every target at once, in one call where the balancer allows it. */
+  snapshot?(targets: readonly Target[]): Promise<TargetSnapshot[]>;
 }
 
 /** argv is executed without a shell; a script is run by `/bin/sh -c` (parameters only via env). */

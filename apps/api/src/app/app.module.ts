@@ -1,5 +1,8 @@
 import { type DynamicModule, type ForwardReference, Module, type Type } from "@nestjs/common";
-import { APP_FILTER, APP_PIPE } from "@nestjs/core";
+import { APP_FILTER, APP_GUARD, APP_PIPE } from "@nestjs/core";
+import { AuditModule } from "../audit/audit.module.js";
+import { AuthGuard } from "../auth/auth.guard.js";
+import { AuthModule } from "../auth/auth.module.js";
 import { ApiExceptionFilter } from "../common/exception.filter.js";
 import { createValidationPipe } from "../common/validation.js";
 import type { EbbConfig } from "../config/config.js";
@@ -15,8 +18,9 @@ export interface AppModuleOptions extends AppResources {
 }
 
 /**
- * The root module. Thin: infrastructure tokens, health, the error filter and the validation pipe;
- * features come in through `modules`, chosen by role (HTTP controllers for api, processors for worker).
+ * The root module. Thin: infrastructure tokens, health, auth and its global guard, the error filter and
+ * the validation pipe; features come in through `modules`, chosen by role (HTTP controllers for api,
+ * processors for worker).
  */
 @Module({})
 export class AppModule {
@@ -26,12 +30,16 @@ export class AppModule {
       module: AppModule,
       imports: [
         InfrastructureModule.forRoot(config, resources),
-        ...(servesHttp(config.role) ? [HealthModule] : []),
+        ...(servesHttp(config.role)
+          ? [HealthModule, AuthModule, AuditModule.forRoot({ trustProxy: config.trustProxy })]
+          : []),
         ...modules,
       ],
       providers: [
         { provide: APP_FILTER, useClass: ApiExceptionFilter },
         { provide: APP_PIPE, useFactory: createValidationPipe },
+        // Every HTTP route, whatever module brings it, is behind the auth guard (deny by default).
+        ...(servesHttp(config.role) ? [{ provide: APP_GUARD, useClass: AuthGuard }] : []),
       ],
     };
   }

@@ -7,6 +7,7 @@ import { freePort, waitFor } from "@ebb/testkit";
 import { Controller, Get, Inject, Injectable, Module } from "@nestjs/common";
 import type { Queue } from "bullmq";
 import { afterEach, describe, expect, it } from "vitest";
+import { Access } from "../auth/access.js";
 import { type EbbConfig, parseConfig } from "../config/config.js";
 import type { Database } from "../database/client.js";
 import { testDatabases } from "../database/testing.js";
@@ -166,6 +167,7 @@ describe("bootstrap", () => {
     @Controller("slow")
     class SlowController {
       @Get()
+      @Access("public")
       async slow(): Promise<{ done: true }> {
         entered = true;
         await gate;

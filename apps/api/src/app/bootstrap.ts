@@ -1,6 +1,7 @@
 import type { Server } from "node:net";
 import type { INestApplication, INestApplicationContext, LoggerService } from "@nestjs/common";
 import { NestFactory } from "@nestjs/core";
+import type { NestExpressApplication } from "@nestjs/platform-express";
 import { notFoundFallback } from "../common/not-found.js";
 import { requestIdMiddleware } from "../common/request-id.js";
 import type { EbbConfig } from "../config/config.js";
@@ -13,6 +14,7 @@ import { checkRedisPolicy } from "../redis/policy.js";
 import { AppModule, type ModuleImport } from "./app.module.js";
 import { drainableHttp } from "./graceful-http.js";
 import { createLogger } from "./logger.js";
+import { serveOpenApi } from "./openapi.js";
 
 export const API_PREFIX = "api/v1";
 
@@ -76,7 +78,7 @@ export async function bootstrap(config: EbbConfig, deps: BootstrapDeps = {}): Pr
 
     let database = deps.database;
     if (database === undefined) {
-      const opened = await openDatabase(config.database, { migrate: true, log: log("database") });
+      const opened = await openDatabase(config.database, { migrate: config.migrate, log: log("database") });
       closers.push({ what: "database", close: opened.close });
       database = opened;
     }
@@ -109,8 +111,11 @@ export async function bootstrap(config: EbbConfig, deps: BootstrapDeps = {}): Pr
       },
     });
     app.use(requestIdMiddleware);
+    // A body over the limit is refused (413) before it is parsed; runbook sources are the largest bodies.
+    (app as NestExpressApplication).useBodyParser("json", { limit: config.limits.maxBodyBytes });
     app.setGlobalPrefix(API_PREFIX);
     await app.init();
+    serveOpenApi(app);
     // After init(), so it lands behind every route and Nest's own (prefix-only) 404 handler.
     app.use(notFoundFallback(API_PREFIX));
     await app.listen(config.api.port, config.api.host);

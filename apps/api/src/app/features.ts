@@ -1,7 +1,9 @@
 import type { EbbConfig } from "../config/config.js";
 import { servesHttp } from "../config/roles.js";
 import { EngineModule } from "../engine/engine.module.js";
+import { FleetsModule } from "../fleets/fleets.module.js";
 import { RolloutsModule } from "../rollouts/rollouts.module.js";
+import { RunbooksModule } from "../runbooks/runbooks.module.js";
 import type { ModuleImport } from "./app.module.js";
 
 /**
@@ -18,6 +20,6 @@ export function featureModules(
   );
   return [
     EngineModule.forRoot(config, { executorEnv: env }),
-    ...(servesHttp(config.role) ? [RolloutsModule] : []),
+    ...(servesHttp(config.role) ? [FleetsModule, RolloutsModule, RunbooksModule] : []),
   ];
 }

@@ -24,7 +24,12 @@ export function drainableHttp(app: INestApplication): { drain(): void } {
       draining = true;
       // A response still being computed would otherwise leave its connection open as keep-alive, and
       // the server's close would wait for that connection's idle timeout.
-      for (const res of pending) if (!res.headersSent) res.setHeader("connection", "close");
+      // An event stream has sent its headers long ago: once it ends, its socket must go too, or close()
+      // waits out the keep-alive timeout.
+      for (const res of pending) {
+        if (!res.headersSent) res.setHeader("connection", "close");
+        else res.once("finish", () => res.socket?.destroySoon());
+      }
       pending.clear();
       const server = app.getHttpServer() as Server;
       server.close();

@@ -49,7 +49,8 @@ function invalidRequest(error: RequestValidationError): MappedError {
 
 /**
  * Framework exceptions (a 404 route, a body the JSON parser rejected) and the ones our code throws on
- * purpose. A body `{ message, details }` passes both through. Deliberate answers are not logged here:
+ * purpose. A body `{ message, details }` passes both through, and a `code` (snake case) replaces the
+ * status's generic one (`csrf_failed` rather than `forbidden`). Deliberate answers are not logged here:
  * the code that throws them decides (a failing readiness probe every few seconds must not flood the log).
  */
 function fromHttpException(exception: HttpException): MappedError {
@@ -59,10 +60,15 @@ function fromHttpException(exception: HttpException): MappedError {
   const body = exception.getResponse();
   let message = exception.message;
   let details: unknown = null;
+  let code = codeForHttpStatus(status);
   if (typeof body === "string") {
     message = body;
   } else if (typeof body === "object" && body !== null) {
-    const { message: m, details: d } = body as { message?: unknown; details?: unknown };
+    const {
+      message: m,
+      details: d,
+      code: c,
+    } = body as { message?: unknown; details?: unknown; code?: unknown };
     // Nest's own pipes put a list of messages here, one per invalid field.
     if (Array.isArray(m)) {
       message = m.map(String).join("; ");
@@ -71,9 +77,10 @@ function fromHttpException(exception: HttpException): MappedError {
       message = m;
     }
     if (d !== undefined) details = d;
+    if (typeof c === "string" && /^[a-z][a-z_]*$/.test(c)) code = c;
   }
   if (status === 400 && exception.cause instanceof SyntaxError) message = `malformed JSON body: ${message}`;
-  return { status, code: codeForHttpStatus(status), message, details, severity: "none" };
+  return { status, code, message, details, severity: "none" };
 }
 
 function unexpected(): MappedError {

@@ -29,7 +29,8 @@ export const EBB_ERROR_STATUS: Readonly<Record<EbbErrorCode, number>> = {
 /** Codes for HTTP-level failures that are not domain errors (routing, parsing, framework exceptions). */
 const HTTP_STATUS_CODE: Readonly<Record<number, string>> = {
   400: "bad_request",
-  401: "unauthorized",
+  // The caller is not identified (no, or no valid, credential); 403 is for an identified caller.
+  401: "unauthenticated",
   403: "forbidden",
   404: "not_found",
   405: "method_not_allowed",

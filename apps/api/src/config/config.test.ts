@@ -25,6 +25,15 @@ describe("parseConfig", () => {
       dataDir: "/srv/ebb/.ebb",
       worker: { concurrency: 50, reconcileIntervalMs: 10_000, lockDurationMs: 15_000 },
       lockDir: "/srv/ebb/.ebb/locks",
+      cookieSecure: false,
+      trustProxy: false,
+      migrate: true,
+      limits: {
+        approvalTargetThreshold: 20,
+        maxTargetsPerRollout: 1_000,
+        rolloutsPerMinute: 30,
+        maxBodyBytes: 512 * 1024,
+      },
       logLevel: "info",
     });
   });
@@ -42,7 +51,7 @@ describe("parseConfig", () => {
         EBB_WORKER_CONCURRENCY: "8",
         EBB_RECONCILE_INTERVAL_MS: "2500",
         EBB_LOCK_DIR: "run/locks",
-        EBB_ADMIN_TOKEN: "s3cret-token",
+        EBB_ADMIN_TOKEN: "s3cret-token-0123456",
         EBB_LOG_LEVEL: "debug",
       },
       { cwd },
@@ -54,7 +63,7 @@ describe("parseConfig", () => {
       redis: { url: "redis://cache:6379/2", embeddedPort: 7000, dir: "/var/lib/ebb/redis" },
       worker: { concurrency: 8, reconcileIntervalMs: 2500 },
       lockDir: "/srv/ebb/run/locks",
-      adminToken: "s3cret-token",
+      adminToken: "s3cret-token-0123456",
       logLevel: "debug",
     });
   });
@@ -113,7 +122,7 @@ describe("describeConfig", () => {
         {
           DATABASE_URL: "postgres://ebb:db-pass@db:5432/ebb?sslpassword=ssl-pass&application_name=ebb",
           REDIS_URL: "redis://:redis-pass@cache:6379",
-          EBB_ADMIN_TOKEN: "admin-secret",
+          EBB_ADMIN_TOKEN: "admin-secret-0123456",
         },
         { cwd },
       ),

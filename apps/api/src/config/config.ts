@@ -26,11 +26,30 @@ export interface EbbConfig {
   readonly lockDir: string;
   /** Seeds an admin API token with this value. A secret: never logged (see describeConfig). */
   readonly adminToken?: string;
+  /** Created at start when no user exists yet (EBB_ADMIN_USER, EBB_ADMIN_PASSWORD). The password is a secret. */
+  readonly firstAdmin?: { readonly username: string; readonly password: string };
+  /** Mark the session cookie `Secure` (HTTPS only). Off by default: the lab is plain http. */
+  readonly cookieSecure: boolean;
+  /** Trust X-Forwarded-For for the client address (EBB_TRUST_PROXY). */
+  readonly trustProxy: boolean;
+  /** Apply pending migrations at start (EBB_MIGRATE). */
+  readonly migrate: boolean;
+  readonly limits: {
+    readonly approvalTargetThreshold: number;
+    readonly maxTargetsPerRollout: number;
+    readonly rolloutsPerMinute: number;
+    readonly maxBodyBytes: number;
+  };
   readonly logLevel: LogLevel;
 }
 
 /** The variables that hold secrets (or URLs that may embed one): their values never appear in errors. */
-const SECRET_VARIABLES: ReadonlySet<string> = new Set(["DATABASE_URL", "REDIS_URL", "EBB_ADMIN_TOKEN"]);
+const SECRET_VARIABLES: ReadonlySet<string> = new Set([
+  "DATABASE_URL",
+  "REDIS_URL",
+  "EBB_ADMIN_TOKEN",
+  "EBB_ADMIN_PASSWORD",
+]);
 
 const integer = (min: number, max: number) =>
   z
@@ -90,7 +109,40 @@ const envSchema = z.object({
   /** Lock files. Default: <EBB_DATA_DIR>/locks. */
   EBB_LOCK_DIR: z.string().optional(),
   /** Seeds an admin API token with this value (scripts, CI). Secret: never logged. */
-  EBB_ADMIN_TOKEN: z.string().regex(/^\S+$/, "must not contain whitespace").optional(),
+  EBB_ADMIN_TOKEN: z
+    .string()
+    .regex(/^\S+$/, "must not contain whitespace")
+    .min(16, "must be at least 16 characters (a guessable admin token is worse than none)")
+    .optional(),
+  /** The first admin's username, created at start when no user exists and EBB_ADMIN_PASSWORD is set. */
+  EBB_ADMIN_USER: z
+    .string()
+    .max(64)
+    .regex(/^[a-z0-9._-]+$/, "must be 1-64 of a-z 0-9 . _ -")
+    .default("admin"),
+  /** The first admin's password. There is no default password. Secret: never logged. */
+  EBB_ADMIN_PASSWORD: z.string().min(12, "must be at least 12 characters").max(1024).optional(),
+  /** true: the session cookie is `Secure` (the dashboard is served over HTTPS). */
+  EBB_COOKIE_SECURE: z.enum(["true", "false"], "must be true or false").default("false"),
+  /** Rollouts of more targets than this need a second person's approval (protected fleets always do). */
+  EBB_APPROVAL_TARGET_THRESHOLD: integer(1, 100_000).default(20),
+  /** The most targets one rollout may cover; a bigger fleet is rolled by several rollouts. */
+  EBB_MAX_TARGETS_PER_ROLLOUT: integer(1, 100_000).default(1_000),
+  /** Rollout creations per caller per minute; more get 429 with Retry-After. */
+  EBB_ROLLOUT_RATE_LIMIT: integer(1, 100_000).default(30),
+  /** The largest JSON body the API reads (bytes); runbook sources are the big ones. */
+  EBB_MAX_BODY_BYTES: integer(1_024, 16 * 1024 * 1024).default(512 * 1024),
+  /**
+   * true: the API sits behind a proxy (the dashboard, nginx) whose X-Forwarded-For it trusts for the
+   * client address in the audit history. false: the socket's address, which a client cannot forge.
+   */
+  EBB_TRUST_PROXY: z.enum(["true", "false"], "must be true or false").default("false"),
+  /**
+   * false: do not apply migrations at start. Production runs them once, as the schema owner
+   * (`migrate-cli.js`, the compose file's `migrate` service), and the app connects as a role that may not
+   * change the schema.
+   */
+  EBB_MIGRATE: z.enum(["true", "false"], "must be true or false").default("true"),
   /** error | warn | info | debug. */
   EBB_LOG_LEVEL: z.enum(LOG_LEVELS).default("info"),
 });
@@ -177,6 +229,18 @@ export function parseConfig(
     },
     lockDir: e.EBB_LOCK_DIR === undefined ? resolve(dataDir, "locks") : resolveDir(cwd, e.EBB_LOCK_DIR),
     ...(e.EBB_ADMIN_TOKEN === undefined ? {} : { adminToken: e.EBB_ADMIN_TOKEN }),
+    ...(e.EBB_ADMIN_PASSWORD === undefined
+      ? {}
+      : { firstAdmin: { username: e.EBB_ADMIN_USER, password: e.EBB_ADMIN_PASSWORD } }),
+    cookieSecure: e.EBB_COOKIE_SECURE === "true",
+    trustProxy: e.EBB_TRUST_PROXY === "true",
+    migrate: e.EBB_MIGRATE === "true",
+    limits: {
+      approvalTargetThreshold: e.EBB_APPROVAL_TARGET_THRESHOLD,
+      maxTargetsPerRollout: e.EBB_MAX_TARGETS_PER_ROLLOUT,
+      rolloutsPerMinute: e.EBB_ROLLOUT_RATE_LIMIT,
+      maxBodyBytes: e.EBB_MAX_BODY_BYTES,
+    },
     logLevel: e.EBB_LOG_LEVEL,
   };
   return deepFreeze(config);

@@ -18,14 +18,18 @@ const PROJECT_MIGRATIONS = readdirSync(DEFAULT_MIGRATIONS_DIR, { withFileTypes: 
 import { type EmptyTestDatabase, testDatabases } from "./testing.js";
 
 const TABLES = [
+  "api_tokens",
+  "audit_events",
   "fleets",
   "leases",
   "rollout_events",
   "rollouts",
   "runbook_versions",
+  "sessions",
   "step_runs",
   "target_runs",
   "targets",
+  "users",
 ];
 
 async function tableNames(sql: SqlConnection): Promise<string[]> {

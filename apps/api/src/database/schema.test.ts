@@ -443,12 +443,23 @@ describe.each(testDatabases())("schema through Prisma on $kind", (variant) => {
       SELECT indexname AS name, indexdef AS def FROM pg_indexes
       WHERE schemaname = 'public' AND tablename <> '_ebb_migrations' ORDER BY indexname`;
     expect(Object.fromEntries(indexes.map((i) => [i.name, i.def.replace(/^.* USING btree /, "")]))).toEqual({
+      api_tokens_created_by_idx: "(created_by)",
+      api_tokens_hash_key: "(hash)",
+      api_tokens_pkey: "(id)",
+      audit_events_action_id_idx: "(action, id)",
+      audit_events_actor_id_id_idx: "(actor_id, id)",
+      audit_events_actor_name_id_idx: "(actor_name, id)",
+      audit_events_at_idx: "(at)",
+      audit_events_fleet_id_idx: "(fleet, id)",
+      audit_events_pkey: "(id)",
+      audit_events_resource_type_resource_id_id_idx: "(resource_type, resource_id, id)",
       fleets_name_key: "(name)",
       fleets_pkey: "(id)",
       leases_pkey: "(target_id)",
       leases_rollout_id_idx: "(rollout_id)",
       rollout_events_pkey: "(id)",
       rollout_events_rollout_id_id_idx: "(rollout_id, id)",
+      rollouts_created_at_id_idx: "(created_at DESC, id DESC)",
       rollouts_fleet_id_created_at_idx: "(fleet_id, created_at)",
       rollouts_idempotency_key_key: "(idempotency_key)",
       rollouts_pkey: "(id)",
@@ -462,6 +473,11 @@ describe.each(testDatabases())("schema through Prisma on $kind", (variant) => {
       target_runs_rollout_id_target_id_key: "(rollout_id, target_id)",
       targets_fleet_id_name_key: "(fleet_id, name)",
       targets_pkey: "(id)",
+      sessions_hash_key: "(hash)",
+      sessions_pkey: "(id)",
+      sessions_user_id_idx: "(user_id)",
+      users_pkey: "(id)",
+      users_username_key: "(username)",
     });
     const uniques = indexes.filter((i) => i.def.startsWith("CREATE UNIQUE")).map((i) => i.name);
     expect(uniques.every((name) => name.endsWith("_key") || name.endsWith("_pkey"))).toBe(true);
@@ -473,6 +489,9 @@ describe.each(testDatabases())("schema through Prisma on $kind", (variant) => {
       SELECT conname AS name, pg_get_constraintdef(oid) AS def FROM pg_constraint
       WHERE contype = 'f' AND connamespace = 'public'::regnamespace ORDER BY conname`;
     expect(Object.fromEntries(foreignKeys.map((fk) => [fk.name, fk.def]))).toEqual({
+      api_tokens_created_by_fkey:
+        "FOREIGN KEY (created_by) REFERENCES users(id) ON UPDATE CASCADE ON DELETE CASCADE",
+      sessions_user_id_fkey: "FOREIGN KEY (user_id) REFERENCES users(id) ON UPDATE CASCADE ON DELETE CASCADE",
       leases_rollout_id_fkey:
         "FOREIGN KEY (rollout_id) REFERENCES rollouts(id) ON UPDATE CASCADE ON DELETE CASCADE",
       leases_target_id_fkey:
@@ -518,14 +537,21 @@ describe.each(testDatabases())("schema through Prisma on $kind", (variant) => {
       "leases.token": "bigint",
       "rollout_events.id": "bigint",
     });
-    // Every timestamp is timestamptz(3); every key a uuid except the event sequence (step_id is the
-    // runbook's own step name).
+    // Every timestamp is timestamptz(3); every key a uuid except the event sequences, step_id (the
+    // runbook's own step name), and principal ids (`user:<uuid>`, `token:<uuid>`, `system`) and the
+    // audit history's references, which are text.
+    const textIds = new Set([
+      "rollout_events.id",
+      "step_runs.step_id",
+      "rollouts.requester_id",
+      "rollouts.approver_id",
+    ]);
     for (const [col, type] of Object.entries(byName)) {
       if (/_at$|\.at$/.test(col)) expect(type, col).toMatch(/^timestamptz\(3\)\??$/);
-      if (/\.id$|_id$/.test(col) && col !== "rollout_events.id" && col !== "step_runs.step_id") {
+      if (/\.id$|_id$/.test(col) && !textIds.has(col) && !col.startsWith("audit_events.")) {
         expect(type, col).toBe("uuid");
       }
     }
-    expect(Object.keys(byName)).toHaveLength(73);
+    expect(Object.keys(byName)).toHaveLength(118);
   });
 });

@@ -1,14 +1,16 @@
 import { baseEnvFrom } from "@ebb/drivers";
 import { type DynamicModule, Module } from "@nestjs/common";
 import type { Queue } from "bullmq";
-import { DATABASE, ROLLOUT_QUEUE } from "../app/tokens.js";
+import { DATABASE, REDIS_CONNECTION, ROLLOUT_QUEUE } from "../app/tokens.js";
 import type { EbbConfig } from "../config/config.js";
 import { runsWorkers } from "../config/roles.js";
 import type { Database } from "../database/client.js";
+import type { RedisConnections } from "../redis/connections.js";
+import { RolloutChanges } from "./changes.js";
 import { DefaultDriverRegistry } from "./drivers.js";
 import { Engine } from "./engine.js";
 import { EngineWorker } from "./engine.worker.js";
-import { DRIVERS, ENGINE } from "./tokens.js";
+import { CHANGES, DRIVERS, ENGINE } from "./tokens.js";
 
 export interface EngineModuleOptions {
   /** The environment exec steps start from (PATH, HOME, LANG), read once by the process entry. */
@@ -29,19 +31,32 @@ export class EngineModule {
             new DefaultDriverRegistry({ baseEnv: baseEnvFrom(options.executorEnv), lockDir: config.lockDir }),
         },
         {
+          provide: CHANGES,
+          useFactory: (redis: RedisConnections) => new RolloutChanges(redis),
+          inject: [REDIS_CONNECTION],
+        },
+        {
           provide: ENGINE,
-          useFactory: (database: Database, queue: Queue, drivers: DefaultDriverRegistry) =>
-            new Engine({
+          useFactory: (
+            database: Database,
+            queue: Queue,
+            drivers: DefaultDriverRegistry,
+            changes: RolloutChanges,
+          ) => {
+            const engine = new Engine({
               prisma: database.prisma,
               queue,
               drivers,
               log: (line) => console.log(`[engine] ${line}`),
-            }),
-          inject: [DATABASE, ROLLOUT_QUEUE, DRIVERS],
+            });
+            engine.notices.on("notice", ({ rolloutId }) => changes.announce(rolloutId));
+            return engine;
+          },
+          inject: [DATABASE, ROLLOUT_QUEUE, DRIVERS, CHANGES],
         },
         ...(runsWorkers(config.role) ? [EngineWorker] : []),
       ],
-      exports: [ENGINE, DRIVERS],
+      exports: [ENGINE, DRIVERS, CHANGES],
     };
   }
 }

@@ -392,7 +392,11 @@ export class Engine {
    */
   async reconcile(): Promise<{ rollouts: number; recreated: number }> {
     const rollouts = await this.prisma.rollout.findMany({
-      where: { status: { in: ["pending", "running", "aborting", "failed", "paused"] } },
+      where: {
+        status: { in: ["pending", "running", "aborting", "failed", "paused"] },
+        // A rollout waiting for a second person's approval must not be started by the reconciler.
+        NOT: { requiresApproval: true, approvedAt: null },
+      },
       select: { id: true, status: true },
     });
     let recreated = 0;

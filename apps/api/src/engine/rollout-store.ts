@@ -7,6 +7,7 @@ import {
   type TransitionResult,
   transition,
 } from "@ebb/core";
+import { auditNotices } from "../audit/notices.js";
 import { Prisma, type PrismaClient } from "../generated/prisma/client.js";
 
 /** A client or an open transaction: functions that write take this so callers can compose them. */
@@ -106,7 +107,8 @@ async function applyBatch(
 ): Promise<(ApplyOutcome | Error)[]> {
   return prisma.$transaction(
     async (tx) => {
-      const { state: before, targets } = await lockRollout(tx, rolloutId);
+      const locked = await lockRollout(tx, rolloutId);
+      const { state: before, targets } = locked;
       let state = before;
       const results: (TransitionResult | Error)[] = [];
       const records = new Map<string, string>();
@@ -156,6 +158,9 @@ async function applyBatch(
             ),
           )}`;
       }
+      // Last before commit: the audit chain's lock is held from here to the commit.
+      for (const [at, group] of groupByTime(notices))
+        await auditNotices(tx, { rolloutId, fleet: locked.fleet, at }, group);
       const leaseTokens = leaseTokensOf(rolloutId, targets);
       return results.map((r) => (r instanceof Error ? r : { ...r, leaseTokens }));
     },
@@ -176,11 +181,11 @@ interface LockedTarget {
 async function lockRollout(
   tx: Prisma.TransactionClient,
   rolloutId: string,
-): Promise<{ state: RolloutState; targets: Map<string, LockedTarget> }> {
+): Promise<{ state: RolloutState; fleet: string; targets: Map<string, LockedTarget> }> {
   const rows = await tx.$queryRaw<
-    { state: RolloutState; targets: (LockedTarget & { name: string })[] | null }[]
+    { state: RolloutState; fleet: string; targets: (LockedTarget & { name: string })[] | null }[]
   >`
-    SELECT r.state,
+    SELECT r.state, (SELECT f.name FROM fleets f WHERE f.id = r.fleet_id) AS fleet,
       (SELECT json_agg(json_build_object('name', t.name, 'targetId', t.id, 'targetRunId', tr.id,
                 'lease', l.token::text, 'leaseRollout', l.rollout_id))
          FROM target_runs tr JOIN targets t ON t.id = tr.target_id
@@ -191,8 +196,20 @@ async function lockRollout(
   if (!row) throw new EbbError("not_found", `rollout ${rolloutId} does not exist`);
   return {
     state: row.state,
+    fleet: row.fleet,
     targets: new Map((row.targets ?? []).map(({ name, ...t }) => [name, t])),
   };
+}
+
+/** Notices in order, grouped by the time of the event that produced them. */
+function groupByTime(notices: { notice: Notice; at: Date }[]): [Date, Notice[]][] {
+  const groups: [Date, Notice[]][] = [];
+  for (const { notice, at } of notices) {
+    const last = groups.at(-1);
+    if (last && last[0].getTime() === at.getTime()) last[1].push(notice);
+    else groups.push([at, [notice]]);
+  }
+  return groups;
 }
 
 function toDate(ms: number | undefined): Date | null {

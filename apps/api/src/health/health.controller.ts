@@ -1,5 +1,6 @@
 import type { Readiness } from "@ebb/contracts";
 import { Controller, Get, HttpException, HttpStatus, Inject } from "@nestjs/common";
+import { Access } from "../auth/access.js";
 import { HealthService } from "./health.service.js";
 
 /** Probes for load balancers and orchestrators, under /api/v1/health. */
@@ -9,6 +10,7 @@ export class HealthController {
 
   /** The process is up and serving HTTP. Deliberately checks nothing else: a restart fixes nothing more. */
   @Get("live")
+  @Access("public")
   live(): { ok: true } {
     return { ok: true };
   }
@@ -18,6 +20,7 @@ export class HealthController {
    * error shape (like every non-2xx answer), the checks in `details`, the failed ones in the message.
    */
   @Get("ready")
+  @Access("public")
   async ready(): Promise<Readiness> {
     const readiness = await this.health.readiness();
     if (!readiness.ok) {

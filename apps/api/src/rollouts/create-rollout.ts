@@ -1,5 +1,6 @@
 import { createHash, randomUUID } from "node:crypto";
 import {
+  type BalancerTiming,
   builtinRunbookSource,
   createRollout,
   EbbError,
@@ -14,6 +15,7 @@ import {
   type Strategy,
   type TargetFacts,
 } from "@ebb/core";
+import { HttpException, HttpStatus } from "@nestjs/common";
 import type { DriverRegistry, Engine, FleetRecord } from "../engine/engine.js";
 import { acquireLease } from "../engine/rollout-store.js";
 import { Prisma, type PrismaClient } from "../generated/prisma/client.js";
@@ -27,7 +29,28 @@ export interface CreateRolloutInput {
   /** Run despite preflight errors; the findings are still returned. */
   force?: boolean;
   idempotencyKey?: string;
-  requestedBy?: string;
+  /** Who asks: display name and principal id (the approver must be someone else). */
+  requestedBy?: { name: string; id: string };
+}
+
+export interface RolloutLimits {
+  /** More targets than this need a second person's approval; protected fleets always do. */
+  approvalTargetThreshold: number;
+  maxTargetsPerRollout: number;
+}
+
+export interface PreparedRollout {
+  fleet: FleetRecord & { protected: boolean; targets: { id: string; name: string }[] };
+  runbook: Runbook;
+  runbookName: string;
+  versionId: string;
+  params: Record<string, string>;
+  timing: BalancerTiming;
+  plan: RolloutPlan;
+  findings: Finding[];
+  requiresApproval: boolean;
+  /** Preflight errors refuse it unless forced. */
+  blocked: boolean;
 }
 
 export interface CreatedRollout {
@@ -36,22 +59,21 @@ export interface CreatedRollout {
   created: boolean;
   plan: RolloutPlan;
   findings: Finding[];
+  requiresApproval: boolean;
 }
 
+type Deps = { prisma: PrismaClient; engine: Engine; drivers: DriverRegistry; now: () => number };
+
 /**
- * Validates, plans and preflights a rollout, stores it with a lease on every target it will touch, and
- * starts it. Nothing is written unless every check passed: bad input loses no data and creates nothing.
+ * Validates, plans and preflights a rollout without writing anything: what `POST /rollouts/preview`
+ * shows and what `createAndStartRollout` stores. The balancer is read once for the whole fleet.
  */
-export async function createAndStartRollout(
-  deps: { prisma: PrismaClient; engine: Engine; drivers: DriverRegistry; now: () => number },
+export async function prepareRollout(
+  deps: Omit<Deps, "engine">,
   input: CreateRolloutInput,
-): Promise<CreatedRollout> {
+  limits: RolloutLimits,
+): Promise<PreparedRollout> {
   const { prisma } = deps;
-  if (input.idempotencyKey) {
-    const existing = await prisma.rollout.findUnique({ where: { idempotencyKey: input.idempotencyKey } });
-    if (existing)
-      return { id: existing.id, created: false, plan: existing.plan as unknown as RolloutPlan, findings: [] };
-  }
   const fleet = await prisma.fleet.findUnique({ where: { name: input.fleet }, include: { targets: true } });
   if (!fleet)
     throw new EbbError("not_found", `fleet "${input.fleet}" does not exist`, {
@@ -63,39 +85,80 @@ export async function createAndStartRollout(
 
   const balancer = deps.drivers.balancer(fleet as FleetRecord);
   const timing = await balancer.timing();
+  const asTargets = fleet.targets.map((t) => ({
+    name: t.name,
+    host: t.host,
+    port: t.port,
+    executor: "local" as const,
+    labels: {},
+  }));
+  const snapshot = balancer.snapshot ? await balancer.snapshot(asTargets) : undefined;
+  const bound = new Map(snapshot?.map((s) => [s.name, s.bound]));
   const facts: TargetFacts[] = await Promise.all(
-    fleet.targets.map(async (t) => {
-      const o = await balancer.observe({
-        name: t.name,
-        host: t.host,
-        port: t.port,
-        executor: "local",
-        labels: {},
-      });
-      return {
-        ...(t.facts as Partial<TargetFacts>),
-        name: t.name,
-        host: t.host,
-        port: t.port,
-        inService: o.bound,
-      };
-    }),
+    fleet.targets.map(async (t, i) => ({
+      ...(t.facts as Partial<TargetFacts>),
+      name: t.name,
+      host: t.host,
+      port: t.port,
+      inService: bound.get(t.name) ?? (await balancer.observe(asTargets[i]!)).bound,
+    })),
   );
   const plan = planRollout({ targets: facts, strategy: input.strategy, timing, runbook });
+  const targetCount = plan.batches.flat().length;
+  if (targetCount > limits.maxTargetsPerRollout) {
+    throw new EbbError(
+      "plan_invalid",
+      `the plan covers ${targetCount} targets; one rollout may cover at most ${limits.maxTargetsPerRollout} (EBB_MAX_TARGETS_PER_ROLLOUT)`,
+      { details: [{ field: "fleet", message: "too many targets for one rollout" }] },
+    );
+  }
   const findings = preflight({
     runbook,
     fleet: { targets: facts },
     balancer: { kind: balancer.kind, timing },
     plan,
   });
-  const errors = findings.filter((f) => f.severity === "error");
-  if (errors.length > 0 && !(input.force && plan.batches.length > 0)) {
+  const blocked = findings.some((f) => f.severity === "error") && !(input.force && plan.batches.length > 0);
+  return {
+    fleet: fleet as PreparedRollout["fleet"],
+    runbook,
+    runbookName: input.runbook,
+    versionId,
+    params,
+    timing,
+    plan,
+    findings,
+    requiresApproval: fleet.protected || targetCount > limits.approvalTargetThreshold,
+    blocked,
+  };
+}
+
+/**
+ * Stores a prepared rollout with a lease on every target it will touch, and starts it, unless it needs
+ * a second person's approval (then `approveRollout` starts it). Nothing is written unless every check
+ * passed: bad input loses no data and creates nothing.
+ */
+export async function createAndStartRollout(
+  deps: Deps,
+  input: CreateRolloutInput,
+  limits: RolloutLimits,
+): Promise<CreatedRollout> {
+  const { prisma } = deps;
+  if (input.idempotencyKey) {
+    const existing = await prisma.rollout.findUnique({
+      where: { idempotencyKey: input.idempotencyKey },
+      include: { fleet: { select: { name: true } } },
+    });
+    if (existing) return replayed(existing, input);
+  }
+  const prepared = await prepareRollout(deps, input, limits);
+  const { fleet, runbook, plan, findings, timing } = prepared;
+  if (prepared.blocked) {
+    const errors = findings.filter((f) => f.severity === "error");
     throw new EbbError(
       "plan_invalid",
       `preflight refused the rollout: ${errors.map((f) => f.message).join("; ")}`,
-      {
-        details: findings,
-      },
+      { details: findings },
     );
   }
 
@@ -112,31 +175,31 @@ export async function createAndStartRollout(
         data: {
           id,
           fleetId: fleet.id,
-          runbookVersionId: versionId,
+          runbookVersionId: prepared.versionId,
           version: input.version,
           status: state.status,
           strategy: input.strategy as Prisma.InputJsonValue,
           plan: plan as unknown as Prisma.InputJsonValue,
-          params: params as Prisma.InputJsonValue,
+          params: prepared.params as Prisma.InputJsonValue,
           state: state as unknown as Prisma.InputJsonValue,
           idempotencyKey: input.idempotencyKey ?? null,
-          requestedBy: input.requestedBy ?? null,
+          requestedBy: input.requestedBy?.name ?? null,
+          requesterId: input.requestedBy?.id ?? null,
+          requiresApproval: prepared.requiresApproval,
         },
       });
-      for (const [batch, names] of plan.batches.entries()) {
-        for (const name of names) {
-          await tx.targetRun.create({
-            data: {
-              rolloutId: id,
-              targetId: targetIds.get(name)!,
-              batch,
-              status: "pending",
-              stepIndex: 0,
-              attempt: 0,
-            },
-          });
-        }
-      }
+      await tx.targetRun.createMany({
+        data: plan.batches.flatMap((names, batch) =>
+          names.map((name) => ({
+            rolloutId: id,
+            targetId: targetIds.get(name)!,
+            batch,
+            status: "pending",
+            stepIndex: 0,
+            attempt: 0,
+          })),
+        ),
+      });
       // Every target the rollout will touch is leased up front: no second rollout can start on any of them.
       for (const name of plan.batches.flat()) {
         const targetId = targetIds.get(name)!;
@@ -147,23 +210,79 @@ export async function createAndStartRollout(
     });
   } catch (err) {
     if (input.idempotencyKey && err instanceof Prisma.PrismaClientKnownRequestError && err.code === "P2002") {
-      const existing = await prisma.rollout.findUnique({ where: { idempotencyKey: input.idempotencyKey } });
-      if (existing)
-        return {
-          id: existing.id,
-          created: false,
-          plan: existing.plan as unknown as RolloutPlan,
-          findings: [],
-        };
+      const existing = await prisma.rollout.findUnique({
+        where: { idempotencyKey: input.idempotencyKey },
+        include: { fleet: { select: { name: true } } },
+      });
+      if (existing) return replayed(existing, input);
     }
     throw err;
   }
+  if (!prepared.requiresApproval) await deps.engine.send(id, { type: "start" });
+  return { id, created: true, plan, findings, requiresApproval: prepared.requiresApproval };
+}
+
+/**
+ * A repeated request with the same Idempotency-Key gets the rollout the first one created, provided it
+ * asks for the same thing: the same key for another fleet or version is a client bug, answered 422.
+ */
+function replayed(
+  existing: {
+    id: string;
+    version: string;
+    plan: unknown;
+    requiresApproval: boolean;
+    fleet: { name: string };
+  },
+  input: CreateRolloutInput,
+): CreatedRollout {
+  if (existing.fleet.name !== input.fleet || existing.version !== input.version) {
+    throw new HttpException(
+      {
+        message: `Idempotency-Key was first used for fleet ${existing.fleet.name} version ${existing.version}; use a new key for a different rollout`,
+        details: { rolloutId: existing.id },
+      },
+      HttpStatus.UNPROCESSABLE_ENTITY,
+    );
+  }
+  return {
+    id: existing.id,
+    created: false,
+    plan: existing.plan as RolloutPlan,
+    findings: [],
+    requiresApproval: existing.requiresApproval,
+  };
+}
+
+/**
+ * Releases a rollout waiting for approval and starts it. The approver must be a different principal from
+ * the requester: four eyes, not two.
+ */
+export async function approveRollout(
+  deps: Deps,
+  id: string,
+  approver: { name: string; id: string },
+): Promise<void> {
+  const row = await deps.prisma.rollout.findUnique({ where: { id } });
+  if (!row) throw new EbbError("not_found", `rollout ${id} does not exist`);
+  if (!row.requiresApproval || row.approvedAt !== null)
+    throw new EbbError("invalid_transition", `rollout ${id} is not waiting for approval`);
+  if (row.requesterId !== null && row.requesterId === approver.id) {
+    throw new HttpException(
+      { message: "a rollout must be approved by someone other than its requester", details: null },
+      HttpStatus.FORBIDDEN,
+    );
+  }
+  const updated = await deps.prisma.rollout.updateMany({
+    where: { id, approvedAt: null },
+    data: { approvedBy: approver.name, approverId: approver.id, approvedAt: new Date(deps.now()) },
+  });
+  if (updated.count === 0) throw new EbbError("invalid_transition", `rollout ${id} was approved already`);
   await deps.engine.send(id, { type: "start" });
-  return { id, created: true, plan, findings };
 }
 
 /** A built-in runbook (stored once as a version) or the latest stored version of that name. */
-async function resolveRunbook(
+export async function resolveRunbook(
   prisma: PrismaClient,
   name: string,
 ): Promise<{ runbook: Runbook; versionId: string }> {

@@ -1,78 +1,209 @@
-import { type CreateRolloutBody, createRolloutBodySchema, type RolloutView } from "@ebb/contracts";
-import { Body, Controller, Get, Headers, HttpCode, Inject, Param, ParseUUIDPipe, Post } from "@nestjs/common";
+import type { ServerResponse } from "node:http";
+import {
+  type CreatedRolloutView,
+  type CreateRolloutBody,
+  createRolloutBodySchema,
+  type RolloutDetail,
+  type RolloutPage,
+  type RolloutPreview,
+  rolloutListQuerySchema,
+} from "@ebb/contracts";
+import {
+  Body,
+  Controller,
+  Get,
+  Headers,
+  HttpCode,
+  Inject,
+  Param,
+  ParseUUIDPipe,
+  Post,
+  Query,
+  Req,
+  Res,
+} from "@nestjs/common";
 import { z } from "zod";
+import { Access } from "../auth/access.js";
+import { CredentialWatch } from "../auth/credential-watch.js";
+import type { AuthenticatedRequest } from "../auth/principal.js";
+import { openSse } from "../common/sse.js";
+import type { RolloutChanges } from "../engine/changes.js";
+import { CHANGES } from "../engine/tokens.js";
+import { LIVE_TRAFFIC } from "../fleets/fleets.tokens.js";
+import type { LiveTraffic } from "../fleets/live-traffic.js";
 import { RolloutsService } from "./rollouts.service.js";
 
 const retryBodySchema = z.strictObject({ target: z.string().min(1) });
-const approveBodySchema = z.strictObject({ target: z.string().min(1).optional() });
+const approveBodySchema = z.strictObject({ target: z.string().min(1).optional() }).optional();
 const commandBodySchema = z.strictObject({ reason: z.string().max(500).optional() }).optional();
+const idempotencyKeySchema = z
+  .string()
+  .max(200, "Idempotency-Key: at most 200 characters")
+  .regex(/^[\x21-\x7e]+$/, "Idempotency-Key: printable ASCII without spaces")
+  .optional();
 
-/** /api/v1/rollouts: create (201 {id}), read, and the operator's commands. */
+/** Streams look at the database on their own this often, in case a doorbell was lost. */
+const STREAM_RECHECK_MS = 5_000;
+
+/** /api/v1/rollouts: create (201 {id}), list, read, preview, the operator's commands, the event stream. */
 @Controller("rollouts")
 export class RolloutsController {
   @Inject(RolloutsService) private readonly rollouts!: RolloutsService;
+  @Inject(CHANGES) private readonly changes!: RolloutChanges;
+  @Inject(LIVE_TRAFFIC) private readonly live!: LiveTraffic;
+  @Inject(CredentialWatch) private readonly credentials!: CredentialWatch;
 
   @Post()
+  @Access("deploy")
   @HttpCode(201)
   async create(
     @Body({ schema: createRolloutBodySchema }) body: CreateRolloutBody,
+    @Req() req: AuthenticatedRequest,
     @Headers("idempotency-key") idempotencyKey?: string,
-  ): Promise<{ id: string; findings: unknown[]; expectedDurationMs: number; batches: string[][] }> {
-    const created = await this.rollouts.create(body, idempotencyKey);
+  ): Promise<CreatedRolloutView> {
+    const key = idempotencyKeySchema.parse(idempotencyKey);
+    const created = await this.rollouts.create(body, key, req.principal);
     return {
       id: created.id,
       findings: created.findings,
       expectedDurationMs: created.plan.expectedDurationMs,
       batches: created.plan.batches,
+      requiresApproval: created.requiresApproval,
     };
   }
 
+  /** What POST /rollouts would plan and find (batches, expected duration, preflight), creating nothing. */
+  @Post("preview")
+  @Access("read")
+  @HttpCode(200)
+  preview(
+    @Body({ schema: createRolloutBodySchema }) body: CreateRolloutBody,
+    @Req() req: AuthenticatedRequest,
+  ): Promise<RolloutPreview> {
+    return this.rollouts.preview(body, req.principal);
+  }
+
+  @Get()
+  @Access("read")
+  list(
+    @Query({ schema: rolloutListQuerySchema }) query: z.output<typeof rolloutListQuerySchema>,
+  ): Promise<RolloutPage> {
+    return this.rollouts.list(query);
+  }
+
   @Get(":id")
-  get(@Param("id", ParseUUIDPipe) id: string): Promise<RolloutView> {
+  @Access("read")
+  get(@Param("id", ParseUUIDPipe) id: string): Promise<RolloutDetail> {
     return this.rollouts.get(id);
   }
 
+  /**
+   * `text/event-stream`: `snapshot` (the rollout) on connect, `notice` for each timeline entry (its id is
+   * the SSE id, so a reconnecting EventSource resumes where it left off), `rollout` after each change, and
+   * `traffic` for the rollout's targets about once a second. Ends when the credential is revoked.
+   */
+  @Get(":id/events")
+  @Access("read")
+  async events(
+    @Param("id", ParseUUIDPipe) id: string,
+    @Req() req: AuthenticatedRequest,
+    @Res() res: ServerResponse,
+  ): Promise<void> {
+    const first = await this.rollouts.get(id); // 404 before the stream opens
+    const stream = openSse(req, res);
+    let last = parseEventId(stream.lastEventId);
+    stream.send("snapshot", first);
+    let running = false;
+    let again = false;
+    const pump = async () => {
+      if (running) {
+        again = true;
+        return;
+      }
+      running = true;
+      try {
+        do {
+          again = false;
+          let changed = false;
+          for (;;) {
+            const notices = await this.rollouts.notices(id, last);
+            for (const n of notices) stream.send("notice", n, n.id);
+            if (notices.length > 0) {
+              last = BigInt(notices.at(-1)!.id);
+              changed = true;
+            }
+            if (notices.length < 500 || stream.closed) break;
+          }
+          if (changed && !stream.closed) stream.send("rollout", await this.rollouts.get(id));
+        } while (again && !stream.closed);
+      } catch {
+        // The database is away: the next ring or recheck tries again; the stream stays open.
+      } finally {
+        running = false;
+      }
+    };
+    void pump();
+    stream.onClose(this.changes.subscribe(id, () => void pump()));
+    const recheck = setInterval(() => void pump(), STREAM_RECHECK_MS);
+    recheck.unref();
+    stream.onClose(() => clearInterval(recheck));
+    const targets = new Set(first.targets.map((t) => t.name));
+    stream.onClose(
+      this.live.subscribe(first.fleet, (live) =>
+        stream.send("traffic", { ...live, targets: live.targets.filter((t) => targets.has(t.name)) }),
+      ),
+    );
+    if (req.principal) stream.onClose(this.credentials.watch(req.principal, () => stream.close()));
+  }
+
   @Post(":id/pause")
+  @Access("deploy")
   @HttpCode(200)
-  pause(@Param("id", ParseUUIDPipe) id: string): Promise<RolloutView> {
+  pause(@Param("id", ParseUUIDPipe) id: string): Promise<RolloutDetail> {
     return this.rollouts.command(id, { type: "pause" });
   }
 
   @Post(":id/resume")
+  @Access("deploy")
   @HttpCode(200)
-  resume(@Param("id", ParseUUIDPipe) id: string): Promise<RolloutView> {
+  resume(@Param("id", ParseUUIDPipe) id: string): Promise<RolloutDetail> {
     return this.rollouts.command(id, { type: "resume" });
   }
 
   @Post(":id/abort")
+  @Access("deploy")
   @HttpCode(200)
   abort(
     @Param("id", ParseUUIDPipe) id: string,
     @Body({ schema: commandBodySchema }) body?: { reason?: string },
-  ): Promise<RolloutView> {
+  ): Promise<RolloutDetail> {
     return this.rollouts.command(id, { type: "abort", ...(body?.reason ? { reason: body.reason } : {}) });
   }
 
   @Post(":id/retry")
+  @Access("deploy")
   @HttpCode(200)
   retry(
     @Param("id", ParseUUIDPipe) id: string,
     @Body({ schema: retryBodySchema }) body: { target: string },
-  ): Promise<RolloutView> {
+  ): Promise<RolloutDetail> {
     return this.rollouts.command(id, { type: "retry", target: body.target });
   }
 
+  /** Releases a rollout waiting for a second person's approval, or the `approval` step of its targets. */
   @Post(":id/approve")
+  @Access("deploy")
   @HttpCode(200)
   approve(
     @Param("id", ParseUUIDPipe) id: string,
-    @Body({ schema: approveBodySchema }) body: { target?: string },
-  ): Promise<RolloutView> {
-    // Who approves comes with authentication (issue #4); until then the API is the approver.
-    return this.rollouts.command(id, {
-      type: "approve",
-      by: "api",
-      ...(body.target ? { target: body.target } : {}),
-    });
+    @Req() req: AuthenticatedRequest,
+    @Body({ schema: approveBodySchema }) body?: { target?: string },
+  ): Promise<RolloutDetail> {
+    return this.rollouts.approve(id, body?.target, req.principal);
   }
+}
+
+function parseEventId(id: string | undefined): bigint {
+  if (id === undefined || !/^\d{1,19}$/.test(id)) return 0n;
+  return BigInt(id);
 }

@@ -1,6 +1,7 @@
 import { Module } from "@nestjs/common";
+import { FleetsModule } from "../fleets/fleets.module.js";
 import { RolloutsController } from "./rollouts.controller.js";
 import { RolloutsService } from "./rollouts.service.js";
 
-@Module({ controllers: [RolloutsController], providers: [RolloutsService] })
+@Module({ imports: [FleetsModule], controllers: [RolloutsController], providers: [RolloutsService] })
 export class RolloutsModule {}

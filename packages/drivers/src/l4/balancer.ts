@@ -7,6 +7,7 @@ import {
   type Target,
   type TargetFacts,
   type TargetObservation,
+  type TargetSnapshot,
   type TrafficSample,
 } from "@ebb/core";
 import { z } from "zod";
@@ -105,6 +106,33 @@ export class L4Balancer implements Balancer {
     });
     watch.start();
     return () => watch.stop();
+  }
+
+  /** Every target's counters from one GET /servers; a target the device does not know reads `unknown`. */
+  async snapshot(targets: readonly Target[]): Promise<TargetSnapshot[]> {
+    const servers = new Map((await this.client.get("/servers", serverListSchema)).map((s) => [s.name, s]));
+    return targets.map((target) => {
+      const view = servers.get(target.name);
+      if (!view)
+        return {
+          name: target.name,
+          state: "unknown",
+          bound: false,
+          sessions: 0,
+          sessionsOpened: 0,
+          resets: 0,
+        };
+      const c = view.counters;
+      return {
+        name: target.name,
+        state: stateOf(view),
+        bound: view.bound,
+        sessions: c.sessionsActive,
+        sessionsOpened: c.sessionsOpened,
+        resets: c.closedByRst + c.resetByDevice + c.resetOnReschedule,
+        requests: c.clientPackets,
+      };
+    });
   }
 
   /** BalancerFacts and, per target, whether the device routes new flows to it, from one GET /servers. */

@@ -11,6 +11,7 @@ export const serverCountersSchema = z.object({
   closedByRst: z.number().int().nonnegative(),
   resetByDevice: z.number().int().nonnegative(),
   resetOnReschedule: z.number().int().nonnegative(),
+  clientPackets: z.number().int().nonnegative().default(0),
 });
 
 export const serverViewSchema = z.object({

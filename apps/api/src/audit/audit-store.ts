@@ -1,0 +1,303 @@
+import type {
+  AuditActorKind,
+  AuditEventView,
+  AuditFilter,
+  AuditListQuery,
+  AuditOutcome,
+  AuditPage,
+  AuditVerifyResult,
+} from "@ebb/contracts";
+import type { Db } from "../database/client.js";
+import type { AuditEvent, Prisma, PrismaClient } from "../generated/prisma/client.js";
+import { type ChainedFields, chainHash, GENESIS_HASH, type JsonObject } from "./chain.js";
+import { cleanText, redactSummary, safeText } from "./redact.js";
+
+/**
+ * Key of the transaction-level advisory lock every appender takes ("ebbaudit" in ASCII). Fixed forever:
+ * two versions of Ebb appending with different keys would fork the chain.
+ */
+export const AUDIT_LOCK_KEY = 7305509716269230452n;
+
+export interface AuditActor {
+  kind: AuditActorKind;
+  id: string;
+  name: string;
+}
+
+export const ANONYMOUS_ACTOR: AuditActor = { kind: "anonymous", id: "anonymous", name: "anonymous" };
+
+/** One event to append. Strings are cleaned and the summary redacted on the way in. */
+export interface AuditEventInput {
+  /** Default: when it is appended. */
+  at?: Date;
+  actor: AuditActor;
+  action: string;
+  resourceType?: string | null;
+  resourceId?: string | null;
+  fleet?: string | null;
+  summary?: Record<string, unknown>;
+  outcome: AuditOutcome;
+  httpStatus?: number | null;
+  clientIp?: string | null;
+  userAgent?: string | null;
+  requestId?: string | null;
+}
+
+export interface AppendedAuditEvent {
+  id: bigint;
+  hash: string;
+}
+
+/**
+ * Appends events to the chain. Inside a caller's transaction (`tx` from `prisma.$transaction`) the events
+ * commit or roll back with the caller's writes; with the client, in a transaction of their own.
+ *
+ * Appenders serialise on a transaction-level advisory lock that is held until commit, so call this as the
+ * last write before the caller's transaction commits: everyone else's audit events wait meanwhile. The
+ * caller's transaction must be READ COMMITTED (Prisma's default), so the last row read after the lock is
+ * the one the previous holder committed; under a stale snapshot the insert fails on the primary key
+ * rather than forking the chain.
+ */
+export async function appendAuditEvents(
+  db: Db,
+  inputs: readonly AuditEventInput[],
+): Promise<AppendedAuditEvent[]> {
+  if (inputs.length === 0) return [];
+  // Everything that does not depend on the chain is computed before the lock is taken.
+  const prepared = inputs.map(prepareAuditEvent);
+  if (isClient(db)) return db.$transaction((tx) => appendLocked(tx, prepared), { maxWait: 10_000 });
+  return appendLocked(db, prepared);
+}
+
+export function appendAuditEvent(db: Db, input: AuditEventInput): Promise<AppendedAuditEvent> {
+  return appendAuditEvents(db, [input]).then((appended) => appended[0]!);
+}
+
+/** An event as it will be stored: cleaned and redacted, not yet chained. Safe to log. */
+export type PreparedAuditEvent = Omit<ChainedFields, "id" | "prevHash" | "at"> & { at: Date | undefined };
+type Prepared = PreparedAuditEvent;
+
+export function prepareAuditEvent(input: AuditEventInput): PreparedAuditEvent {
+  return {
+    at: input.at,
+    actorKind: input.actor.kind,
+    actorId: cleanText(input.actor.id),
+    actorName: cleanText(input.actor.name),
+    action: cleanText(input.action, 128),
+    resourceType: nullableText(input.resourceType, 64),
+    resourceId: safeText(input.resourceId, 256),
+    fleet: nullableText(input.fleet, 128),
+    summary: redactSummary(input.summary ?? {}),
+    outcome: input.outcome,
+    httpStatus: input.httpStatus ?? null,
+    clientIp: nullableText(input.clientIp, 64),
+    userAgent: safeText(input.userAgent, 256),
+    requestId: nullableText(input.requestId, 128),
+  };
+}
+
+async function appendLocked(
+  tx: Prisma.TransactionClient,
+  prepared: Prepared[],
+): Promise<AppendedAuditEvent[]> {
+  // A constant in the text, not a parameter: both adapters then agree on the bigint type.
+  await tx.$executeRawUnsafe(`SELECT pg_advisory_xact_lock(${AUDIT_LOCK_KEY})`);
+  const last = await tx.auditEvent.findFirst({ orderBy: { id: "desc" }, select: { id: true, hash: true } });
+  let id = last?.id ?? 0n;
+  let prevHash = last?.hash ?? GENESIS_HASH;
+  const now = new Date();
+  const rows: Prisma.AuditEventCreateManyInput[] = [];
+  const appended: AppendedAuditEvent[] = [];
+  for (const event of prepared) {
+    id += 1n;
+    const at = event.at ?? now;
+    const fields: ChainedFields = { ...event, id: id.toString(), at: at.toISOString(), prevHash };
+    const hash = chainHash(fields);
+    rows.push({ ...event, id, at, summary: event.summary as Prisma.InputJsonObject, prevHash, hash });
+    appended.push({ id, hash });
+    prevHash = hash;
+  }
+  await tx.auditEvent.createMany({ data: rows });
+  return appended;
+}
+
+/**
+ * A transaction client has `$transaction` too in Prisma 7 (nested transactions as savepoints, which the
+ * PGlite adapter lacks); what it does not have is `$connect`.
+ */
+function isClient(db: Db): db is PrismaClient {
+  return "$connect" in db;
+}
+
+function nullableText(value: string | null | undefined, max: number): string | null {
+  return value === undefined || value === null ? null : cleanText(value, max);
+}
+
+/** The fields of a stored row as they were hashed. */
+export function chainedFieldsOf(row: AuditEvent): ChainedFields {
+  return {
+    id: row.id.toString(),
+    at: row.at.toISOString(),
+    actorKind: row.actorKind as AuditActorKind,
+    actorId: row.actorId,
+    actorName: row.actorName,
+    action: row.action,
+    resourceType: row.resourceType,
+    resourceId: row.resourceId,
+    fleet: row.fleet,
+    summary: jsonObject(row.summary),
+    outcome: row.outcome as AuditOutcome,
+    httpStatus: row.httpStatus,
+    clientIp: row.clientIp,
+    userAgent: row.userAgent,
+    requestId: row.requestId,
+    prevHash: row.prevHash,
+  };
+}
+
+function jsonObject(value: Prisma.JsonValue): JsonObject {
+  // Adapters hand jsonb back parsed; a string here would be a driver that did not.
+  const parsed = typeof value === "string" ? (JSON.parse(value) as unknown) : value;
+  return parsed !== null && typeof parsed === "object" && !Array.isArray(parsed)
+    ? (parsed as JsonObject)
+    : {};
+}
+
+export function toView(row: AuditEvent): AuditEventView {
+  return { ...chainedFieldsOf(row), hash: row.hash };
+}
+
+export class AuditCursorError extends Error {
+  override readonly name = "AuditCursorError";
+}
+
+/** Opaque to clients so the paging key can change; today the id of the last event of the page. */
+export function encodeCursor(id: bigint): string {
+  return Buffer.from(`v1:${id}`, "utf8").toString("base64url");
+}
+
+export function decodeCursor(cursor: string): bigint {
+  const match = /^v1:([1-9]\d{0,18})$/.exec(Buffer.from(cursor, "base64url").toString("utf8"));
+  if (!match?.[1]) throw new AuditCursorError("cursor: not a cursor this API handed out");
+  return BigInt(match[1]);
+}
+
+function whereOf(filter: AuditFilter): Prisma.AuditEventWhereInput {
+  const and: Prisma.AuditEventWhereInput[] = [];
+  if (filter.actor !== undefined) and.push({ OR: [{ actorId: filter.actor }, { actorName: filter.actor }] });
+  if (filter.action !== undefined) {
+    and.push(
+      filter.action.endsWith("*")
+        ? { action: { startsWith: filter.action.slice(0, -1) } }
+        : { action: filter.action },
+    );
+  }
+  if (filter.fleet !== undefined) and.push({ fleet: filter.fleet });
+  if (filter.resourceType !== undefined) and.push({ resourceType: filter.resourceType });
+  if (filter.resourceId !== undefined) and.push({ resourceId: filter.resourceId });
+  if (filter.outcome !== undefined) and.push({ outcome: filter.outcome });
+  if (filter.since !== undefined) and.push({ at: { gte: new Date(filter.since) } });
+  if (filter.until !== undefined) and.push({ at: { lt: new Date(filter.until) } });
+  return { AND: and };
+}
+
+/** Newest first, keyset-paged on id. */
+export async function listAuditEvents(db: Db, query: AuditListQuery): Promise<AuditPage> {
+  const before = query.cursor === undefined ? undefined : decodeCursor(query.cursor);
+  const where = whereOf(query);
+  const rows = await db.auditEvent.findMany({
+    where: before === undefined ? where : { AND: [where, { id: { lt: before } }] },
+    orderBy: { id: "desc" },
+    take: query.limit + 1,
+  });
+  const items = rows.slice(0, query.limit);
+  const more = rows.length > query.limit;
+  return { items: items.map(toView), nextCursor: more ? encodeCursor(items.at(-1)!.id) : null };
+}
+
+/** Oldest first, one page in memory at a time: for NDJSON export of any size. */
+export async function* exportAuditEvents(
+  db: Db,
+  filter: AuditFilter,
+  pageSize = 500,
+): AsyncGenerator<AuditEventView> {
+  const where = whereOf(filter);
+  let after = 0n;
+  for (;;) {
+    const rows = await db.auditEvent.findMany({
+      where: { AND: [where, { id: { gt: after } }] },
+      orderBy: { id: "asc" },
+      take: pageSize,
+    });
+    for (const row of rows) yield toView(row);
+    if (rows.length < pageSize) return;
+    after = rows.at(-1)!.id;
+  }
+}
+
+/**
+ * Walks the whole chain in id order, a page at a time, and stops at the first event that does not hold:
+ * its id does not follow the one before (gap: deleted events), its prev_hash is not the hash before it,
+ * or its hash is not the hash of its fields (changed after it was written).
+ */
+export async function verifyAuditChain(db: Db, opts: { pageSize?: number } = {}): Promise<AuditVerifyResult> {
+  const pageSize = opts.pageSize ?? 1000;
+  let expectedId = 1n;
+  let prevHash = GENESIS_HASH;
+  let checked = 0;
+  let last: AuditVerifyResult["last"] = null;
+  for (;;) {
+    const rows = await db.auditEvent.findMany({
+      where: { id: { gte: expectedId } },
+      orderBy: { id: "asc" },
+      take: pageSize,
+    });
+    for (const row of rows) {
+      checked += 1;
+      const broken = brokenLink(row, expectedId, prevHash);
+      if (broken) {
+        return {
+          ok: false,
+          checked,
+          firstBroken: { id: row.id.toString(), at: row.at.toISOString(), ...broken },
+          last,
+        };
+      }
+      expectedId = row.id + 1n;
+      prevHash = row.hash;
+      last = { id: row.id.toString(), hash: row.hash };
+    }
+    if (rows.length < pageSize) return { ok: true, checked, firstBroken: null, last };
+  }
+}
+
+function brokenLink(
+  row: AuditEvent,
+  expectedId: bigint,
+  prevHash: string,
+): { reason: "gap" | "prev_hash_mismatch" | "hash_mismatch"; message: string } | undefined {
+  if (row.id !== expectedId) {
+    const missing = row.id - expectedId;
+    return {
+      reason: "gap",
+      message:
+        missing === 1n
+          ? `event ${expectedId} is missing before event ${row.id}`
+          : `events ${expectedId} to ${row.id - 1n} (${missing}) are missing before event ${row.id}`,
+    };
+  }
+  if (row.prevHash !== prevHash) {
+    return {
+      reason: "prev_hash_mismatch",
+      message: `event ${row.id} carries prev_hash ${row.prevHash.slice(0, 12)}…, the event before it hashes to ${prevHash.slice(0, 12)}…`,
+    };
+  }
+  const hash = chainHash(chainedFieldsOf(row));
+  if (hash !== row.hash) {
+    return {
+      reason: "hash_mismatch",
+      message: `event ${row.id} was changed after it was written: its fields hash to ${hash.slice(0, 12)}…, the row says ${row.hash.slice(0, 12)}…`,
+    };
+  }
+  return undefined;
+}

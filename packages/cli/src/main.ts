@@ -1,0 +1,385 @@
+import { type ParseArgsConfig, parseArgs } from "node:util";
+import type {
+  AuditPage,
+  AuditVerifyResult,
+  CreatedRolloutView,
+  CreateTokenResponse,
+  RolloutDetail,
+  RolloutNoticeView,
+  RolloutPage,
+} from "@ebb/contracts";
+import { ApiError, EbbClient, EXIT, UsageError } from "./client.js";
+import { follow } from "./sse.js";
+
+export interface Io {
+  out: (line: string) => void;
+  err: (line: string) => void;
+  env: Readonly<Record<string, string | undefined>>;
+  /** Time for log lines; tests pin it. */
+  now?: () => Date;
+}
+
+const USAGE = `ebb: rollouts from CI (talks to the Ebb API at EBB_URL with the token in EBB_TOKEN)
+
+  ebb rollout start --fleet F --version V [--runbook R] [--batch N|N%] [--max-unavailable N|N%]
+                    [--param KEY=VALUE ...] [--idempotency-key K] [--force] [--wait] [--json]
+  ebb rollout status ID [--json]
+  ebb rollout list [--fleet F] [--status S[,S]] [--limit N] [--json]
+  ebb rollout pause|resume ID
+  ebb rollout abort ID [--reason TEXT]
+  ebb rollout retry ID --target T
+  ebb rollout approve ID [--target T]
+  ebb audit [--since 1h|ISO] [--until ISO] [--actor A] [--action A] [--fleet F] [--limit N] [--json]
+  ebb audit verify [--json]
+  ebb token create --name N --scope read|deploy|admin [--expires-in-days D] [--json]
+
+With --wait, start follows the rollout and exits 0 when it succeeded, 1 when it failed, 3 when it was
+aborted; 2 is bad usage. --json prints one JSON document on stdout instead of progress lines.
+Environment: EBB_URL (default http://127.0.0.1:4000), EBB_TOKEN.`;
+
+/** Runs one `ebb` command; resolves with the process exit code. Never calls process.exit itself. */
+export async function run(argv: readonly string[], io: Io): Promise<number> {
+  try {
+    return await dispatch(argv, io);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      io.err(`ebb: ${err.message}\n\n${USAGE}`);
+      return EXIT.usage;
+    }
+    if (err instanceof ApiError) {
+      io.err(`ebb: ${err.message}`);
+      if (err.code === "invalid_request" && Array.isArray(err.details))
+        for (const d of err.details as { path: string; message: string }[])
+          io.err(`  ${d.path}: ${d.message}`);
+      return err.status === 400 && err.code === "invalid_request" ? EXIT.usage : EXIT.failed;
+    }
+    io.err(`ebb: ${err instanceof Error ? err.message : String(err)}`);
+    return EXIT.failed;
+  }
+}
+
+async function dispatch(argv: readonly string[], io: Io): Promise<number> {
+  const [group, action, ...rest] = argv;
+  if (group === undefined || group === "help" || group === "--help" || group === "-h") {
+    io.out(USAGE);
+    return group === undefined ? EXIT.usage : EXIT.ok;
+  }
+  const client = () =>
+    new EbbClient({
+      url: io.env.EBB_URL ?? "http://127.0.0.1:4000",
+      ...(io.env.EBB_TOKEN ? { token: io.env.EBB_TOKEN } : {}),
+    });
+  switch (`${group} ${action ?? ""}`.trim()) {
+    case "rollout start":
+      return rolloutStart(client(), rest, io);
+    case "rollout status":
+      return rolloutStatus(client(), rest, io);
+    case "rollout list":
+      return rolloutList(client(), rest, io);
+    case "rollout pause":
+    case "rollout resume":
+    case "rollout abort":
+    case "rollout retry":
+    case "rollout approve":
+      return rolloutCommand(client(), action!, rest, io);
+    case "audit verify":
+      return auditVerify(client(), rest, io);
+    case "token create":
+      return tokenCreate(client(), rest, io);
+    default:
+      if (group === "audit") return auditList(client(), argv.slice(1), io);
+      throw new UsageError(`unknown command "${argv.slice(0, 2).join(" ")}"`);
+  }
+}
+
+type Options = NonNullable<ParseArgsConfig["options"]>;
+
+function args<const T extends Options>(rest: readonly string[], options: T) {
+  try {
+    return parseArgs({ args: [...rest], options, allowPositionals: true, strict: true });
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+}
+
+function required(value: string | undefined, flag: string): string {
+  if (value === undefined || value === "") throw new UsageError(`${flag} is required`);
+  return value;
+}
+
+function countOrPercent(value: string | undefined, flag: string): number | string | undefined {
+  if (value === undefined) return undefined;
+  if (/^\d+$/.test(value)) return Number(value);
+  if (/^\d+(\.\d+)?%$/.test(value)) return value;
+  throw new UsageError(`${flag}: "${value}" is not a count (2) or a percentage (25%)`);
+}
+
+function oneId(positionals: string[], what = "rollout id"): string {
+  if (positionals.length !== 1) throw new UsageError(`expected one ${what}`);
+  return positionals[0]!;
+}
+
+async function rolloutStart(client: EbbClient, rest: readonly string[], io: Io): Promise<number> {
+  const { values, positionals } = args(rest, {
+    fleet: { type: "string" },
+    version: { type: "string" },
+    runbook: { type: "string" },
+    batch: { type: "string" },
+    "max-unavailable": { type: "string" },
+    "min-healthy": { type: "string" },
+    param: { type: "string", multiple: true },
+    "idempotency-key": { type: "string" },
+    force: { type: "boolean" },
+    wait: { type: "boolean" },
+    json: { type: "boolean" },
+  });
+  if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
+  const params: Record<string, string> = {};
+  for (const p of values.param ?? []) {
+    const eq = p.indexOf("=");
+    if (eq <= 0) throw new UsageError(`--param: "${p}" is not KEY=VALUE`);
+    params[p.slice(0, eq)] = p.slice(eq + 1);
+  }
+  const body = {
+    fleet: required(values.fleet, "--fleet"),
+    version: required(values.version, "--version"),
+    ...(values.runbook ? { runbook: values.runbook } : {}),
+    ...optional("batchSize", countOrPercent(values.batch, "--batch")),
+    ...optional("maxUnavailable", countOrPercent(values["max-unavailable"], "--max-unavailable")),
+    ...optional("minHealthy", countOrPercent(values["min-healthy"], "--min-healthy")),
+    ...(Object.keys(params).length > 0 ? { params } : {}),
+    ...(values.force ? { force: true } : {}),
+  };
+  const created = await client.post<CreatedRolloutView>(
+    "/rollouts",
+    body,
+    values["idempotency-key"] ? { "idempotency-key": values["idempotency-key"] } : {},
+  );
+  const log = progress(io, values.json === true);
+  log(
+    `rollout ${created.id}: ${created.batches.flat().length} target(s) in ${created.batches.length} batch(es), expected ${duration(created.expectedDurationMs)}`,
+  );
+  for (const f of created.findings) log(`  ${f.severity}: ${f.message}`);
+  if (created.requiresApproval) log("  waiting for approval by someone other than the requester");
+  if (!values.wait) {
+    if (values.json) io.out(JSON.stringify(created));
+    return EXIT.ok;
+  }
+  const final = await waitFor(client, created.id, log);
+  if (values.json) io.out(JSON.stringify(final));
+  return exitFor(final);
+}
+
+/** Follows the rollout's event stream, printing its timeline, until it is over. */
+async function waitFor(client: EbbClient, id: string, log: (line: string) => void): Promise<RolloutDetail> {
+  let final: RolloutDetail | undefined;
+  let started = Date.now();
+  await follow(
+    client,
+    `/rollouts/${id}/events`,
+    (m) => {
+      if (m.event === "notice") log(describeNotice(JSON.parse(m.data) as RolloutNoticeView));
+      if (m.event === "snapshot" || m.event === "rollout") {
+        const r = JSON.parse(m.data) as RolloutDetail;
+        if (r.startedAt) started = Date.parse(r.startedAt);
+        if (r.status === "succeeded" || r.status === "failed" || r.status === "aborted") {
+          final = r;
+          return true;
+        }
+      }
+      return undefined;
+    },
+    { onReconnect: (ms, why) => log(`  (stream cut: ${why}; reconnecting in ${ms} ms)`) },
+  );
+  const r = final!;
+  const took = r.finishedAt ? Date.parse(r.finishedAt) - started : undefined;
+  log(`rollout ${r.id} ${r.status}${took === undefined ? "" : ` in ${duration(took)}`}`);
+  if (r.failure) log(`  ${r.failure.target} at ${r.failure.step}: ${r.failure.message}`);
+  return r;
+}
+
+function exitFor(r: RolloutDetail): number {
+  return r.status === "succeeded" ? EXIT.ok : r.status === "aborted" ? EXIT.aborted : EXIT.failed;
+}
+
+async function rolloutStatus(client: EbbClient, rest: readonly string[], io: Io): Promise<number> {
+  const { values, positionals } = args(rest, { json: { type: "boolean" } });
+  const r = await client.get<RolloutDetail>(`/rollouts/${encodeURIComponent(oneId(positionals))}`);
+  if (values.json) {
+    io.out(JSON.stringify(r));
+    return EXIT.ok;
+  }
+  io.out(
+    `${r.id}  ${r.status}  fleet ${r.fleet}  version ${r.version}  runbook ${r.runbook} v${r.runbookVersion}`,
+  );
+  for (const t of r.targets)
+    io.out(
+      `  ${t.name.padEnd(16)} ${t.status.padEnd(16)} ${t.step ?? "-"}${t.error ? `  ${t.error.message}` : ""}`,
+    );
+  return EXIT.ok;
+}
+
+async function rolloutList(client: EbbClient, rest: readonly string[], io: Io): Promise<number> {
+  const { values } = args(rest, {
+    fleet: { type: "string" },
+    status: { type: "string" },
+    limit: { type: "string" },
+    json: { type: "boolean" },
+  });
+  const query = new URLSearchParams();
+  if (values.fleet) query.set("fleet", values.fleet);
+  if (values.status) query.set("status", values.status);
+  if (values.limit) query.set("limit", values.limit);
+  const page = await client.get<RolloutPage>(`/rollouts?${query}`);
+  if (values.json) {
+    io.out(JSON.stringify(page));
+    return EXIT.ok;
+  }
+  for (const r of page.items)
+    io.out(`${r.id}  ${r.status.padEnd(10)} ${r.fleet.padEnd(12)} ${r.version.padEnd(12)} ${r.createdAt}`);
+  return EXIT.ok;
+}
+
+async function rolloutCommand(
+  client: EbbClient,
+  action: string,
+  rest: readonly string[],
+  io: Io,
+): Promise<number> {
+  const { values, positionals } = args(rest, {
+    reason: { type: "string" },
+    target: { type: "string" },
+    json: { type: "boolean" },
+  });
+  const id = encodeURIComponent(oneId(positionals));
+  const body =
+    action === "abort"
+      ? optional("reason", values.reason)
+      : action === "retry"
+        ? { target: required(values.target, "--target") }
+        : action === "approve"
+          ? optional("target", values.target)
+          : {};
+  const r = await client.post<RolloutDetail>(`/rollouts/${id}/${action}`, body);
+  if (values.json) io.out(JSON.stringify(r));
+  else io.out(`rollout ${r.id}: ${r.status}`);
+  return EXIT.ok;
+}
+
+async function auditList(client: EbbClient, rest: readonly string[], io: Io): Promise<number> {
+  const { values, positionals } = args(rest, {
+    since: { type: "string" },
+    until: { type: "string" },
+    actor: { type: "string" },
+    action: { type: "string" },
+    fleet: { type: "string" },
+    limit: { type: "string" },
+    json: { type: "boolean" },
+  });
+  if (positionals.length > 0) throw new UsageError(`unknown command "audit ${positionals[0]}"`);
+  const query = new URLSearchParams();
+  if (values.since) query.set("since", sinceToIso(values.since, io.now?.() ?? new Date()));
+  if (values.until) query.set("until", values.until);
+  for (const key of ["actor", "action", "fleet", "limit"] as const) {
+    const v = values[key];
+    if (v) query.set(key, v);
+  }
+  const page = await client.get<AuditPage>(`/audit?${query}`);
+  if (values.json) {
+    io.out(JSON.stringify(page));
+    return EXIT.ok;
+  }
+  for (const e of [...page.items].reverse())
+    io.out(
+      `${e.at}  ${e.actorName.padEnd(16)} ${e.action.padEnd(22)} ${e.outcome.padEnd(9)} ${e.resourceType ?? ""}${e.resourceId ? ` ${e.resourceId}` : ""}`,
+    );
+  return EXIT.ok;
+}
+
+async function auditVerify(client: EbbClient, rest: readonly string[], io: Io): Promise<number> {
+  const { values } = args(rest, { json: { type: "boolean" } });
+  const result = await client.get<AuditVerifyResult>("/audit/verify");
+  if (values.json) io.out(JSON.stringify(result));
+  else if (result.ok)
+    io.out(`audit chain intact: ${result.checked} event(s), head ${result.last?.hash ?? "-"}`);
+  else io.out(`audit chain BROKEN at event ${result.firstBroken?.id}: ${result.firstBroken?.message}`);
+  return result.ok ? EXIT.ok : EXIT.failed;
+}
+
+async function tokenCreate(client: EbbClient, rest: readonly string[], io: Io): Promise<number> {
+  const { values } = args(rest, {
+    name: { type: "string" },
+    scope: { type: "string" },
+    "expires-in-days": { type: "string" },
+    json: { type: "boolean" },
+  });
+  const days = values["expires-in-days"];
+  if (days !== undefined && !/^\d+$/.test(days))
+    throw new UsageError("--expires-in-days must be a whole number");
+  const created = await client.post<CreateTokenResponse>("/tokens", {
+    name: required(values.name, "--name"),
+    scope: required(values.scope, "--scope"),
+    ...(days === undefined ? {} : { expiresInDays: Number(days) }),
+  });
+  if (values.json) io.out(JSON.stringify(created));
+  else {
+    io.out(created.token);
+    io.err(
+      `token ${created.name} (${created.prefix}, scope ${created.scope}) expires ${created.expiresAt ?? "never"}; shown once`,
+    );
+  }
+  return EXIT.ok;
+}
+
+/** "1h", "30m", "2d" before now, or an ISO time as is. */
+export function sinceToIso(since: string, now: Date): string {
+  const m = /^(\d+)([smhd])$/.exec(since);
+  if (m) {
+    const unit = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] as "s" | "m" | "h" | "d"];
+    return new Date(now.getTime() - Number(m[1]) * unit).toISOString();
+  }
+  if (Number.isNaN(Date.parse(since)))
+    throw new UsageError(`--since: "${since}" is neither 1h/30m/2d nor a time`);
+  return new Date(since).toISOString();
+}
+
+function describeNotice(n: RolloutNoticeView): string {
+  const d = n.data as Record<string, unknown>;
+  const time = n.at.slice(11, 19);
+  switch (n.type) {
+    case "rollout.status":
+      return `${time} rollout ${d.from} -> ${d.to}${d.reason ? ` (${d.reason})` : ""}${d.by ? ` by ${d.by}` : ""}`;
+    case "batch.started":
+      return `${time} batch ${Number(d.batch) + 1}: ${(d.targets as string[]).join(", ")}`;
+    case "batch.completed":
+      return `${time} batch ${Number(d.batch) + 1} done`;
+    case "step.started":
+      return `${time}   ${String(d.target).padEnd(12)} ${String(d.stepId).padEnd(24)} started${Number(d.attempt) > 1 ? ` (attempt ${d.attempt})` : ""}`;
+    case "step.finished": {
+      const error = d.error as { message?: string } | undefined;
+      return `${time}   ${String(d.target).padEnd(12)} ${String(d.stepId).padEnd(24)} ${d.status}${error?.message ? `: ${error.message}` : ""}`;
+    }
+    case "target.status":
+      return `${time}   ${String(d.target).padEnd(12)} ${d.from} -> ${d.to}`;
+    case "target.leftOutOfService":
+      return `${time}   ${String(d.target).padEnd(12)} LEFT OUT OF SERVICE: ${d.reason}`;
+    case "approval.granted":
+      return `${time}   ${String(d.target).padEnd(12)} approval granted by ${d.by}`;
+    default:
+      return `${time} ${n.type}`;
+  }
+}
+
+function progress(io: Io, json: boolean): (line: string) => void {
+  return json ? () => {} : io.out;
+}
+
+function duration(ms: number): string {
+  const s = Math.round(ms / 1000);
+  if (s < 60) return `${s} s`;
+  return `${Math.floor(s / 60)}m ${String(s % 60).padStart(2, "0")}s`;
+}
+
+function optional<K extends string, V>(key: K, value: V | undefined): { [P in K]?: V } {
+  return (value === undefined ? {} : { [key]: value }) as { [P in K]?: V };
+}

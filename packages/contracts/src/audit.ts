@@ -1,0 +1,106 @@
+import { z } from "zod";
+
+/**
+ * The audit history (`/api/v1/audit`): an append-only, hash-chained record of every mutating request,
+ * allowed or denied, and of every rollout, target and step transition.
+ */
+
+/** user and token: an authenticated caller; system: Ebb itself (engine transitions); anonymous: no credential. */
+export const AUDIT_ACTOR_KINDS = ["user", "token", "system", "anonymous"] as const;
+export const auditActorKindSchema = z.enum(AUDIT_ACTOR_KINDS);
+export type AuditActorKind = z.infer<typeof auditActorKindSchema>;
+
+/** denied: refused before it ran (401, 403, 429); failed: it ran, or tried to, and did not succeed. */
+export const AUDIT_OUTCOMES = ["succeeded", "failed", "denied"] as const;
+export const auditOutcomeSchema = z.enum(AUDIT_OUTCOMES);
+export type AuditOutcome = z.infer<typeof auditOutcomeSchema>;
+
+const timestamp = z.iso.datetime({ offset: true });
+const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/);
+/** Event ids are a dense bigint sequence, sent as decimal strings (beyond 2^53 one day). */
+const eventId = z.string().regex(/^[1-9]\d*$/);
+
+/** One audit event, as listed and exported (one NDJSON line each). */
+export const auditEventSchema = z.object({
+  id: eventId,
+  at: timestamp,
+  actorKind: auditActorKindSchema,
+  actorId: z.string(),
+  actorName: z.string(),
+  /** `rollout.create`, `rollout.pause`, `token.revoke`, `auth.login`, `rollout.status`, `step.finished`, `http.request` ... */
+  action: z.string(),
+  resourceType: z.string().nullable(),
+  resourceId: z.string().nullable(),
+  fleet: z.string().nullable(),
+  /** What changed: sanitized request fields, resulting id and status, from/to of a transition. Secrets redacted. */
+  summary: z.record(z.string(), z.unknown()),
+  outcome: auditOutcomeSchema,
+  httpStatus: z.number().int().nullable(),
+  clientIp: z.string().nullable(),
+  userAgent: z.string().nullable(),
+  requestId: z.string().nullable(),
+  prevHash: sha256Hex,
+  hash: sha256Hex,
+});
+export type AuditEventView = z.infer<typeof auditEventSchema>;
+
+const filterText = z.string().min(1).max(256);
+
+/** Filters shared by list and export. `since` is inclusive, `until` exclusive. */
+export const auditFilterSchema = z.strictObject({
+  /** An actor's id or name (a username, a token name or id, `ebb`, `anonymous`). */
+  actor: filterText.optional(),
+  /** Exact, or a prefix ending in `*`: `rollout.*`. */
+  action: filterText.optional(),
+  fleet: filterText.optional(),
+  resourceType: filterText.optional(),
+  resourceId: filterText.optional(),
+  outcome: auditOutcomeSchema.optional(),
+  since: timestamp.optional(),
+  until: timestamp.optional(),
+});
+export type AuditFilter = z.infer<typeof auditFilterSchema>;
+
+export const AUDIT_PAGE_DEFAULT = 50;
+export const AUDIT_PAGE_MAX = 500;
+
+/** `GET /api/v1/audit`: newest first. */
+export const auditListQuerySchema = auditFilterSchema.extend({
+  /** Opaque: the `nextCursor` of the page before. */
+  cursor: z.string().min(1).max(128).optional(),
+  limit: z.coerce.number().int().min(1).max(AUDIT_PAGE_MAX).default(AUDIT_PAGE_DEFAULT),
+});
+export type AuditListQuery = z.output<typeof auditListQuerySchema>;
+export type AuditListQueryInput = z.input<typeof auditListQuerySchema>;
+
+export const auditPageSchema = z.object({
+  items: z.array(auditEventSchema),
+  /** Pass as `cursor` for the next (older) page; null on the last page. */
+  nextCursor: z.string().nullable(),
+});
+export type AuditPage = z.infer<typeof auditPageSchema>;
+
+/**
+ * Why verify stopped at an event. hash_mismatch: the event's fields were changed after it was written;
+ * prev_hash_mismatch: it does not follow the event before it (one was changed and re-hashed, or inserted);
+ * gap: events before it are missing (deleted).
+ */
+export const AUDIT_BREAK_REASONS = ["hash_mismatch", "prev_hash_mismatch", "gap"] as const;
+export const auditBreakReasonSchema = z.enum(AUDIT_BREAK_REASONS);
+export type AuditBreakReason = z.infer<typeof auditBreakReasonSchema>;
+
+/** `GET /api/v1/audit/verify`. */
+export const auditVerifySchema = z.object({
+  ok: z.boolean(),
+  /** Events examined: all of them when ok, up to and including the first broken one otherwise. */
+  checked: z.number().int().min(0),
+  firstBroken: z
+    .object({ id: eventId, at: timestamp, reason: auditBreakReasonSchema, message: z.string() })
+    .nullable(),
+  /**
+   * The last event of an intact chain. Keep it somewhere else (a ticket, CI output): the chain cannot
+   * show that events were cut off its end, a recorded head can.
+   */
+  last: z.object({ id: eventId, hash: sha256Hex }).nullable(),
+});
+export type AuditVerifyResult = z.infer<typeof auditVerifySchema>;

@@ -1,0 +1,177 @@
+import { spawn } from "node:child_process";
+import path from "node:path";
+import { waitFor } from "@ebb/testkit";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { api, givenEbb, type RunningEbb, TEST_ADMIN_TOKEN } from "../support/ebb.js";
+import {
+  command,
+  gatedDrainSource,
+  type Lab,
+  setFaults,
+  storeRunbook,
+  untilRollout,
+  untilTerminal,
+} from "../support/rollouts.js";
+import { givenLab } from "../support/world.js";
+
+// The `ebb` command as CI runs it: the built binary, a child process, talking to a running API through
+// EBB_URL and EBB_TOKEN. Its exit code is the contract: 0 succeeded, 1 failed, 3 aborted, 2 bad usage.
+
+const BIN = path.resolve(import.meta.dirname, "../../packages/cli/bin/ebb.js");
+
+let lab: Lab | undefined;
+let ebb: RunningEbb | undefined;
+
+beforeAll(async () => {
+  lab = await givenLab(13, { vms: 2 });
+  ebb = await givenEbb(lab, 13);
+  await storeRunbook(ebb, "l4-drain-gated", gatedDrainSource());
+});
+
+afterAll(async () => {
+  await ebb?.cleanup();
+  await lab?.cleanup();
+});
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function ebbCli(
+  args: string[],
+  env: Record<string, string> = {},
+): { done: Promise<Run>; stdout: () => string } {
+  const child = spawn(process.execPath, [BIN, ...args], {
+    env: { PATH: process.env.PATH ?? "", EBB_URL: ebb!.apiUrl, EBB_TOKEN: TEST_ADMIN_TOKEN, ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let stdout = "";
+  let stderr = "";
+  child.stdout.on("data", (d: Buffer) => {
+    stdout += d.toString();
+  });
+  child.stderr.on("data", (d: Buffer) => {
+    stderr += d.toString();
+  });
+  const done = new Promise<Run>((resolve) => child.on("close", (code) => resolve({ code, stdout, stderr })));
+  return { done, stdout: () => stdout };
+}
+
+describe("ebb rollout start --wait", () => {
+  it("exits 0 when the rollout succeeds, printing its steps as they happen", async () => {
+    const run = await ebbCli(["rollout", "start", "--fleet", "lab", "--version", "2.0.0", "--wait"]).done;
+    expect(run.code, run.stderr + run.stdout).toBe(0);
+    expect(run.stdout).toMatch(/vm1 +await-unbound +succeeded/);
+    expect(run.stdout).toMatch(/rollout \S+ succeeded in/);
+  });
+
+  it("exits 1 when the rollout fails, naming the target and its error", async () => {
+    await setFaults(lab!, "vm2", { failDeploy: true });
+    try {
+      const run = await ebbCli([
+        "rollout",
+        "start",
+        "--fleet",
+        "lab",
+        "--version",
+        "3.0.0",
+        "--wait",
+        "--json",
+      ]).done;
+      expect(run.code, run.stderr + run.stdout).toBe(1);
+      const final = JSON.parse(run.stdout) as { id: string; status: string; failure: { target: string } };
+      expect(final.status).toBe("failed");
+      expect(final.failure.target).toBe("vm2");
+      // Leave the lab as found: the failed rollout still holds vm2; abort it (vm2 stays out, as designed).
+      expect((await command(ebb!, final.id, "abort")).status).toBe(200);
+      expect((await untilTerminal(ebb!, final.id)).status).toBe("aborted");
+    } finally {
+      await setFaults(lab!, "vm2", {});
+    }
+  });
+
+  it("exits 3 when the rollout is aborted while it waits", async () => {
+    // vm1 alone: vm2 was left out of service by the failed deploy above, as a failed deploy must be.
+    const vm1 = lab!.vms[0]!;
+    const solo = await api(ebb!, "POST", "/fleets", {
+      name: "solo",
+      balancer: "l4",
+      balancerConfig: { adminUrl: lab!.device.adminUrl },
+      targets: [
+        {
+          name: vm1.name,
+          host: vm1.host,
+          port: vm1.port,
+          executorConfig: (await ebb!.prisma.target.findFirstOrThrow({ where: { name: vm1.name } }))
+            .executorConfig,
+        },
+      ],
+    });
+    expect(solo.status, JSON.stringify(solo.body)).toBe(201);
+    const cli = ebbCli([
+      "rollout",
+      "start",
+      "--fleet",
+      "solo",
+      "--version",
+      "4.0.0",
+      "--runbook",
+      "l4-drain-gated",
+      "--wait",
+    ]);
+    const id = await waitFor(() => /rollout ([0-9a-f-]{36}):/.exec(cli.stdout())?.[1], {
+      what: "the rollout id",
+    });
+    await untilRollout(ebb!, id, (v) => v.targets.some((t) => t.status === "awaitingApproval"), "the gate");
+    expect((await command(ebb!, id, "abort")).status).toBe(200);
+    const run = await cli.done;
+    expect(run.code, run.stderr + run.stdout).toBe(3);
+    expect(run.stdout).toMatch(/aborted/);
+  });
+});
+
+describe("usage and credentials", () => {
+  it("exits 2 on bad usage, naming the flag, and 1 when the API refuses the token", async () => {
+    const missing = await ebbCli(["rollout", "start", "--fleet", "lab"]).done;
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/--version is required/);
+    const unknown = await ebbCli(["rollout", "launch"]).done;
+    expect(unknown.code).toBe(2);
+    const badUrl = await ebbCli(["rollout", "list"], { EBB_URL: "not a url" }).done;
+    expect(badUrl.code).toBe(2);
+    expect(badUrl.stderr).toMatch(/EBB_URL/);
+    const refused = await ebbCli(["rollout", "list"], { EBB_TOKEN: "ebb_wrong_token-value" }).done;
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/401/);
+  });
+
+  it("token create prints the value once; audit lists what was done with it", async () => {
+    const created = await ebbCli(["token", "create", "--name", "ci-job", "--scope", "read"]).done;
+    expect(created.code, created.stderr).toBe(0);
+    const token = created.stdout.trim();
+    expect(token).toMatch(/^ebb_/);
+    const me = await api<{ principal: { name: string; scope: string } }>(
+      ebb!,
+      "GET",
+      "/auth/me",
+      undefined,
+      token,
+    );
+    expect(me.body.principal).toMatchObject({ name: "ci-job", scope: "read" });
+    // A read token cannot start a rollout: the API refuses, the CLI exits 1.
+    const denied = await ebbCli(["rollout", "start", "--fleet", "lab", "--version", "5.0.0"], {
+      EBB_TOKEN: token,
+    }).done;
+    expect(denied.code).toBe(1);
+    expect(denied.stderr).toMatch(/403/);
+    const audit = await ebbCli(["audit", "--since", "1h", "--json"]).done;
+    expect(audit.code, audit.stderr).toBe(0);
+    const actions = (JSON.parse(audit.stdout) as { items: { action: string; outcome: string }[] }).items;
+    expect(actions.some((a) => a.action === "token.create" && a.outcome === "succeeded")).toBe(true);
+    expect(actions.some((a) => a.action === "rollout.create" && a.outcome === "denied")).toBe(true);
+    const verify = await ebbCli(["audit", "verify"]).done;
+    expect(verify.code, verify.stdout + verify.stderr).toBe(0);
+  });
+});
