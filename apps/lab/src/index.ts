@@ -1,6 +1,7 @@
 export { type LabConfig, parseLabConfig } from "./config.js";
 export { registerWorld } from "./fleet.js";
 export * from "./front-proxy/index.js";
+export * from "./k8s/index.js";
 export * from "./loadgen/index.js";
 export * from "./vm/index.js";
 export { type LabVm, labVmTimings, nthHost, startWorld, type World, type WorldOptions } from "./world.js";

@@ -1,0 +1,29 @@
+// The lab's Kubernetes: an API server emulator (kubectl and client-node work against it), pods as lab VM
+// processes, the EndpointSlice and StatefulSet controllers, and kube-proxy with its lag. Narrow on purpose:
+// apps/lab re-exports this with `export *` next to the other lab modules.
+export {
+  type Cluster,
+  type ClusterOptions,
+  EBB_GATE,
+  type ServiceProxySpec,
+  startCluster,
+} from "./cluster.js";
+export { type KubeconfigSpec, kubeconfigText, writeKubeconfig } from "./kubeconfig.js";
+export {
+  demoStatefulSet,
+  type LabCluster,
+  type LabClusterOptions,
+  type LabPodsFleet,
+  labPodsFleet,
+  startLabCluster,
+} from "./lab-cluster.js";
+export type { SidecarMode } from "./pod-runtime.js";
+export {
+  ENDPOINTSLICES as K8S_ENDPOINTSLICES,
+  PODS as K8S_PODS,
+  SERVICES as K8S_SERVICES,
+  STATEFULSETS as K8S_STATEFULSETS,
+} from "./resources.js";
+export type { ProxyEndpoint, ServiceProxy } from "./service-proxy.js";
+export type { SidecarStats } from "./sidecar.js";
+export type { KObject as K8sObject, Pod as K8sPod } from "./types.js";

@@ -1,0 +1,256 @@
+import path from "node:path";
+import { nthHost } from "../world.js";
+import { type Cluster, EBB_GATE, startCluster } from "./cluster.js";
+import { writeKubeconfig } from "./kubeconfig.js";
+import { PODS, SERVICES, STATEFULSETS } from "./resources.js";
+import type { ServiceProxy } from "./service-proxy.js";
+import { isPodReady, type Pod, VERSION_ANNOTATION } from "./types.js";
+
+export interface LabClusterOptions {
+  labDir: string;
+  /** Default 127.0.0.1:6443. */
+  api?: { host: string; port: number };
+  /** The Service's proxy; default 127.0.0.1:8090. */
+  proxy?: { host: string; port: number };
+  /** Pod addresses count up from here; default 127.0.0.21. */
+  podFirstHost?: string;
+  /** Default 4. */
+  replicas?: number;
+  /** The pods' containerPort; default 8080. */
+  podPort?: number;
+  /** Default "lab". */
+  namespace?: string;
+  /** StatefulSet and Service name; default "web". */
+  name?: string;
+  /** Default "1.0.0". */
+  version?: string;
+  /** Default 0.1 (probe every 1 s, preStop 0.5 s, grace 3 s). */
+  timeScale?: number;
+  /** kube-proxy's lag in real milliseconds; default 2000. */
+  propagationDelayMs?: number;
+  /** Envoy-like sidecars in every pod; default false. */
+  sidecar?: boolean;
+  /** The template's preStop sleep (vendor seconds); default 5. */
+  preStopSeconds?: number;
+  /** Default 30. */
+  terminationGracePeriodSeconds?: number;
+  /** The template carries Ebb's readiness gate; default true. Without it, Ebb flips the selector label. */
+  readinessGate?: boolean;
+  /** Set the gate True on new pods (the gate's controller); default true. */
+  gateController?: boolean;
+  /** Where the kubeconfig is written; default `<labDir>/kubeconfig`. */
+  kubeconfigPath?: string;
+  token?: string;
+  log?: (line: string) => void;
+}
+
+export interface LabCluster {
+  cluster: Cluster;
+  apiUrl: string;
+  /** The Service's address, e.g. http://127.0.0.1:8090. */
+  proxyUrl: string;
+  proxy: ServiceProxy;
+  kubeconfigPath: string;
+  namespace: string;
+  workload: { kind: "StatefulSet"; name: string };
+  service: string;
+  /** The pods as Ebb targets: name, address, port. */
+  pods: { name: string; host: string; port: number }[];
+  /** The service proxy's lag, real ms. */
+  propagationDelayMs: number;
+  sidecar: boolean;
+  stop(): Promise<void>;
+}
+
+export function demoStatefulSet(o: {
+  namespace: string;
+  name: string;
+  replicas: number;
+  port: number;
+  version: string;
+  preStopSeconds: number;
+  terminationGracePeriodSeconds: number;
+  readinessGate: boolean;
+}): Record<string, unknown> {
+  return {
+    apiVersion: "apps/v1",
+    kind: "StatefulSet",
+    metadata: { name: o.name, namespace: o.namespace, labels: { app: o.name } },
+    spec: {
+      replicas: o.replicas,
+      serviceName: o.name,
+      podManagementPolicy: "Parallel",
+      // Ebb replaces pods itself, one drained pod at a time: the controller must not roll them on its own.
+      updateStrategy: { type: "OnDelete" },
+      selector: { matchLabels: { app: o.name } },
+      template: {
+        metadata: {
+          labels: { app: o.name, [EBB_GATE]: "true" },
+          annotations: { [VERSION_ANNOTATION]: o.version },
+        },
+        spec: {
+          ...(o.readinessGate ? { readinessGates: [{ conditionType: EBB_GATE }] } : {}),
+          terminationGracePeriodSeconds: o.terminationGracePeriodSeconds,
+          containers: [
+            {
+              name: "web",
+              image: `lab/web:${o.version}`,
+              ports: [{ name: "http", containerPort: o.port }],
+              readinessProbe: {
+                httpGet: { path: "/health_check.html", port: "http" },
+                periodSeconds: 10,
+                failureThreshold: 3,
+              },
+              ...(o.preStopSeconds > 0
+                ? { lifecycle: { preStop: { sleep: { seconds: o.preStopSeconds } } } }
+                : {}),
+            },
+          ],
+        },
+      },
+    },
+  };
+}
+
+/**
+ * The lab's Kubernetes: the emulated cluster with the demo workload (the `lab-pods` fleet): StatefulSet
+ * `web` (OnDelete, Ebb's readiness gate) with 4 pods on 127.0.0.21-24:8080, and Service `web` (selector
+ * app=web, ebb.dev/serving=true) behind the service proxy on 127.0.0.1:8090. Resolves once every pod is
+ * Ready and in the proxy's view.
+ */
+export async function startLabCluster(opts: LabClusterOptions): Promise<LabCluster> {
+  const namespace = opts.namespace ?? "lab";
+  const name = opts.name ?? "web";
+  const replicas = opts.replicas ?? 4;
+  const port = opts.podPort ?? 8080;
+  const first = opts.podFirstHost ?? "127.0.0.21";
+  const proxyAt = opts.proxy ?? { host: "127.0.0.1", port: 8090 };
+  // Room for more pods than replicas: a scaled-up or bare pod still gets an address.
+  const podAddresses = Array.from({ length: replicas + 4 }, (_, i) => nthHost(first, i));
+  const cluster = await startCluster({
+    labDir: opts.labDir,
+    api: opts.api ?? { host: "127.0.0.1", port: 6443 },
+    timeScale: opts.timeScale ?? 0.1,
+    podAddresses,
+    sidecar: opts.sidecar ?? false,
+    gateController: opts.gateController === false ? false : EBB_GATE,
+    namespaces: [namespace],
+    proxies: [
+      {
+        namespace,
+        service: name,
+        host: proxyAt.host,
+        port: proxyAt.port,
+        propagationDelayMs: opts.propagationDelayMs ?? 2_000,
+      },
+    ],
+    ...(opts.token !== undefined ? { token: opts.token } : {}),
+    ...(opts.log ? { log: opts.log } : {}),
+  });
+  try {
+    const { registry } = cluster;
+    const proxy = cluster.proxy(namespace, name);
+    registry.create(SERVICES, namespace, {
+      metadata: { name, namespace, labels: { app: name } },
+      spec: {
+        selector: { app: name, [EBB_GATE]: "true" },
+        ports: [{ name: "http", port: proxy.address.port, targetPort: "http" }],
+      },
+    });
+    registry.create(
+      STATEFULSETS,
+      namespace,
+      demoStatefulSet({
+        namespace,
+        name,
+        replicas,
+        port,
+        version: opts.version ?? "1.0.0",
+        preStopSeconds: opts.preStopSeconds ?? 5,
+        terminationGracePeriodSeconds: opts.terminationGracePeriodSeconds ?? 30,
+        readinessGate: opts.readinessGate ?? true,
+      }),
+    );
+    const podNames = Array.from({ length: replicas }, (_, i) => `${name}-${i}`);
+    const allReady = () =>
+      podNames.every((n) => {
+        const p = registry.store.peek(PODS, namespace, n) as Pod | undefined;
+        return p !== undefined && isPodReady(p);
+      }) && proxy.endpoints().filter((e) => e.conditions.ready).length === replicas;
+    const deadline = Date.now() + 30_000 + (opts.propagationDelayMs ?? 2_000);
+    while (!allReady()) {
+      if (Date.now() > deadline)
+        throw new Error(
+          `${replicas} pods of ${namespace}/${name} not ready and in the service proxy within 30 s`,
+        );
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    const pods = podNames.map((n) => {
+      const p = registry.store.peek(PODS, namespace, n) as Pod;
+      return { name: n, host: p.status?.podIP ?? "", port };
+    });
+    const { host: proxyHost, port: proxyPort } = proxy.address;
+    const apiUrl = cluster.apiUrl;
+    const kubeconfigPath = await writeKubeconfig(
+      opts.kubeconfigPath ?? path.join(opts.labDir, "kubeconfig"),
+      {
+        server: apiUrl,
+        namespace,
+        ...(opts.token !== undefined ? { token: opts.token } : {}),
+      },
+    );
+    return {
+      cluster,
+      apiUrl,
+      proxyUrl: `http://${proxyHost}:${proxyPort}`,
+      proxy,
+      kubeconfigPath,
+      namespace,
+      workload: { kind: "StatefulSet", name },
+      service: name,
+      pods,
+      propagationDelayMs: opts.propagationDelayMs ?? 2_000,
+      sidecar: opts.sidecar ?? false,
+      stop: () => cluster.stop(),
+    };
+  } catch (err) {
+    await cluster.stop();
+    throw err;
+  }
+}
+
+/** What Ebb registers for the emulated cluster: the `lab-pods` fleet (balancer `kubernetes`). */
+export interface LabPodsFleet {
+  name: string;
+  balancer: "kubernetes";
+  /** A valid @ebb/drivers KubernetesConfig (kept as plain data: the lab does not depend on the drivers). */
+  balancerConfig: Record<string, unknown>;
+  targets: { name: string; host: string; port: number; facts: Record<string, unknown> }[];
+}
+
+/**
+ * The `lab-pods` fleet for a running LabCluster. The propagation window is the proxy's lag plus a margin
+ * (the window counts from the pod's Ready transition, the proxy's lag from the slice update just after).
+ * Traffic comes from the sidecars' Envoy stats in sidecar mode, else from the pods' own /status.
+ */
+export function labPodsFleet(lab: LabCluster, opts: { name?: string } = {}): LabPodsFleet {
+  return {
+    name: opts.name ?? "lab-pods",
+    balancer: "kubernetes",
+    balancerConfig: {
+      kubeconfigPath: lab.kubeconfigPath,
+      namespace: lab.namespace,
+      workload: lab.workload,
+      service: lab.service,
+      propagationWindowMs: lab.propagationDelayMs + 500,
+      timeScale: lab.cluster.timeScale,
+      metrics: lab.sidecar ? { source: "envoy" } : { source: "lab-vm" },
+    },
+    targets: lab.pods.map((p) => ({
+      name: p.name,
+      host: p.host,
+      port: p.port,
+      facts: { versionUrl: `http://${p.host}:${p.port}/` },
+    })),
+  };
+}

@@ -1,0 +1,21 @@
+export { KubernetesBalancer, type KubernetesFleetFacts } from "./balancer.js";
+export {
+  EBB_GATE,
+  type KubernetesConfig,
+  type KubernetesConfigInput,
+  kubernetesConfigSchema,
+  type MetricsConfig,
+  OUT_OF_SERVICE_SINCE_ANNOTATION,
+  parseKubernetesConfig,
+  VERSION_ANNOTATION,
+} from "./config.js";
+export {
+  type DeleteResult,
+  type EndpointRemoval,
+  KubernetesFleet,
+  type ReadinessResult,
+  type ReplacementCheck,
+} from "./fleet.js";
+export { type KubeClients, loadKubeConfig, makeClients } from "./kube.js";
+export { type MetricsReading, PodTrafficMeter, parseEnvoyStats, parseLabVmStatus } from "./metrics.js";
+export type { EndpointView, PodFacts } from "./pods.js";

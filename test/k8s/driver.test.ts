@@ -1,0 +1,195 @@
+import { type EbbError, isEbbError, type Target } from "@ebb/core";
+import { KubernetesBalancer, KubernetesFleet, parseKubernetesConfig } from "@ebb/drivers";
+import { K8S_STATEFULSETS, type LabCluster, labPodsFleet } from "@ebb/lab";
+import { waitFor } from "@ebb/testkit";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { fleetConfig, givenLabCluster, SCALE } from "./support.js";
+
+const target = (lab: LabCluster, name: string): Target => {
+  const pod = lab.pods.find((p) => p.name === name)!;
+  return { name, host: pod.host, port: pod.port, executor: "local", labels: {} };
+};
+
+async function versionOf(host: string, port: number): Promise<string> {
+  const res = await fetch(`http://${host}:${port}/`);
+  return ((await res.json()) as { version: string }).version;
+}
+
+describe("the Kubernetes driver against the lab's cluster (readiness gate)", () => {
+  let lab: Awaited<ReturnType<typeof givenLabCluster>>;
+  let fleet: KubernetesFleet;
+
+  beforeAll(async () => {
+    lab = await givenLabCluster(55);
+    fleet = new KubernetesFleet(fleetConfig(lab));
+  });
+  afterAll(async () => {
+    await lab?.cleanup();
+  });
+
+  it("lists the workload's pods as targets with their drain facts", async () => {
+    const pods = await fleet.pods();
+    expect(pods.map((p) => [p.name, p.host, p.port])).toEqual(lab.pods.map((p) => [p.name, p.host, p.port]));
+    expect(pods[0]).toMatchObject({
+      version: "1.0.0",
+      ready: true,
+      hasGate: true,
+      gate: "True",
+      terminationGracePeriodSeconds: 30,
+      preStopSeconds: 5,
+      sidecar: false,
+      terminating: false,
+    });
+  });
+
+  it("describes the lab's cluster as the lab-pods fleet, in a config the driver accepts", async () => {
+    const fleetSpec = labPodsFleet(lab);
+    expect(fleetSpec).toMatchObject({ name: "lab-pods", balancer: "kubernetes" });
+    expect(fleetSpec.targets.map((t) => t.name)).toEqual(["web-0", "web-1", "web-2"]);
+    const config = parseKubernetesConfig(fleetSpec.balancerConfig);
+    expect(config).toMatchObject({
+      propagationWindowMs: 1_000,
+      timeScale: SCALE,
+      metrics: { source: "lab-vm" },
+    });
+    const balancer = new KubernetesBalancer(config);
+    const traffic = await balancer.traffic({ ...fleetSpec.targets[2]!, executor: "local", labels: {} });
+    expect(traffic).toMatchObject({ activeSessions: 0, newSessions: 0, resets: 0 });
+  });
+
+  it("reports the balancer's timing and each pod's state", async () => {
+    const balancer = new KubernetesBalancer(fleetConfig(lab));
+    expect(await balancer.timing()).toMatchObject({
+      healthCheckIntervalMs: 10 * 1000 * SCALE,
+      retryCount: 2,
+      sessionIdleTimeoutMs: 600,
+      mode: "l7",
+    });
+    expect(await balancer.observe(target(lab, "web-1"))).toMatchObject({ state: "up", bound: true });
+  });
+
+  it("drains a pod: gate False, endpoint removed, then the propagation window (computed from the cluster)", async () => {
+    const set = await fleet.setReadiness("web-0", false);
+    expect(set).toMatchObject({ method: "gate", changed: true });
+    expect(set.pod.gate).toBe("False");
+    // The process keeps running: only its endpoint goes.
+    expect(await versionOf(lab.pods[0]!.host, 8080)).toBe("1.0.0");
+
+    const started = Date.now();
+    const removal = await fleet.awaitEndpointRemoved("web-0", { timeoutMs: 10_000 });
+    expect(removal).toMatchObject({ removed: true, propagated: true, remainingMs: 0 });
+    expect(removal.endpoint).toMatchObject({ present: true, ready: false, terminating: false });
+    expect(Date.now() - started).toBeGreaterThanOrEqual(600 - 50);
+    // A fresh driver (a resumed worker) agrees, from the pod's Ready transition time.
+    const again = await new KubernetesFleet(fleetConfig(lab)).checkEndpointRemoved("web-0");
+    expect(again.propagated).toBe(true);
+
+    const balancer = new KubernetesBalancer(fleetConfig(lab));
+    expect(await balancer.observe(target(lab, "web-0"))).toMatchObject({ state: "disabled", bound: false });
+    // Idempotent: a second call changes nothing.
+    expect((await fleet.setReadiness("web-0", false)).changed).toBe(false);
+  });
+
+  it("refuses to delete a pod that is still in service", async () => {
+    const err = await fleet.deletePod("web-1").catch((e: unknown) => e);
+    expect(isEbbError(err, "step_failed")).toBe(true);
+    expect((err as EbbError).message).toContain("still in service");
+  });
+
+  it("deploys: new template (OnDelete), delete with grace, replacement at the version, ready and in the slices", async () => {
+    const stepStarted = Date.now();
+    const { revision, changed } = await fleet.setTemplateVersion("2.0.0");
+    expect(changed).toBe(true);
+    expect(revision).toMatch(/^web-/);
+    // OnDelete: nothing restarted by the template change.
+    expect((await fleet.pods()).every((p) => p.version === "1.0.0")).toBe(true);
+
+    const oldUid = (await fleet.pod("web-0"))!.uid;
+    const deleted = await fleet.deletePod("web-0");
+    expect(deleted).toMatchObject({ outcome: "deleted", uid: oldUid });
+    // preStop (5 s) ran before SIGTERM.
+    expect(deleted.waitedMs).toBeGreaterThanOrEqual(5 * 1000 * SCALE);
+
+    const replacement = await fleet.awaitReplacementReady("web-0", "2.0.0", { timeoutMs: 15_000 });
+    expect(replacement.uid).not.toBe(oldUid);
+    expect(replacement).toMatchObject({
+      version: "2.0.0",
+      ready: true,
+      gate: "True",
+      host: lab.pods[0]!.host,
+    });
+    expect(await versionOf(replacement.host, 8080)).toBe("2.0.0");
+    expect((await fleet.endpoint("web-0")).ready).toBe(true);
+
+    // A resumed k8s.deletePod finds the replacement (another uid, created since the step began) and leaves it.
+    expect(await fleet.deletePod("web-0", { uid: oldUid })).toMatchObject({
+      outcome: "replaced",
+      uid: replacement.uid,
+    });
+    expect(await fleet.deletePod("web-0", { since: stepStarted })).toMatchObject({ outcome: "replaced" });
+    expect((await fleet.pod("web-0"))?.uid).toBe(replacement.uid);
+  });
+
+  it("maps configuration and connectivity problems to EbbErrors", async () => {
+    expect(() => new KubernetesFleet({ ...fleetConfig(lab), context: "nope" })).toThrow(/no context "nope"/);
+    expect(() => new KubernetesFleet({ ...fleetConfig(lab), propagationWindowMs: -1 })).toThrow(
+      /balancerConfig\.propagationWindowMs/,
+    );
+    const deployment = new KubernetesFleet({
+      ...fleetConfig(lab),
+      workload: { kind: "Deployment", name: "web" },
+    });
+    await expect(deployment.pods()).rejects.toMatchObject({ code: "param_invalid" });
+    const missing = await fleet.setReadiness("web-9", false).catch((e: unknown) => e);
+    expect(isEbbError(missing, "not_found")).toBe(true);
+  });
+});
+
+describe("the Kubernetes driver, fallback and gate ownership", () => {
+  let lab: Awaited<ReturnType<typeof givenLabCluster>>;
+
+  beforeAll(async () => {
+    // No readiness gate on the template (the label flip is the only way out), no controller for the gate.
+    lab = await givenLabCluster(56, { replicas: 2, readinessGate: false, gateController: false });
+  });
+  afterAll(async () => {
+    await lab?.cleanup();
+  });
+
+  it("takes a pod without the gate out by flipping the Service-selector label, and puts it back", async () => {
+    const fleet = new KubernetesFleet(fleetConfig(lab));
+    const out = await fleet.setReadiness("web-1", false);
+    expect(out).toMatchObject({ method: "label", changed: true });
+    expect(out.pod.servingLabel).toBe("false");
+    const removal = await fleet.awaitEndpointRemoved("web-1", { timeoutMs: 10_000 });
+    // Not selected any more: gone from the slices altogether, while the pod runs on.
+    expect(removal.endpoint.present).toBe(false);
+    expect((await fleet.pod("web-1"))?.phase).toBe("Running");
+    // The removal time is recorded on the pod (a label has none): a fresh driver computes the same window.
+    expect((await new KubernetesFleet(fleetConfig(lab)).checkEndpointRemoved("web-1")).propagated).toBe(true);
+
+    expect(await fleet.setReadiness("web-1", true)).toMatchObject({ method: "label", changed: true });
+    const back = await fleet.checkEndpointRemoved("web-1");
+    expect(back.removed).toBe(false);
+  });
+
+  it("sets the gate True on a replacement born without it", async () => {
+    // The template gains the gate; nothing but Ebb sets it (no gate controller in this cluster).
+    const fleet = new KubernetesFleet(fleetConfig(lab));
+    lab.cluster.registry.patch(K8S_STATEFULSETS, "lab", "web", "application/strategic-merge-patch+json", {
+      spec: { template: { spec: { readinessGates: [{ conditionType: "ebb.dev/serving" }] } } },
+    });
+    await fleet.setTemplateVersion("3.0.0");
+    await fleet.setReadiness("web-0", false);
+    await fleet.awaitEndpointRemoved("web-0", { timeoutMs: 10_000 });
+    // The non-blocking form a waiting step uses: issue the delete, then re-check.
+    const issued = await fleet.deletePod("web-0", { wait: false });
+    expect(issued.outcome).toBe("deleting");
+    await waitFor(() => fleet.checkPodGone("web-0", issued.uid!), {
+      timeoutMs: 15_000,
+      what: "old web-0 gone",
+    });
+    const ready = await fleet.awaitReplacementReady("web-0", "3.0.0", { timeoutMs: 15_000 });
+    expect(ready).toMatchObject({ hasGate: true, gate: "True", ready: true, version: "3.0.0" });
+  });
+});
