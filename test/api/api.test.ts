@@ -22,12 +22,17 @@ let ebb: RunningEbb | undefined;
 
 beforeAll(async () => {
   lab = await givenLab(12, { vms: 3 });
-  ebb = await givenEbb(lab, 12, {
-    EBB_APPROVAL_TARGET_THRESHOLD: "1",
-    EBB_MAX_TARGETS_PER_ROLLOUT: "2",
-    EBB_ROLLOUT_RATE_LIMIT: "6",
-    EBB_MAX_BODY_BYTES: "4096",
-  });
+  ebb = await givenEbb(
+    lab,
+    12,
+    {
+      EBB_APPROVAL_TARGET_THRESHOLD: "1",
+      EBB_MAX_TARGETS_PER_ROLLOUT: "2",
+      EBB_ROLLOUT_RATE_LIMIT: "6",
+      EBB_MAX_BODY_BYTES: "4096",
+    },
+    { database: "postgres" },
+  );
 });
 
 afterAll(async () => {
@@ -278,9 +283,14 @@ describe("rollouts", () => {
 describe("OpenAPI", () => {
   it("is generated from the controllers and browsable at /api/docs", async () => {
     const origin = new URL(ebb!.apiUrl).origin;
-    const doc = (await (await fetch(`${origin}/api/docs-json`)).json()) as { paths: Record<string, unknown> };
+    const doc = (await (await fetch(`${origin}/api/docs-json`)).json()) as {
+      paths: Record<string, Record<string, { requestBody?: { content: Record<string, { schema: unknown }> } }>>;
+    };
     for (const path of ["/api/v1/rollouts", "/api/v1/rollouts/{id}", "/api/v1/fleets", "/api/v1/runbooks"])
       expect(Object.keys(doc.paths)).toContain(path);
+    // The body schema is the contracts' zod schema, not a hand-kept copy.
+    const create = doc.paths["/api/v1/rollouts"]?.post?.requestBody?.content["application/json"]?.schema;
+    expect(create).toMatchObject({ properties: { fleet: { type: "string" }, version: { type: "string" } } });
     const ui = await fetch(`${origin}/api/docs`);
     expect(ui.status).toBe(200);
     expect(await ui.text()).toMatch(/swagger/i);

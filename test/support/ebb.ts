@@ -28,6 +28,7 @@ export async function givenEbb(
   world: World,
   net: number,
   env: Record<string, string> = {},
+  opts: { database?: "pglite" | "postgres" } = {},
 ): Promise<RunningEbb> {
   const dataDir = await mkdtemp(path.join(tmpdir(), "ebb-data-"));
   const host = `127.0.${net}.1`;
@@ -45,7 +46,10 @@ export async function givenEbb(
     },
     { cwd: dataDir },
   );
-  const variant = testDatabases().find((v) => v.kind === "pglite")!;
+  // PostgreSQL when asked for and reachable (always in CI, where testDatabases() insists on it); PGlite
+  // otherwise, so a fresh machine still runs the scenario.
+  const variants = testDatabases();
+  const variant = variants.find((v) => v.kind === (opts.database ?? "pglite")) ?? variants[0]!;
   const database = await variant.open();
   const app = await bootstrap(config, {
     database,

@@ -2,8 +2,10 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import {
   createFleetBodySchema,
   type FleetView,
+  fleetSchema,
   type TargetView,
   targetBodySchema,
+  targetSchema,
   updateFleetBodySchema,
   updateTargetBodySchema,
 } from "@ebb/contracts";
@@ -20,7 +22,16 @@ import {
   Req,
   Res,
 } from "@nestjs/common";
+import {
+  ApiBody,
+  ApiCreatedResponse,
+  ApiOkResponse,
+  ApiOperation,
+  ApiProduces,
+  ApiTags,
+} from "@nestjs/swagger";
 import type { z } from "zod";
+import { openApiSchema } from "../app/openapi.js";
 import { Access } from "../auth/access.js";
 import { CredentialWatch } from "../auth/credential-watch.js";
 import type { AuthenticatedRequest } from "../auth/principal.js";
@@ -30,6 +41,7 @@ import { LIVE_TRAFFIC } from "./fleets.tokens.js";
 import type { LiveTraffic } from "./live-traffic.js";
 
 /** /api/v1/fleets: fleets and their targets; the live traffic of a fleet as Server-Sent Events. */
+@ApiTags("fleets")
 @Controller("fleets")
 export class FleetsController {
   @Inject(FleetsService) private readonly fleets!: FleetsService;
@@ -38,6 +50,7 @@ export class FleetsController {
 
   @Get()
   @Access("read")
+  @ApiOkResponse({ schema: { type: "array", items: openApiSchema(fleetSchema) } })
   list(): Promise<FleetView[]> {
     return this.fleets.list();
   }
@@ -45,6 +58,8 @@ export class FleetsController {
   @Post()
   @HttpCode(201)
   @Access("admin")
+  @ApiBody({ schema: openApiSchema(createFleetBodySchema, "input") })
+  @ApiCreatedResponse({ schema: openApiSchema(fleetSchema) })
   create(
     @Body({ schema: createFleetBodySchema }) body: z.output<typeof createFleetBodySchema>,
   ): Promise<FleetView> {
@@ -76,6 +91,8 @@ export class FleetsController {
   @Post(":name/targets")
   @HttpCode(201)
   @Access("admin")
+  @ApiBody({ schema: openApiSchema(targetBodySchema, "input") })
+  @ApiCreatedResponse({ schema: openApiSchema(targetSchema) })
   addTarget(
     @Param("name") name: string,
     @Body({ schema: targetBodySchema }) body: z.output<typeof targetBodySchema>,
@@ -106,6 +123,10 @@ export class FleetsController {
    */
   @Get(":name/live")
   @Access("read")
+  @ApiOperation({
+    summary: "Server-Sent Events: traffic (per target state, version, sessions, rates) once a second",
+  })
+  @ApiProduces("text/event-stream")
   async liveStream(
     @Param("name") name: string,
     @Req() req: AuthenticatedRequest,

@@ -2,11 +2,15 @@ import type { ServerResponse } from "node:http";
 import {
   type CreatedRolloutView,
   type CreateRolloutBody,
+  createdRolloutSchema,
   createRolloutBodySchema,
   type RolloutDetail,
   type RolloutPage,
   type RolloutPreview,
+  rolloutDetailSchema,
   rolloutListQuerySchema,
+  rolloutPageSchema,
+  rolloutPreviewSchema,
 } from "@ebb/contracts";
 import {
   Body,
@@ -22,7 +26,16 @@ import {
   Req,
   Res,
 } from "@nestjs/common";
+import {
+  ApiBody,
+  ApiCreatedResponse,
+  ApiOkResponse,
+  ApiOperation,
+  ApiProduces,
+  ApiTags,
+} from "@nestjs/swagger";
 import { z } from "zod";
+import { openApiSchema } from "../app/openapi.js";
 import { Access } from "../auth/access.js";
 import { CredentialWatch } from "../auth/credential-watch.js";
 import type { AuthenticatedRequest } from "../auth/principal.js";
@@ -46,6 +59,7 @@ const idempotencyKeySchema = z
 const STREAM_RECHECK_MS = 5_000;
 
 /** /api/v1/rollouts: create (201 {id}), list, read, preview, the operator's commands, the event stream. */
+@ApiTags("rollouts")
 @Controller("rollouts")
 export class RolloutsController {
   @Inject(RolloutsService) private readonly rollouts!: RolloutsService;
@@ -56,6 +70,9 @@ export class RolloutsController {
   @Post()
   @Access("deploy")
   @HttpCode(201)
+  @ApiOperation({ summary: "Create a rollout (header Idempotency-Key makes retries safe)" })
+  @ApiBody({ schema: openApiSchema(createRolloutBodySchema, "input") })
+  @ApiCreatedResponse({ schema: openApiSchema(createdRolloutSchema) })
   async create(
     @Body({ schema: createRolloutBodySchema }) body: CreateRolloutBody,
     @Req() req: AuthenticatedRequest,
@@ -76,6 +93,9 @@ export class RolloutsController {
   @Post("preview")
   @Access("read")
   @HttpCode(200)
+  @ApiOperation({ summary: "Plan and preflight a rollout without creating it" })
+  @ApiBody({ schema: openApiSchema(createRolloutBodySchema, "input") })
+  @ApiOkResponse({ schema: openApiSchema(rolloutPreviewSchema) })
   preview(
     @Body({ schema: createRolloutBodySchema }) body: CreateRolloutBody,
     @Req() req: AuthenticatedRequest,
@@ -85,6 +105,8 @@ export class RolloutsController {
 
   @Get()
   @Access("read")
+  @ApiOperation({ summary: "List rollouts, newest first (cursor pagination)" })
+  @ApiOkResponse({ schema: openApiSchema(rolloutPageSchema) })
   list(
     @Query({ schema: rolloutListQuerySchema }) query: z.output<typeof rolloutListQuerySchema>,
   ): Promise<RolloutPage> {
@@ -93,6 +115,10 @@ export class RolloutsController {
 
   @Get(":id")
   @Access("read")
+  @ApiOperation({
+    summary: "A rollout with its targets and steps; terminal statuses: succeeded, failed, aborted",
+  })
+  @ApiOkResponse({ schema: openApiSchema(rolloutDetailSchema) })
   get(@Param("id", ParseUUIDPipe) id: string): Promise<RolloutDetail> {
     return this.rollouts.get(id);
   }
@@ -104,6 +130,8 @@ export class RolloutsController {
    */
   @Get(":id/events")
   @Access("read")
+  @ApiOperation({ summary: "Server-Sent Events: snapshot, notice (SSE id = timeline id), rollout, traffic" })
+  @ApiProduces("text/event-stream")
   async events(
     @Param("id", ParseUUIDPipe) id: string,
     @Req() req: AuthenticatedRequest,

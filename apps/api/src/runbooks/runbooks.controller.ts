@@ -4,13 +4,18 @@ import {
   type RunbookValidation,
   type RunbookVersionView,
   runbookSourceBodySchema,
+  runbookValidationSchema,
+  runbookVersionSchema,
 } from "@ebb/contracts";
 import { Body, Controller, Get, HttpCode, Inject, Param, ParseIntPipe, Post, Req, Res } from "@nestjs/common";
+import { ApiBody, ApiCreatedResponse, ApiOkResponse, ApiTags } from "@nestjs/swagger";
+import { openApiSchema } from "../app/openapi.js";
 import { Access } from "../auth/access.js";
 import type { AuthenticatedRequest } from "../auth/principal.js";
 import { RunbooksService } from "./runbooks.service.js";
 
 /** /api/v1/runbooks: versions of runbook documents, and validation without saving. */
+@ApiTags("runbooks")
 @Controller("runbooks")
 export class RunbooksController {
   @Inject(RunbooksService) private readonly runbooks!: RunbooksService;
@@ -25,6 +30,8 @@ export class RunbooksController {
   @Post("validate")
   @Access("read")
   @HttpCode(200)
+  @ApiBody({ schema: openApiSchema(runbookSourceBodySchema, "input") })
+  @ApiOkResponse({ schema: openApiSchema(runbookValidationSchema) })
   validate(@Body({ schema: runbookSourceBodySchema }) body: { source: string }): RunbookValidation {
     return this.runbooks.validate(body.source);
   }
@@ -32,6 +39,8 @@ export class RunbooksController {
   /** 201 with the new version, or 200 with the existing one when the same text was stored before. */
   @Post()
   @Access("admin")
+  @ApiBody({ schema: openApiSchema(runbookSourceBodySchema, "input") })
+  @ApiCreatedResponse({ schema: openApiSchema(runbookVersionSchema) })
   async create(
     @Body({ schema: runbookSourceBodySchema }) body: { source: string },
     @Req() req: AuthenticatedRequest,
