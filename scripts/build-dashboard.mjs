@@ -8,7 +8,8 @@ import path from "node:path";
 
 const root = path.resolve(import.meta.dirname, "..");
 const dashboard = path.join(root, "apps/dashboard");
-const stamp = path.join(dashboard, ".next/BUILD_ID");
+// Written at the end of a successful build (BUILD_ID comes earlier, before pages are generated).
+const stamp = path.join(dashboard, ".next/prerender-manifest.json");
 
 function newest(dir) {
   let latest = 0;

@@ -32,7 +32,12 @@ export function registerWorld(
       name: vm.name,
       host: vm.host,
       port: vm.port,
-      facts: { versionUrl: `http://${vm.host}:${vm.port}/` },
+      facts: {
+        versionUrl: `http://${vm.host}:${vm.port}/`,
+        // What the lab's commands take (process start and stop, a symlink swap), whatever the time scale:
+        // without them the planner assumes a real server's 10 s stop and its estimate means nothing here.
+        estimates: { stopMs: 1_500, deployMs: 500, startMs: 1_000 },
+      },
     })),
     ...(opts.env ? { env: opts.env } : {}),
   });

@@ -19,8 +19,13 @@ export const sshExecutorConfigSchema = z.strictObject({
   /** Default 22 (the target's own port is its service port, not sshd's). */
   port: z.number().int().min(1).max(65535).optional(),
   user: z.string().min(1),
-  /** `file:/absolute/path` or `env:NAME` (see resolveKeyReference). */
-  keyRef: z.string().min(1),
+  /** `file:/absolute/path` or `env:NAME` (see resolveKeyReference). Never the key itself. */
+  keyRef: z
+    .string()
+    .regex(
+      /^(file:\/\S+|env:[A-Za-z_][A-Za-z0-9_]*)$/,
+      "must be a reference to the key (file:/absolute/path or env:NAME), never the key itself",
+    ),
   /** The pinned host key: `ssh-ed25519 AAAA...` or a known_hosts line. */
   hostKey: z.string().min(1),
 });

@@ -71,9 +71,23 @@ export function redact(value: unknown, depth = 0): JsonValue {
   for (const [key, v] of entries.slice(0, MAX_KEYS)) {
     if (v === undefined) continue;
     const name = cleanText(key, 64);
-    out[name] = SECRET_KEY.test(key) ? REDACTED : redact(v, depth + 1);
+    out[name] = SECRET_KEY.test(key)
+      ? REDACTED
+      : key === "params" && v !== null && typeof v === "object" && !Array.isArray(v)
+        ? maskValues(v as Record<string, unknown>)
+        : redact(v, depth + 1);
   }
   if (entries.length > MAX_KEYS) out["[more keys]"] = entries.length - MAX_KEYS;
+  return out;
+}
+
+/**
+ * Runbook parameters: which were given is worth keeping, their values are not. A runbook declares which
+ * of its parameters are secret, and the audit of a request cannot know which runbook version will run.
+ */
+function maskValues(params: Record<string, unknown>): JsonObject {
+  const out: JsonObject = {};
+  for (const key of Object.keys(params).slice(0, MAX_KEYS)) out[cleanText(key, 64)] = REDACTED;
   return out;
 }
 

@@ -28,7 +28,12 @@ export class EngineModule {
         {
           provide: DRIVERS,
           useFactory: () =>
-            new DefaultDriverRegistry({ baseEnv: baseEnvFrom(options.executorEnv), lockDir: config.lockDir }),
+            new DefaultDriverRegistry({
+              baseEnv: baseEnvFrom(options.executorEnv),
+              lockDir: config.lockDir,
+              // ssh targets name their key `env:NAME`: it is read from the worker's environment, only here.
+              keySources: { env: options.executorEnv },
+            }),
         },
         {
           provide: CHANGES,

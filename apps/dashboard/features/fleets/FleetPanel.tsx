@@ -1,0 +1,114 @@
+"use client";
+
+import Link from "next/link";
+import { useState } from "react";
+import type { FleetView, TargetTraffic, TrafficSample } from "../../lib/api/types";
+import { formatRate } from "../../lib/format";
+import { useSession } from "../../lib/session";
+import { useEventStream } from "../../lib/sse";
+import { LiveStatus } from "../shell/LiveStatus";
+import { StatusBadge } from "../shell/StatusBadge";
+import { appendSample, isReceivingWhileOut, recentRates, type TrafficHistory } from "../traffic/history";
+import { Sparkline } from "../traffic/Sparkline";
+
+const STATE_LABEL: Record<TargetTraffic["state"], string> = {
+  up: "Up",
+  suspect: "Suspect",
+  failed: "Failed",
+  disabled: "Disabled",
+  unknown: "Unknown",
+};
+
+/** One fleet: its targets with the balancer's view of each, live while the panel is open. */
+export function FleetPanel({ fleet, initiallyOpen }: { fleet: FleetView; initiallyOpen: boolean }) {
+  const { can } = useSession();
+  const [open, setOpen] = useState(initiallyOpen);
+  const [latest, setLatest] = useState<Record<string, TargetTraffic>>({});
+  const [history, setHistory] = useState<TrafficHistory>({});
+
+  const status = useEventStream(open ? `/api/v1/fleets/${encodeURIComponent(fleet.name)}/live` : null, {
+    traffic: (data) => {
+      const sample = data as TrafficSample;
+      setLatest(Object.fromEntries(sample.targets.map((t) => [t.name, t])));
+      setHistory((h) => appendSample(h, sample, 120));
+    },
+  });
+
+  const headingId = `fleet-${fleet.name}`;
+  return (
+    <section className="card fleet" aria-labelledby={headingId} data-fleet={fleet.name}>
+      <details open={open} onToggle={(e) => setOpen((e.target as HTMLDetailsElement).open)}>
+        <summary>
+          <h2 id={headingId}>{fleet.name}</h2>
+          <span className="muted">
+            {fleet.balancer} · {fleet.targets.length} targets
+          </span>
+          {fleet.protected && <span className="badge badge-protected">protected</span>}
+          {open && <LiveStatus status={status} />}
+        </summary>
+        {can("triggerRollout") && (
+          <p>
+            <Link href={`/rollouts/new?fleet=${encodeURIComponent(fleet.name)}`} className="button secondary">
+              Roll {fleet.name}
+            </Link>
+          </p>
+        )}
+        <table className="table">
+          <caption className="visually-hidden">
+            Targets of fleet {fleet.name} and the traffic each receives
+          </caption>
+          <thead>
+            <tr>
+              <th scope="col">Target</th>
+              <th scope="col">Address</th>
+              <th scope="col">Balancer state</th>
+              <th scope="col">Version</th>
+              <th scope="col" className="num">
+                Open sessions
+              </th>
+              <th scope="col" className="num">
+                Requests/s
+              </th>
+              <th scope="col">Last minute</th>
+            </tr>
+          </thead>
+          <tbody>
+            {fleet.targets.map((target) => {
+              const live = latest[target.name];
+              const alert = live ? isReceivingWhileOut(live) : false;
+              return (
+                <tr key={target.name} className={alert ? "row-alert" : undefined} data-target={target.name}>
+                  <th scope="row">{target.name}</th>
+                  <td className="mono">
+                    {target.host}:{target.port}
+                  </td>
+                  <td>
+                    {live ? (
+                      <>
+                        <StatusBadge status={live.state} label={STATE_LABEL[live.state]} />
+                        {!live.bound && live.state === "up" && <span className="muted"> (unbound)</span>}
+                        {alert && <strong className="alert-text"> still receiving traffic</strong>}
+                      </>
+                    ) : (
+                      <span className="muted">–</span>
+                    )}
+                  </td>
+                  <td className="mono">{live?.version ?? "–"}</td>
+                  <td className="num" data-field="sessions">
+                    {live ? live.sessions : "–"}
+                  </td>
+                  <td className="num" data-field="rps">
+                    {live?.requestsPerSec != null ? formatRate(live.requestsPerSec) : "–"}
+                  </td>
+                  <td>
+                    <Sparkline points={recentRates(history[target.name], 60)} alert={alert} />
+                  </td>
+                </tr>
+              );
+            })}
+          </tbody>
+        </table>
+      </details>
+    </section>
+  );
+}

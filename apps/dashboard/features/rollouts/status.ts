@@ -1,0 +1,25 @@
+/**
+ * Rollout and target status predicates for the views, in one place (copies of @ebb/core's meaning; the
+ * dashboard does not bundle core). Self-contained: unit-tested from test/dashboard.
+ */
+
+export function isTerminal(status: string): boolean {
+  return status === "succeeded" || status === "failed" || status === "aborted";
+}
+
+/** A failed rollout is terminal for watchers, yet an operator may still retry its failed step or abort. */
+export function allowedCommands(status: string): { pause: boolean; resume: boolean; abort: boolean } {
+  return {
+    pause: status === "running",
+    resume: status === "paused",
+    abort: status === "pending" || status === "running" || status === "paused" || status === "failed",
+  };
+}
+
+export function canRetryTarget(targetStatus: string): boolean {
+  return targetStatus === "failed";
+}
+
+export function canApproveTarget(targetStatus: string): boolean {
+  return targetStatus === "awaitingApproval";
+}

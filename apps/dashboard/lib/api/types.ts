@@ -1,0 +1,71 @@
+import type {
+  AuditEventView,
+  AuditListQueryInput,
+  AuditPage,
+  AuditVerifyResult,
+  AuthScope,
+  RolloutDetail as ContractRolloutDetail,
+  CreatedRolloutView,
+  CreateRolloutInput,
+  FindingView,
+  FleetLive,
+  FleetView,
+  LiveTarget,
+  LoginResponse,
+  MeResponse,
+  RolloutNoticeView,
+  RolloutPage,
+  RolloutPreview,
+  RolloutStatus,
+  RolloutSummary,
+  RunbookIssueView,
+  RunbookSummary,
+  RunbookValidation,
+  RunbookVersionView,
+  StepRunView,
+  TargetRunStatus,
+} from "@ebb/contracts";
+
+/** The shapes the dashboard reads: all from @ebb/contracts, under the names the views use. */
+
+export type {
+  AuditEventView,
+  AuditListQueryInput,
+  AuditPage,
+  AuditVerifyResult,
+  AuthScope,
+  CreateRolloutInput,
+  FleetView,
+  LoginResponse,
+  MeResponse,
+  RolloutPreview,
+  RolloutStatus,
+  RolloutSummary,
+  RunbookSummary,
+  RunbookValidation,
+  RunbookVersionView,
+  TargetRunStatus,
+};
+
+export type Principal = MeResponse["principal"];
+export type BalancerState = LiveTarget["state"];
+/** One target in a traffic sample, as the balancer sees it right now. */
+export type TargetTraffic = LiveTarget;
+/** `traffic` event of `GET /fleets/:name/live` and of a rollout's event stream, about once a second. */
+export type TrafficSample = FleetLive;
+export type Finding = FindingView;
+export type CreatedRollout = CreatedRolloutView;
+export type StepView = StepRunView;
+export type RolloutTarget = ContractRolloutDetail["targets"][number];
+/**
+ * `GET /rollouts/:id`. `clientErrors` (errors clients saw during the rollout) is not in the contract yet;
+ * the summary shows it when the API sends it.
+ */
+export type RolloutDetail = ContractRolloutDetail & { clientErrors?: number | null };
+export type RolloutNotice = RolloutNoticeView;
+export type RunbookIssue = RunbookIssueView;
+export type Page<T> = { items: T[]; nextCursor: string | null };
+export type { RolloutPage };
+
+/** `GET /audit` query: the contract's input type, with the coerced `limit` narrowed to what we send. */
+export type AuditQuery = Omit<AuditListQueryInput, "limit"> & { limit?: number };

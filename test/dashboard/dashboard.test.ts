@@ -1,0 +1,275 @@
+import type { LoadGenerator } from "@ebb/lab";
+import type { Browser, BrowserContext, Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { api, givenEbb, type RunningEbb } from "../support/ebb.js";
+import { errorsOf, gatedDrainSource, type Lab, startLoad, storeRunbook } from "../support/rollouts.js";
+import { givenLab } from "../support/world.js";
+import { browserProblems, launchBrowser, logIn, newContext, screenshot } from "./support/browser.js";
+import { ensureDashboardBuilt, type RunningDashboard, startDashboard } from "./support/dashboard.js";
+
+// The dashboard in a real browser (Debian's chromium) against `next start`, a real Ebb and the lab world:
+// what only a browser shows. Behaviour of the pieces is proven below the browser (engine and API tests,
+// test/dashboard/unit for the views' logic).
+
+const NET = 70;
+const OPERATOR = { username: "operator", password: "operator-password-1", role: "admin" } as const;
+const VIEWER = { username: "viewer", password: "viewer-password-12", role: "read" } as const;
+const GATED = "l4-drain-gated";
+
+let lab: Lab;
+let ebb: RunningEbb;
+let dashboard: RunningDashboard;
+let browser: Browser;
+let load: LoadGenerator | undefined;
+/** The rollout the operator starts from the UI, looked at again by later tests. */
+let rolledId: string | undefined;
+
+async function createUser(user: { username: string; password: string; role: string }): Promise<void> {
+  const res = await api(ebb, "POST", "/users", user);
+  if (res.status !== 201) throw new Error(`POST /users answered ${res.status}: ${JSON.stringify(res.body)}`);
+}
+
+async function operatorPage(): Promise<{ context: BrowserContext; page: Page }> {
+  const context = await newContext(browser, dashboard.url);
+  const page = await context.newPage();
+  await page.goto("/login");
+  await logIn(page, OPERATOR.username, OPERATOR.password);
+  return { context, page };
+}
+
+/** A status badge of the rollout page showing `status`, within the deadline. */
+function rolloutStatus(page: Page, status: string, timeoutMs = 30_000): Promise<void> {
+  return page
+    .locator(`[data-testid="rollout-status"] [data-status="${status}"]`)
+    .waitFor({ timeout: timeoutMs })
+    .catch(async (err: Error) => {
+      const shown = await page.locator('[data-testid="rollout-status"]').textContent();
+      throw new Error(`rollout status ${status} not shown (shows "${shown}"): ${err.message}`);
+    });
+}
+
+beforeAll(async () => {
+  const buildMs = await ensureDashboardBuilt();
+  if (buildMs > 0) console.log(`next build took ${(buildMs / 1_000).toFixed(1)} s`);
+  lab = await givenLab(NET);
+  ebb = await givenEbb(lab, NET);
+  await createUser(OPERATOR);
+  await createUser(VIEWER);
+  await storeRunbook(ebb, GATED, gatedDrainSource(GATED));
+  dashboard = await startDashboard(`127.0.${NET}.1`, ebb.apiUrl);
+  browser = await launchBrowser();
+}, 12 * 60_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await load?.stop();
+  await dashboard?.stop();
+  await ebb?.cleanup();
+  await lab?.cleanup();
+});
+
+describe("the dashboard in a browser", () => {
+  it("an operator logs in, rolls the lab fleet from the UI and watches it complete, traffic charted", async () => {
+    // Given the lab fleet under keep-alive load, and an operator at the dashboard's front door
+    load = await startLoad(lab);
+    const context = await newContext(browser, dashboard.url);
+    const page = await context.newPage();
+    await page.goto("/fleets");
+    await page.waitForURL(/\/login\?next=%2Ffleets/);
+    await screenshot(page, "login");
+
+    // When they log in
+    await logIn(page, OPERATOR.username, OPERATOR.password);
+
+    // Then they are back on the fleets page, as themselves, with every target live and Up
+    await page.waitForURL(/\/fleets$/);
+    await expect.poll(() => page.getByTestId("current-user").textContent()).toContain("operator");
+    const lab1 = page.locator('[data-fleet="lab"]');
+    for (const vm of ["vm1", "vm2", "vm3", "vm4"]) {
+      await lab1.locator(`tr[data-target="${vm}"] [data-status="up"]`).waitFor({ timeout: 15_000 });
+    }
+    // a few live samples in, so the sparklines have something to draw
+    const sparkline = page.locator('[data-fleet="lab"] .sparkline').first();
+    await expect
+      .poll(async () => Number(await sparkline.getAttribute("data-points")), { timeout: 15_000 })
+      .toBeGreaterThanOrEqual(3);
+    await screenshot(page, "fleets");
+
+    // When they preview a rollout to 2.0.0 and start it
+    await page.getByRole("link", { name: "New rollout" }).first().click();
+    await page.waitForURL(/\/rollouts\/new/);
+    await page.getByLabel("Fleet").selectOption("lab");
+    await page.getByLabel("Runbook", { exact: true }).selectOption("l4-drain");
+    await page.getByLabel("Version").fill("2.0.0");
+    await page.getByRole("button", { name: "Preview" }).click();
+    const plan = page.getByTestId("plan");
+    await plan.waitFor({ timeout: 15_000 });
+    expect(await plan.textContent()).toContain("Batch 1");
+    expect(await page.getByTestId("expected-duration").textContent()).not.toBe("–");
+    await screenshot(page, "new-rollout");
+    await page.getByRole("button", { name: "Start rollout" }).click();
+    const dialog = page.getByRole("dialog");
+    await dialog.getByRole("button", { name: "Start rollout" }).click();
+
+    // Then the rollout page follows it live to success, with traffic samples charted per target
+    await page.waitForURL(/\/rollouts\/[0-9a-f-]{36}$/, { timeout: 15_000 });
+    rolledId = page.url().split("/").pop();
+    await page.locator("#timeline-title").waitFor();
+    await rolloutStatus(page, "succeeded", 90_000);
+    const samples = await page.getByTestId("traffic-vm1").getAttribute("data-samples");
+    expect(Number(samples)).toBeGreaterThan(0);
+    // traffic still arriving after a health check failed is charted (in red): each target is out of
+    // service for 1-2 s, over one or two 1 Hz samples, and keep-alive clients keep coming until the stop
+    const afterFailed = await page
+      .locator("[data-after-failed]")
+      .evaluateAll((charts) => charts.map((c) => Number(c.getAttribute("data-after-failed"))));
+    expect(afterFailed).toHaveLength(4);
+    expect(afterFailed.reduce((a, b) => a + b, 0)).toBeGreaterThan(0);
+    await page.getByTestId("summary").waitFor();
+    await screenshot(page, "rollout");
+
+    // and the API agrees, and the clients behind the VIP saw no error
+    const view = await api<{ status: string }>(ebb, "GET", `/rollouts/${rolledId}`);
+    expect(view.body.status).toBe("succeeded");
+    const report = await load.stop();
+    load = undefined;
+    const errors = errorsOf(report);
+    expect(errors.count, errors.samples).toBe(0);
+    expect(browserProblems(context)).toEqual([]);
+    await context.close();
+  }, 180_000);
+
+  it("pause and resume a rollout from its page, approving each target's gate", async () => {
+    // Given a rollout whose targets each stop at an approval gate, the operator on its page
+    const created = await api<{ id: string }>(ebb, "POST", "/rollouts", {
+      fleet: "lab",
+      version: "3.0.0",
+      runbook: GATED,
+    });
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    const id = created.body.id;
+    const { context, page } = await operatorPage();
+    await page.goto(`/rollouts/${id}`);
+    await page.getByRole("button", { name: "Approve vm1" }).waitFor({ timeout: 30_000 });
+
+    // When they pause it
+    await page.getByRole("button", { name: "Pause" }).click();
+    await page.getByRole("dialog").getByRole("button", { name: "Pause" }).click();
+
+    // Then the page and the API say paused, and resume is offered instead of pause
+    await rolloutStatus(page, "paused");
+    expect((await api<{ status: string }>(ebb, "GET", `/rollouts/${id}`)).body.status).toBe("paused");
+    await page.getByRole("button", { name: "Resume" }).waitFor();
+    expect(await page.getByRole("button", { name: "Pause" }).count()).toBe(0);
+    await screenshot(page, "rollout-paused");
+
+    // When they resume it and approve each target as it reaches the gate
+    await page.getByRole("button", { name: "Resume" }).click();
+    await page.getByRole("dialog").getByRole("button", { name: "Resume" }).click();
+    await rolloutStatus(page, "running");
+    for (const vm of ["vm1", "vm2", "vm3", "vm4"]) {
+      await page.getByRole("button", { name: `Approve ${vm}` }).click({ timeout: 30_000 });
+      await page.getByRole("dialog").getByRole("button", { name: "Approve" }).click();
+      await page
+        .getByRole("button", { name: `Approve ${vm}` })
+        .waitFor({ state: "detached", timeout: 15_000 });
+    }
+
+    // Then it completes
+    await rolloutStatus(page, "succeeded", 60_000);
+    expect((await api<{ status: string }>(ebb, "GET", `/rollouts/${id}`)).body.status).toBe("succeeded");
+    expect(browserProblems(context)).toEqual([]);
+    await context.close();
+  }, 180_000);
+
+  it("the audit page shows the actions just taken, and the chain verifies", async () => {
+    const { context, page } = await operatorPage();
+    await page.goto("/audit");
+    await page.getByTestId("audit-table").waitFor({ timeout: 15_000 });
+
+    // When the operator filters on their own rollout commands
+    await page.getByLabel("Actor").fill(OPERATOR.username);
+    await page.getByLabel("Action").fill("rollout.*");
+    await page.getByRole("button", { name: "Filter" }).click();
+
+    // Then the create, pause, resume and approvals they just made are listed, and nothing by anyone else
+    const table = page.getByTestId("audit-table");
+    for (const action of ["rollout.create", "rollout.pause", "rollout.resume", "rollout.approve"]) {
+      await table.locator(`tr[data-action="${action}"]`).first().waitFor({ timeout: 15_000 });
+    }
+    const actions = await table
+      .locator("tbody tr")
+      .evaluateAll((rows) => rows.map((r) => r.getAttribute("data-action")));
+    expect(actions.every((a) => a?.startsWith("rollout."))).toBe(true);
+    await expect.poll(() => page.getByTestId("audit-verification").textContent()).toContain("chain verified");
+    await screenshot(page, "audit");
+    expect(browserProblems(context)).toEqual([]);
+    await context.close();
+  }, 60_000);
+
+  it("runbooks: versions, the YAML, and validation errors shown on their line", async () => {
+    const { context, page } = await operatorPage();
+    await page.goto("/runbooks");
+    await page.getByRole("link", { name: "l4-drain", exact: true }).click();
+    await page.waitForURL(/\/runbooks\/l4-drain$/);
+    const source = page.getByTestId("source-view").first();
+    await source.getByText("fail-health-check").first().waitFor({ timeout: 15_000 });
+
+    // When an admin drafts a new version with a step type that does not exist
+    await page.getByRole("button", { name: /New version from/ }).click();
+    const editor = page.getByLabel("Runbook YAML");
+    const yaml = await editor.inputValue();
+    const broken = yaml.replace("type: balancer.awaitUnbound", "type: balancer.awaitUnbund");
+    expect(broken).not.toBe(yaml);
+    await editor.fill(broken);
+
+    // Then the problem is shown on the line it names, and saving is not offered
+    const line = broken.split("\n").findIndex((l) => l.includes("awaitUnbund")) + 1;
+    await page
+      .locator(`[data-testid="source-view"] li[data-line="${line}"] .issue`)
+      .waitFor({ timeout: 15_000 });
+    expect(await page.getByRole("button", { name: "Save new version" }).isDisabled()).toBe(true);
+    await screenshot(page, "runbooks");
+    expect(browserProblems(context)).toEqual([]);
+    await context.close();
+  }, 60_000);
+
+  it("a read-only user sees no trigger or steering controls, and the API refuses them too", async () => {
+    // Given a viewer logged in
+    const context = await newContext(browser, dashboard.url);
+    const page = await context.newPage();
+    await page.goto("/login");
+    await logIn(page, VIEWER.username, VIEWER.password);
+    await page.waitForURL(/\/fleets$/);
+    await page.locator('[data-fleet="lab"] tr[data-target="vm1"]').waitFor();
+
+    // Then no way to start a rollout is offered
+    await expect.poll(() => page.getByTestId("current-user").textContent()).toContain("read");
+    expect(await page.getByRole("link", { name: "New rollout" }).count()).toBe(0);
+    expect(await page.getByRole("link", { name: /^Roll / }).count()).toBe(0);
+
+    // nor pause, resume, abort, retry or approve on a rollout
+    expect(rolledId, "the rollout the first test started").toBeDefined();
+    await page.goto(`/rollouts/${rolledId}`);
+    await page.getByTestId("rollout-status").waitFor();
+    expect(await page.getByRole("button", { name: /^(Pause|Resume|Abort|Retry|Approve)/ }).count()).toBe(0);
+    await screenshot(page, "rollout-read-only");
+
+    // and the rollouts list shows what was rolled, without a way to start one
+    await page.getByRole("link", { name: "Rollouts", exact: true }).click();
+    await page.locator(`a[href="/rollouts/${rolledId}"]`).waitFor({ timeout: 15_000 });
+    expect(await page.getByRole("link", { name: "New rollout" }).count()).toBe(0);
+    await screenshot(page, "rollouts");
+
+    // and the API refuses a rollout from this session even with its CSRF token
+    const me = await page.request.get("/api/v1/auth/me");
+    const { csrfToken } = (await me.json()) as { csrfToken: string };
+    const refused = await page.request.post("/api/v1/rollouts", {
+      data: { fleet: "lab", version: "4.0.0", runbook: "l4-drain" },
+      headers: { "x-csrf-token": csrfToken },
+    });
+    expect(refused.status()).toBe(403);
+    expect(browserProblems(context)).toEqual([]);
+    await context.close();
+  }, 60_000);
+});
