@@ -42,6 +42,8 @@ const world = await startWorld({
   vip: { host: `${net}.1`, port: await freePort(`${net}.1`) },
   admin: { host: `${net}.1`, port: await freePort(`${net}.1`) },
 });
+const ADMIN_TOKEN = "bench-rollout-admin-token";
+const auth = { authorization: `Bearer ${ADMIN_TOKEN}` };
 const config = parseConfig(
   {
     EBB_API_HOST: `${net}.1`,
@@ -49,6 +51,7 @@ const config = parseConfig(
     EBB_REDIS_PORT: String(await freePort("127.0.0.1")),
     EBB_DATA_DIR: path.join(dir, "ebb"),
     EBB_LOG_LEVEL: "warn",
+    EBB_ADMIN_TOKEN: ADMIN_TOKEN,
   },
   { cwd: dir },
 );
@@ -124,14 +127,14 @@ async function roll(variant, runbook, version) {
   const started = Date.now();
   const res = await fetch(`${ebb.apiUrl}/rollouts`, {
     method: "POST",
-    headers: { "content-type": "application/json" },
+    headers: { "content-type": "application/json", ...auth },
     body: JSON.stringify({ fleet: "lab", version, runbook, force: runbook !== "l4-drain" }),
   });
   if (res.status !== 201) throw new Error(`${variant}: ${res.status} ${await res.text()}`);
   const { id } = await res.json();
   const done = await waitFor(
     async () => {
-      const r = await (await fetch(`${ebb.apiUrl}/rollouts/${id}`)).json();
+      const r = await (await fetch(`${ebb.apiUrl}/rollouts/${id}`, { headers: auth })).json();
       return ["succeeded", "failed", "aborted"].includes(r.status) ? r : undefined;
     },
     { timeoutMs: 600_000, intervalMs: 100, what: `${variant} to finish` },
