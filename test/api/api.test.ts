@@ -284,7 +284,10 @@ describe("OpenAPI", () => {
   it("is generated from the controllers and browsable at /api/docs", async () => {
     const origin = new URL(ebb!.apiUrl).origin;
     const doc = (await (await fetch(`${origin}/api/docs-json`)).json()) as {
-      paths: Record<string, Record<string, { requestBody?: { content: Record<string, { schema: unknown }> } }>>;
+      paths: Record<
+        string,
+        Record<string, { requestBody?: { content: Record<string, { schema: unknown }> } }>
+      >;
     };
     for (const path of ["/api/v1/rollouts", "/api/v1/rollouts/{id}", "/api/v1/fleets", "/api/v1/runbooks"])
       expect(Object.keys(doc.paths)).toContain(path);

@@ -1,5 +1,17 @@
-import { type EbbError, isEbbError, type Target } from "@ebb/core";
-import { KubernetesBalancer, KubernetesFleet, parseKubernetesConfig } from "@ebb/drivers";
+import {
+  type EbbError,
+  isEbbError,
+  loadBuiltinRunbooks,
+  planRollout,
+  preflight,
+  type Target,
+} from "@ebb/core";
+import {
+  KubernetesBalancer,
+  KubernetesFleet,
+  LazyKubernetesBalancer,
+  parseKubernetesConfig,
+} from "@ebb/drivers/kubernetes";
 import { K8S_STATEFULSETS, type LabCluster, labPodsFleet } from "@ebb/lab";
 import { waitFor } from "@ebb/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -128,6 +140,81 @@ describe("the Kubernetes driver against the lab's cluster (readiness gate)", () 
     });
     expect(await fleet.deletePod("web-0", { since: stepStarted })).toMatchObject({ outcome: "replaced" });
     expect((await fleet.pod("web-0"))?.uid).toBe(replacement.uid);
+  });
+
+  it("reads the pods' drain facts live, in the units preflight takes (real ms), and they pass it", async () => {
+    const balancer = new KubernetesBalancer(fleetConfig(lab, { frontProxyIdleTimeoutMs: 2_000 }));
+    const targets = lab.pods.map((p) => target(lab, p.name));
+    const live = await balancer.liveFacts(targets);
+    expect(live.balancer).toEqual({ frontProxyIdleTimeoutMs: 2_000 });
+    // The template's vendor numbers (grace 30 s, preStop 5 s, keep-alive 75 s, drain 10 s) at the time scale.
+    expect(live.targets["web-1"]).toEqual({
+      host: lab.pods[1]!.host,
+      port: 8080,
+      keepAliveTimeoutMs: 75 * 1000 * SCALE,
+      backgroundWorkBudgetMs: 10 * 1000 * SCALE,
+      pod: {
+        terminationGracePeriodMs: 30 * 1000 * SCALE,
+        preStopMs: 5 * 1000 * SCALE,
+        readinessGate: true,
+        labelFallback: true,
+        sidecar: false,
+      },
+    });
+    // Merged over the stored facts as create-rollout would, the built-in runbook passes preflight.
+    const runbook = loadBuiltinRunbooks()["k8s-pod-drain"];
+    const timing = await balancer.timing();
+    const facts = targets.map((t) => ({ ...t, ...live.targets[t.name], inService: true }));
+    const plan = planRollout({ targets: facts, strategy: { maxUnavailable: 1 }, timing, runbook });
+    const balancerFacts = { kind: balancer.kind, timing, ...live.balancer };
+    expect(preflight({ runbook, fleet: { targets: facts }, balancer: balancerFacts, plan })).toEqual([]);
+    // An ingress keeping idle connections longer than the pods do is flagged.
+    const slow = { ...balancerFacts, frontProxyIdleTimeoutMs: 60_000 };
+    expect(
+      preflight({ runbook, fleet: { targets: facts }, balancer: slow, plan }).map((f) => f.code),
+    ).toEqual(["keepalive_below_idle", "keepalive_below_idle", "keepalive_below_idle"]);
+  });
+
+  it("counts a pod's sessions and requests for live views and quiet checks, never its own scrapes", async () => {
+    const balancer = new KubernetesBalancer(fleetConfig(lab, { metrics: { source: "lab-vm" } }));
+    const web1 = target(lab, "web-1");
+    const before = (await balancer.snapshot([web1]))[0]!;
+    expect(before).toMatchObject({ name: "web-1", state: "up", bound: true, sessions: 0 });
+    await balancer.traffic(web1);
+    // Scrapes and the kubelet's probes only: quiet.
+    expect(await balancer.traffic(web1)).toMatchObject({ newSessions: 0, requests: 0, activeSessions: 0 });
+    await versionOf(web1.host, web1.port);
+    await versionOf(web1.host, web1.port);
+    expect(await balancer.traffic(web1)).toMatchObject({ newSessions: 2, requests: 2 });
+    const after = (await balancer.snapshot([web1]))[0]!;
+    expect(after.sessionsOpened - before.sessionsOpened).toBe(2);
+    expect((after.requests ?? 0) - (before.requests ?? 0)).toBe(2);
+  });
+
+  it("restores an aborted drain: a pod still there is put back, a deleted one's replacement is let in", async () => {
+    await fleet.setReadiness("web-1", false);
+    await fleet.awaitEndpointRemoved("web-1", { timeoutMs: 10_000 });
+    const back = await fleet.restore("web-1", { timeoutMs: 10_000 });
+    expect(back).toMatchObject({ gate: "True", ready: true });
+    expect((await fleet.endpoint("web-1")).ready).toBe(true);
+
+    const old = (await fleet.pod("web-2"))!.uid;
+    await fleet.setReadiness("web-2", false);
+    await fleet.deletePod("web-2", { wait: false });
+    const replaced = await fleet.restore("web-2", { timeoutMs: 15_000 });
+    expect(replaced.uid).not.toBe(old);
+    expect(replaced).toMatchObject({ ready: true, gate: "True" });
+    expect((await fleet.endpoint("web-2")).uid).toBe(replaced.uid);
+  });
+
+  it("loads the client only when a lazy balancer is first used, with the config checked up front", async () => {
+    expect(() => new LazyKubernetesBalancer({ ...fleetConfig(lab), service: "" })).toThrow(
+      /balancerConfig\.service/,
+    );
+    const lazy = new LazyKubernetesBalancer(fleetConfig(lab));
+    expect(lazy.kind).toBe("kubernetes");
+    expect(await lazy.observe(target(lab, "web-1"))).toMatchObject({ state: "up", bound: true });
+    expect(await lazy.fleet()).toBe(await lazy.fleet());
   });
 
   it("maps configuration and connectivity problems to EbbErrors", async () => {

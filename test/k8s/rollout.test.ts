@@ -1,5 +1,5 @@
 import type { Target } from "@ebb/core";
-import { KubernetesBalancer } from "@ebb/drivers";
+import { KubernetesBalancer } from "@ebb/drivers/kubernetes";
 import { LoadGenerator, type LoadReport } from "@ebb/lab";
 import { waitFor } from "@ebb/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";

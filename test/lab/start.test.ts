@@ -1,12 +1,13 @@
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, readdir, rm } from "node:fs/promises";
 import { Agent, get } from "node:http";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { stopVm } from "@ebb/lab";
 import { freePort, waitFor } from "@ebb/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { kubectl } from "../../apps/lab/src/k8s/testing.js";
 
 // What `npm start` runs (apps/lab/dist/main.js), as a user's script would see it: the VIP answers, the
 // admin API lists the session of a keep-alive client, the API rolls the lab fleet with the defaults
@@ -21,6 +22,8 @@ let admin: string;
 let apiUrl: string;
 let dashboardPort = 0;
 let redisPort: number;
+let k8sApi: string;
+let k8sProxy: string;
 
 function getJson(url: string, agent?: Agent): Promise<{ status: number; body: unknown }> {
   return new Promise((resolve, reject) => {
@@ -41,6 +44,8 @@ beforeAll(async () => {
   const apiPort = await freePort("127.0.9.1");
   dashboardPort = await freePort("127.0.9.1");
   redisPort = await freePort("127.0.0.1");
+  k8sApi = `127.0.9.1:${await freePort("127.0.9.1")}`;
+  k8sProxy = `127.0.9.1:${await freePort("127.0.9.1")}`;
   vip = `http://127.0.9.1:${vipPort}`;
   admin = `http://127.0.9.1:${adminPort}`;
   apiUrl = `http://127.0.9.1:${apiPort}/api/v1`;
@@ -60,6 +65,10 @@ beforeAll(async () => {
       EBB_REDIS_PORT: String(redisPort),
       EBB_DASHBOARD_HOST: "127.0.9.1",
       EBB_DASHBOARD_PORT: String(dashboardPort),
+      // The emulated cluster (lab-pods) in this test's range too, never on the lab defaults.
+      EBB_K8S_API: k8sApi,
+      EBB_K8S_PROXY: k8sProxy,
+      EBB_K8S_POD_FIRST_HOST: "127.0.9.21",
       // npm start makes its own admin token and password when none is given: the tests read them back.
       EBB_ADMIN_TOKEN: "",
       EBB_ADMIN_PASSWORD: "",
@@ -88,6 +97,13 @@ afterAll(async () => {
   if (lab.exitCode === null) {
     lab.kill("SIGKILL");
     for (const vm of ["vm1", "vm2"]) await stopVm(path.join(labDir, "vms", vm), { signal: "SIGKILL" });
+    // Pods run as lab VMs too, one directory per incarnation.
+    const pods = path.join(labDir, "k8s", "pods");
+    for (const pod of existsSync(pods) ? await readdir(pods) : []) {
+      for (const vm of await readdir(path.join(pods, pod, "vms")).catch(() => [])) {
+        await stopVm(path.join(pods, pod, "vms", vm), { signal: "SIGKILL" });
+      }
+    }
     spawnSync("redis-cli", ["-p", String(redisPort), "shutdown", "nosave"]);
   }
   await rm(labDir, { recursive: true, force: true });
@@ -162,11 +178,40 @@ describe("npm start (the lab)", () => {
     expect((await getJson(`${vip}/`)).body).toMatchObject({ version: "2.0.0" });
   });
 
+  it("starts the emulated cluster: kubectl lists its 4 pods, and lab-pods is registered in Ebb", async () => {
+    expect(out).toContain(`http://${k8sApi}`);
+    expect(out).toContain(`http://${k8sProxy}`);
+    const kubeconfig = /kubectl --kubeconfig (\S+) get pods/.exec(out)?.[1];
+    expect(kubeconfig, out).toBe(path.join(labDir, "kubeconfig"));
+    const listed = await kubectl(kubeconfig!, path.join(labDir, "kube-cache"), ["get", "pods", "-o", "json"]);
+    expect(listed.stderr).toBe("");
+    const pods = (JSON.parse(listed.stdout) as { items: { metadata: { name: string } }[] }).items;
+    expect(pods.map((p) => p.metadata.name).sort()).toEqual(["web-0", "web-1", "web-2", "web-3"]);
+    // The Service answers through its proxy with a pod's version and name.
+    expect((await getJson(`http://${k8sProxy}/`)).body).toMatchObject({
+      version: "1.0.0",
+      host: expect.stringMatching(/^web-\d$/),
+    });
+    const ADMIN_TOKEN = /API token +(ebb_lab_\S+)/.exec(out)?.[1];
+    const fleet = (await (
+      await fetch(`${apiUrl}/fleets/lab-pods`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })
+    ).json()) as { balancer: string; targets: { name: string; host: string }[] };
+    expect(fleet.balancer).toBe("kubernetes");
+    expect(fleet.targets.map((t) => [t.name, t.host])).toEqual([
+      ["web-0", "127.0.9.21"],
+      ["web-1", "127.0.9.22"],
+      ["web-2", "127.0.9.23"],
+      ["web-3", "127.0.9.24"],
+    ]);
+  });
+
   it("Ctrl-C stops Ebb, the device and every VM", async () => {
     const exited = new Promise<number | null>((resolve) => lab.once("exit", (code) => resolve(code)));
     lab.kill("SIGINT");
     expect(await exited).toBe(0);
     expect(existsSync(path.join(labDir, "vms/vm1/vm.pid"))).toBe(false);
     expect(existsSync(path.join(labDir, "vms/vm2/vm.pid"))).toBe(false);
+    // and the cluster: its pods' directories are removed once their processes are gone.
+    expect(await readdir(path.join(labDir, "k8s", "pods")).catch(() => [])).toEqual([]);
   });
 });

@@ -9,6 +9,11 @@ const hostPort = z
     return { host: s.slice(0, i), port: Number(s.slice(i + 1)) };
   });
 
+/** `true|false|1|0|yes|no|on|off`; anything else is refused (z.coerce.boolean would read "false" as true). */
+const flag = z
+  .enum(["true", "false", "1", "0", "yes", "no", "on", "off"])
+  .transform((v) => v === "true" || v === "1" || v === "yes" || v === "on");
+
 const labEnvSchema = z.object({
   EBB_LAB_DIR: z.string().min(1).default(".lab"),
   EBB_LAB_VMS: z.coerce.number().int().min(1).max(200).default(4),
@@ -22,6 +27,14 @@ const labEnvSchema = z.object({
   EBB_LAB_VERSION: z.string().default("1.0.0"),
   EBB_DASHBOARD_HOST: z.string().min(1).default("127.0.0.1"),
   EBB_DASHBOARD_PORT: z.coerce.number().int().min(1).max(65535).default(3000),
+  // The emulated Kubernetes cluster (the lab-pods fleet); EBB_K8S=off leaves it out.
+  EBB_K8S: z.enum(["on", "off"]).default("on"),
+  EBB_K8S_API: hostPort.default({ host: "127.0.0.1", port: 6443 }),
+  EBB_K8S_PROXY: hostPort.default({ host: "127.0.0.1", port: 8090 }),
+  EBB_K8S_POD_FIRST_HOST: z.ipv4().default("127.0.0.21"),
+  // kube-proxy's lag behind the EndpointSlices, in real milliseconds (not time-scaled).
+  EBB_K8S_PROPAGATION_MS: z.coerce.number().int().min(0).max(600_000).default(2_000),
+  EBB_K8S_SIDECAR: flag.default(false),
 });
 
 export interface LabConfig {
@@ -34,6 +47,14 @@ export interface LabConfig {
   admin: { host: string; port: number };
   version: string;
   dashboard: { host: string; port: number };
+  /** The emulated cluster; null when EBB_K8S=off. */
+  k8s: {
+    api: { host: string; port: number };
+    proxy: { host: string; port: number };
+    podFirstHost: string;
+    propagationDelayMs: number;
+    sidecar: boolean;
+  } | null;
 }
 
 /** Parses the lab's environment once; an invalid variable is named in the error. */
@@ -54,5 +75,15 @@ export function parseLabConfig(env: Record<string, string | undefined>): LabConf
     admin: e.EBB_L4_ADMIN,
     version: e.EBB_LAB_VERSION,
     dashboard: { host: e.EBB_DASHBOARD_HOST, port: e.EBB_DASHBOARD_PORT },
+    k8s:
+      e.EBB_K8S === "off"
+        ? null
+        : {
+            api: e.EBB_K8S_API,
+            proxy: e.EBB_K8S_PROXY,
+            podFirstHost: e.EBB_K8S_POD_FIRST_HOST,
+            propagationDelayMs: e.EBB_K8S_PROPAGATION_MS,
+            sidecar: e.EBB_K8S_SIDECAR,
+          },
   };
 }

@@ -1,5 +1,6 @@
 import path from "node:path";
 import { type Database, registerLabFleet } from "@ebb/api";
+import { type LabCluster, labPodsFleet } from "./k8s/lab-cluster.js";
 import type { World } from "./world.js";
 
 const repoRoot = path.resolve(import.meta.dirname, "../../..");
@@ -40,5 +41,23 @@ export function registerWorld(
       },
     })),
     ...(opts.env ? { env: opts.env } : {}),
+  });
+}
+
+/**
+ * Registers the lab's emulated cluster in Ebb as a fleet (`lab-pods` by default): the StatefulSet's pods
+ * behind their Service, driven through the cluster's Kubernetes API with the kubeconfig the lab wrote.
+ */
+export function registerLabPods(
+  prisma: Database["prisma"],
+  cluster: LabCluster,
+  opts: { name?: string } = {},
+): Promise<string> {
+  const fleet = labPodsFleet(cluster, opts);
+  return registerLabFleet(prisma, {
+    balancer: "kubernetes",
+    name: fleet.name,
+    balancerConfig: fleet.balancerConfig,
+    targets: fleet.targets,
   });
 }

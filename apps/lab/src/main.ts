@@ -5,7 +5,8 @@ import { bootstrap, DATABASE, type Database, ensureFirstAdmin, featureModules, p
 import { parseLabConfig } from "./config.js";
 import { labCredentials } from "./credentials.js";
 import { type RunningDashboard, startDashboard } from "./dashboard.js";
-import { registerWorld } from "./fleet.js";
+import { registerLabPods, registerWorld } from "./fleet.js";
+import { type LabCluster, startLabCluster } from "./k8s/lab-cluster.js";
 import { startWorld } from "./world.js";
 
 // `npm start`: the lab world (L4 device + VMs), Ebb itself (API + worker) and the dashboard, on embedded
@@ -45,11 +46,28 @@ const world = await startWorld({
 
 let ebb: Awaited<ReturnType<typeof bootstrap>>;
 let dashboard: RunningDashboard | undefined;
+let cluster: LabCluster | undefined;
 let adminCreated = false;
 try {
+  // The emulated cluster next to the device: its API server, the demo StatefulSet's 4 pods (real lab VM
+  // processes) and the Service's proxy, all on the same time scale as the device.
+  if (labConfig.k8s) {
+    cluster = await startLabCluster({
+      labDir: labConfig.labDir,
+      api: labConfig.k8s.api,
+      proxy: labConfig.k8s.proxy,
+      podFirstHost: labConfig.k8s.podFirstHost,
+      propagationDelayMs: labConfig.k8s.propagationDelayMs,
+      sidecar: labConfig.k8s.sidecar,
+      version: labConfig.version,
+      timeScale: labConfig.timeScale,
+      log: (line) => console.log(`[k8s] ${line}`),
+    });
+  }
   ebb = await bootstrap(ebbConfig, { modules: featureModules(ebbConfig, process.env) });
   const database = ebb.app.get<Database>(DATABASE);
   await registerWorld(database.prisma, world);
+  if (cluster) await registerLabPods(database.prisma, cluster);
   if (!ebbConfig.firstAdmin)
     adminCreated = await ensureFirstAdmin(database.prisma, {
       username: credentials.username,
@@ -61,7 +79,13 @@ try {
     log: (line) => console.log(`[dashboard] ${line}`),
   });
 } catch (err) {
-  console.error(`Ebb failed to start: ${(err as Error).message}`);
+  const message = (err as Error).message;
+  console.error(`Ebb failed to start: ${message}`);
+  if (labConfig.k8s && !cluster)
+    console.error(
+      "  (the emulated cluster: set EBB_K8S_API / EBB_K8S_PROXY, or EBB_K8S=off to leave it out)",
+    );
+  await cluster?.stop();
   await world.stop();
   process.exit(1);
 }
@@ -81,22 +105,39 @@ console.log(
     dashboard
       ? `  dashboard         ${dashboard.url}   log in as ${login}`
       : "  dashboard         not built: run `npm run build`, then `npm start` again",
-    `  API               ${ebb.apiUrl}   (fleet "lab" registered; OpenAPI at ${new URL(ebb.apiUrl!).origin}/api/docs)`,
+    `  API               ${ebb.apiUrl}   (fleet${cluster ? 's "lab" and "lab-pods"' : ' "lab"'} registered; OpenAPI at ${new URL(ebb.apiUrl!).origin}/api/docs)`,
     `  API token         ${token}   (scope admin)`,
     `  VIP (L4 device)   ${world.device.vipUrl}`,
     `  device admin API  ${world.device.adminUrl}   (GET /servers, /sessions, /counters, /events, /metrics)`,
     `  time scale        ${scale} (health check every ${hc.intervalSeconds * scale} s, ` +
       `session aging ${world.device.config.sessionIdleTimeoutSeconds * scale} s)`,
     ...world.vms.map((vm) => `  ${vm.name.padEnd(17)} http://${vm.host}:${vm.port}   ${vm.dir}`),
+    ...(cluster ? clusterLines(cluster) : []),
     "",
     `Roll the lab:  export EBB_URL=${new URL(ebb.apiUrl!).origin} EBB_TOKEN=${givenToken ? "<your token>" : credentials.adminToken}`,
     `               npx ebb rollout start --fleet lab --version 2.0.0 --wait`,
     `   or:         curl -s -X POST $EBB_URL/api/v1/rollouts -H "authorization: Bearer $EBB_TOKEN" \\`,
     `                 -H 'content-type: application/json' -d '{"fleet":"lab","version":"2.0.0","runbook":"l4-drain"}'`,
+    ...(cluster
+      ? [
+          `Roll the pods: npx ebb rollout start --fleet lab-pods --version 2.0.0 --runbook k8s-pod-drain --wait`,
+        ]
+      : []),
     `Ctrl-C stops everything.`,
     "",
   ].join("\n"),
 );
+
+/** The banner's lines for the emulated cluster: where to point kubectl, the Service, the pods. */
+function clusterLines(c: LabCluster): string[] {
+  const lag = c.propagationDelayMs / 1000;
+  return [
+    `  Kubernetes API    ${c.apiUrl}   kubectl --kubeconfig ${c.kubeconfigPath} get pods`,
+    `  service proxy     ${c.proxyUrl}   (Service ${c.namespace}/${c.service}, fleet "lab-pods"; ` +
+      `proxies lag ${lag} s${c.sidecar ? ", Envoy-like sidecars" : ""})`,
+    ...c.pods.map((p) => `  ${p.name.padEnd(17)} http://${p.host}:${p.port}`),
+  ];
+}
 
 /** Whether the generated lab admin is (still) an account, so its password is worth printing. */
 async function isLabAdmin(): Promise<boolean> {
@@ -111,6 +152,7 @@ async function shutdown(signal: string): Promise<void> {
   console.log(`\n${signal}: stopping the dashboard, Ebb and the lab...`);
   await dashboard?.stop();
   await ebb.close();
+  await cluster?.stop();
   await world.stop();
   console.log("stopped.");
   process.exit(0);

@@ -8,11 +8,10 @@ function issuePaths(input: unknown): string[] {
 }
 
 describe("createRolloutBodySchema", () => {
-  it("accepts the documented minimal body and defaults the runbook", () => {
+  it("accepts the documented minimal body; the runbook defaults by the fleet's balancer, in the API", () => {
     expect(createRolloutBodySchema.parse({ fleet: "lab", version: "2.0.0" })).toEqual({
       fleet: "lab",
       version: "2.0.0",
-      runbook: "l4-drain",
     });
   });
 

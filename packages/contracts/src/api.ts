@@ -48,12 +48,15 @@ export const countOrPercentSchema = z.union([
 export type CountOrPercent = z.infer<typeof countOrPercentSchema>;
 
 export const DEFAULT_RUNBOOK = "l4-drain";
+/** The runbook a rollout of a kubernetes fleet gets when it names none. */
+export const DEFAULT_POD_RUNBOOK = "k8s-pod-drain";
 
 /** `POST /api/v1/rollouts`. Unknown fields are rejected, so a misspelt `batchsize` is not silently ignored. */
 export const createRolloutBodySchema = z.strictObject({
   fleet: z.string().min(1).max(128),
   version: artifactVersionSchema,
-  runbook: z.string().min(1).max(128).default(DEFAULT_RUNBOOK),
+  /** Default: `k8s-pod-drain` for a kubernetes fleet, `l4-drain` otherwise. */
+  runbook: z.string().min(1).max(128).optional(),
   batchSize: countOrPercentSchema.optional(),
   maxUnavailable: countOrPercentSchema.optional(),
   minHealthy: countOrPercentSchema.optional(),

@@ -1,5 +1,13 @@
 import { describe, expect, it } from "vitest";
-import { boundCondition, quietCondition, sleepCondition, unboundCondition } from "./conditions.js";
+import {
+  boundCondition,
+  endpointRemovedCondition,
+  quietCondition,
+  replacementReadyCondition,
+  sleepCondition,
+  unboundCondition,
+} from "./conditions.js";
+import { quietMeansNoNewSessions } from "./facts.js";
 
 const obs = (state: "up" | "suspect" | "failed" | "disabled", bound: boolean) => ({
   state,
@@ -59,6 +67,57 @@ describe("conditions", () => {
       quietCondition({ sample: sample(0, 0), previous: undefined, holdForMs: 0, maxNewSessions: 0, now: 1 })
         .met,
     ).toBe(true);
+  });
+
+  it("quiet for a pod: established keep-alive connections stay, only new sessions break the spell", () => {
+    expect(quietMeansNoNewSessions("kubernetes")).toBe(true);
+    expect(quietMeansNoNewSessions("l4")).toBe(false);
+    const input = { previous: undefined, holdForMs: 0, maxNewSessions: 0, now: 1, newSessionsOnly: true };
+    expect(quietCondition({ ...input, sample: sample(5, 0) }).met).toBe(true);
+    expect(quietCondition({ ...input, sample: sample(5, 1) }).met).toBe(false);
+    // The observation still says who is connected.
+    expect(quietCondition({ ...input, sample: sample(5, 0) }).observation).toMatchObject({
+      activeSessions: 5,
+    });
+  });
+
+  it("endpoint removed: not before the propagation window has passed since the removal the cluster recorded", () => {
+    expect(endpointRemovedCondition({ removed: false }, undefined, 2_000, 1_000)).toEqual({
+      met: false,
+      observation: { removed: false },
+    });
+    const waiting = endpointRemovedCondition({ removed: true, removedAt: 1_000 }, undefined, 2_000, 1_500);
+    expect(waiting).toEqual({
+      met: false,
+      observation: { removed: true, removedAt: 1_000, propagatedAt: 3_000 },
+      recheckAtMs: 3_000,
+    });
+    // The same observation on every re-check until the end: nothing is written meanwhile.
+    const again = endpointRemovedCondition(
+      { removed: true, removedAt: 1_000 },
+      waiting.observation,
+      2_000,
+      2_999,
+    );
+    expect(again.observation).toEqual(waiting.observation);
+    expect(endpointRemovedCondition({ removed: true, removedAt: 1_000 }, undefined, 2_000, 3_000).met).toBe(
+      true,
+    );
+    // The cluster recorded no time (the pod is gone): the first check that saw it removed counts.
+    const first = endpointRemovedCondition({ removed: true }, undefined, 2_000, 5_000);
+    expect(first.observation).toMatchObject({ removedAt: 5_000 });
+    expect(endpointRemovedCondition({ removed: true }, first.observation, 2_000, 6_000).met).toBe(false);
+    expect(endpointRemovedCondition({ removed: true }, first.observation, 2_000, 7_000).met).toBe(true);
+  });
+
+  it("replacement ready only when the driver found it ready", () => {
+    expect(replacementReadyCondition({ ready: false, reason: "not Ready yet" })).toEqual({
+      met: false,
+      observation: { ready: false, reason: "not Ready yet", uid: null, version: null },
+    });
+    expect(replacementReadyCondition({ ready: true, reason: "ready", uid: "u2", version: "2.0.0" }).met).toBe(
+      true,
+    );
   });
 
   it("sleep ends at start + duration", () => {

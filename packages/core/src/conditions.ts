@@ -27,6 +27,11 @@ export interface QuietInput {
   previous: Observation | undefined;
   holdForMs: number;
   maxNewSessions: number;
+  /**
+   * Quiet = no NEW session, whatever stays established (see quietMeansNoNewSessions): kube-proxy keeps a
+   * keep-alive connection on its pod until one end closes it, so a pod still running is never session-free.
+   */
+  newSessionsOnly?: boolean;
   now: number;
 }
 
@@ -39,9 +44,10 @@ export function quietCondition({
   previous,
   holdForMs,
   maxNewSessions,
+  newSessionsOnly = false,
   now,
 }: QuietInput): ConditionResult {
-  const quietNow = sample.activeSessions === 0 && sample.newSessions <= maxNewSessions;
+  const quietNow = (newSessionsOnly || sample.activeSessions === 0) && sample.newSessions <= maxNewSessions;
   const before = typeof previous?.quietSinceMs === "number" ? previous.quietSinceMs : undefined;
   const quietSinceMs = quietNow ? (before ?? now) : null;
   const observation = {
@@ -62,4 +68,52 @@ export function sleepCondition(stepStartedAt: number, durationMs: number, now: n
   const until = stepStartedAt + durationMs;
   const observation = { until };
   return now >= until ? { met: true, observation } : { met: false, observation, recheckAtMs: until };
+}
+
+/** A pod's endpoint as the Service's EndpointSlices list it, and when the cluster recorded its removal. */
+export interface EndpointRemovalReading {
+  /** Not ready (or not listed at all) in the Service's EndpointSlices. */
+  removed: boolean;
+  /** Epoch ms of the removal as the cluster recorded it (the pod's Ready transition, Ebb's annotation). */
+  removedAt?: number;
+}
+
+/**
+ * Out of the EndpointSlices is necessary, not sufficient: the proxies act on it up to `windowMs` later. The
+ * removal time comes from the cluster where it can (so any worker resuming the step computes the same end),
+ * else from the first check that saw it removed, carried in the observation.
+ */
+export function endpointRemovedCondition(
+  reading: EndpointRemovalReading,
+  previous: Observation | undefined,
+  windowMs: number,
+  now: number,
+): ConditionResult {
+  if (!reading.removed) return { met: false, observation: { removed: false } };
+  const seen = typeof previous?.removedAt === "number" ? previous.removedAt : undefined;
+  const removedAt = reading.removedAt ?? seen ?? now;
+  const propagatedAt = removedAt + windowMs;
+  const observation = { removed: true, removedAt, propagatedAt };
+  return now >= propagatedAt
+    ? { met: true, observation }
+    : { met: false, observation, recheckAtMs: propagatedAt };
+}
+
+/** What a check of a pod's replacement found: the pod of that name, and why it is not ready yet. */
+export interface ReplacementReading {
+  ready: boolean;
+  reason: string;
+  uid?: string;
+  version?: string;
+}
+
+/** The replacement runs the version, is Ready, and its endpoint is ready in the Service's slices. */
+export function replacementReadyCondition(reading: ReplacementReading): ConditionResult {
+  const observation = {
+    ready: reading.ready,
+    reason: reading.reason,
+    uid: reading.uid ?? null,
+    version: reading.version ?? null,
+  };
+  return reading.ready ? { met: true, observation } : { met: false, observation };
 }

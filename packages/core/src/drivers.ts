@@ -1,4 +1,4 @@
-import type { BalancerKind, BalancerTiming, ExecutorKind } from "./facts.js";
+import type { BalancerKind, BalancerTiming, ExecutorKind, LiveFleetFacts } from "./facts.js";
 import type { BalancerTargetState } from "./statuses.js";
 
 /**
@@ -63,6 +63,8 @@ export interface Balancer {
   traffic(target: Target): Promise<TrafficSample>;
   /** Every target at once, in one call where the balancer allows it. */
   snapshot?(targets: readonly Target[]): Promise<TargetSnapshot[]>;
+  /** Facts the balancer reads live for planning and preflight (a pod's grace period, its gate ...). */
+  liveFacts?(targets: readonly Target[]): Promise<LiveFleetFacts>;
 }
 
 /** argv is executed without a shell; a script is run by `/bin/sh -c` (parameters only via env). */

@@ -21,6 +21,11 @@ export interface BalancerTiming {
   mode: "l7" | "l4";
   /** On failure the balancer RSTs every client of the target: drains lose in-flight keep-alive requests. */
   resetOnPortFail: boolean;
+  /**
+   * Kubernetes: how long the proxies in front (kube-proxy, ingress controllers, mesh sidecars) may lag
+   * behind an EndpointSlice change. A removed endpoint counts as out of traffic only this long after.
+   */
+  propagationWindowMs?: number;
 }
 
 export interface TargetFacts {
@@ -37,13 +42,54 @@ export interface TargetFacts {
   /** Measured or configured durations; planner defaults apply when absent. */
   estimates?: { stopMs?: number; deployMs?: number; startMs?: number };
   labels?: Record<string, string>;
+  /** When the target is a pod: what its spec says about stopping it (durations in real ms). */
+  pod?: PodTargetFacts;
+}
+
+/**
+ * A pod's stop as its spec declares it. The kubelet runs preStop, then SIGTERM, and SIGKILLs at the end of
+ * the grace period counted from the deletion; the app's own drain (backgroundWorkBudgetMs) must fit after
+ * preStop.
+ */
+export interface PodTargetFacts {
+  terminationGracePeriodMs: number;
+  preStopMs: number;
+  /** spec.readinessGates lists Ebb's gate: Ebb takes the pod out by its condition. */
+  readinessGate: boolean;
+  /** Without the gate: the Service selects on the gate-named label, so Ebb can flip it instead. */
+  labelFallback: boolean;
+  /** A mesh sidecar (Envoy) fronts the app and keeps accepting while the app stops. */
+  sidecar: boolean;
 }
 
 export interface BalancerFacts {
   kind: BalancerKind;
   timing: BalancerTiming;
-  /** Idle timeout of a proxy in front of the targets (e.g. an L7 proxy before the L4 device), if any. */
+  /**
+   * Idle timeout of a proxy in front of the targets, if any: an L7 proxy before the L4 device; for pods, the
+   * ingress controller's or mesh sidecar's upstream idle timeout.
+   */
   frontProxyIdleTimeoutMs?: number;
+}
+
+/**
+ * What a balancer can tell about a fleet beyond its timing, read live (a pod's spec can change between
+ * rollouts). Merged over the targets' stored facts before planning and preflight.
+ */
+export interface LiveFleetFacts {
+  balancer?: Pick<BalancerFacts, "frontProxyIdleTimeoutMs">;
+  /** By target name; targets the balancer does not know are absent. */
+  targets: Record<string, Partial<Omit<TargetFacts, "name">>>;
+}
+
+/**
+ * Whether an established session keeps flowing to a target after the balancer stopped routing new ones to
+ * it, until one end closes it. kube-proxy (conntrack) keeps a connection on its pod until the pod or the
+ * client closes it: a pod being drained is quiet when no NEW session arrives. The L4 device's sessions also
+ * outlive the unbind, but its runbook stops the server first (FIN), so quiet there means no session at all.
+ */
+export function quietMeansNoNewSessions(kind: BalancerKind): boolean {
+  return kind === "kubernetes";
 }
 
 export interface TimeWindow {

@@ -26,6 +26,11 @@ export const FINDING_CODES = [
   "keepalive_below_idle",
   "reset_on_port_fail",
   "stop_deadline_too_short",
+  // pods
+  "grace_period_too_short",
+  "readiness_gate_missing",
+  "sidecar_without_prestop",
+  "step_balancer_mismatch",
 ] as const;
 export type FindingCode = (typeof FINDING_CODES)[number];
 

@@ -415,7 +415,7 @@ describe("audit of HTTP requests", () => {
       request: {
         password: "[redacted]",
         config: "[redacted]",
-        params: { SSH_KEY: "[redacted]", PLAIN: "visible" },
+        params: { SSH_KEY: "[redacted]", PLAIN: "[redacted]" }, // no parameter value is kept: only the runbook knows which are secret,
       },
       query: { token: "[redacted]", page: "2" },
     });

@@ -42,7 +42,7 @@ describe("redact", () => {
         Authorization: REDACTED,
       },
       list: [{ credentials: REDACTED }, { cookie: REDACTED }],
-      params: { SSH_PRIVATE_KEY: REDACTED, VERSION: "2.0.0" },
+      params: { SSH_PRIVATE_KEY: REDACTED, VERSION: REDACTED },
     });
   });
 

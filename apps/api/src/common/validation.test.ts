@@ -15,11 +15,14 @@ const bodyMetadata = {
 describe("the global validation pipe", () => {
   it("returns the parsed value, defaults applied", async () => {
     await expect(
-      createValidationPipe().transform({ fleet: "lab", version: "2.0.0" }, bodyMetadata),
+      createValidationPipe().transform(
+        { fleet: "lab", version: "2.0.0", maxUnavailable: "25%" },
+        bodyMetadata,
+      ),
     ).resolves.toEqual({
       fleet: "lab",
       version: "2.0.0",
-      runbook: "l4-drain",
+      maxUnavailable: "25%",
     });
   });
 

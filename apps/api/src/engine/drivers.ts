@@ -1,5 +1,11 @@
 import { type Balancer, EbbError, type Executor, type Target } from "@ebb/core";
-import { createExecutor, type ExecutorDeps, L4Balancer } from "@ebb/drivers";
+import {
+  createExecutor,
+  type ExecutorDeps,
+  L4Balancer,
+  LazyKubernetesBalancer,
+  parseKubernetesConfig,
+} from "@ebb/drivers";
 import { z } from "zod";
 import type { DriverRegistry, FleetRecord, TargetRecord } from "./engine.js";
 
@@ -44,14 +50,20 @@ export class DefaultDriverRegistry implements DriverRegistry {
    */
   watch(fleet: FleetRecord, onChange: (target: string) => void): (() => void) | undefined {
     const balancer = this.balancer(fleet);
-    if (!(balancer instanceof L4Balancer)) return undefined;
+    if (!(balancer instanceof L4Balancer) && !(balancer instanceof LazyKubernetesBalancer)) return undefined;
     let stream = this.streams.get(balancer);
     if (!stream) {
       const listeners = new Set<(target: string) => void>();
-      const stop = balancer.watch((e) => {
-        if (e.type !== "server.health" && e.type !== "server.admin" && e.server !== "*") return;
-        for (const listener of listeners) listener(e.server);
-      });
+      const notify = (target: string) => {
+        for (const listener of listeners) listener(target);
+      };
+      const stop =
+        balancer instanceof L4Balancer
+          ? balancer.watch((e) => {
+              if (e.type !== "server.health" && e.type !== "server.admin" && e.server !== "*") return;
+              notify(e.server);
+            })
+          : watchPods(balancer, notify);
       stream = { listeners, stop };
       this.streams.set(balancer, stream);
     }
@@ -67,9 +79,33 @@ export class DefaultDriverRegistry implements DriverRegistry {
   }
 
   vipUrl(fleet: FleetRecord): string | undefined {
+    const balancer = this.balancer(fleet);
+    if (balancer instanceof LazyKubernetesBalancer) return balancer.config.vipUrl;
     const parsed = l4ConfigSchema.safeParse(fleet.balancerConfig);
     return parsed.success ? parsed.data.vipUrl : undefined;
   }
+}
+
+/**
+ * The pods and EndpointSlices of a Kubernetes fleet, watched (informers) so that its waiting k8s.* steps
+ * re-check when the cluster changes. Starting needs the client loaded: until then, and if the watch cannot
+ * start, the steps' own polling carries on.
+ */
+function watchPods(balancer: LazyKubernetesBalancer, notify: (target: string) => void): () => void {
+  let stopped = false;
+  let stop: (() => Promise<void>) | undefined;
+  void balancer
+    .fleet()
+    .then((fleet) => fleet.watchChanges(notify, () => {}))
+    .then((s) => {
+      stop = s;
+      if (stopped) void s();
+    })
+    .catch(() => {});
+  return () => {
+    stopped = true;
+    void stop?.();
+  };
 }
 
 function createBalancer(fleet: FleetRecord): Balancer {
@@ -90,6 +126,9 @@ function createBalancer(fleet: FleetRecord): Balancer {
       }
       return new L4Balancer({ adminUrl: parsed.data.adminUrl });
     }
+    case "kubernetes":
+      // Validates now (errors name balancerConfig.<field>); @kubernetes/client-node loads on first use.
+      return new LazyKubernetesBalancer(parseKubernetesConfig(fleet.balancerConfig));
     default:
       throw new EbbError(
         "param_invalid",

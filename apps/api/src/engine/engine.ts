@@ -8,19 +8,42 @@ import {
   isEbbError,
   isStepInFlight,
   type Notice,
+  type PlannedStep,
   type RolloutEvent,
   type RolloutState,
   type StepError,
   secretValues,
   type TargetRun,
 } from "@ebb/core";
+import { LazyKubernetesBalancer } from "@ebb/drivers";
 import { DelayedError, type Job, type Queue } from "bullmq";
 import type { PrismaClient } from "../generated/prisma/client.js";
 import { toDriverTarget } from "./drivers.js";
 import { runRestore } from "./restore.js";
+import { RolloutCache } from "./rollout-cache.js";
 import { type ApplyOutcome, applyEvent, loadState } from "./rollout-store.js";
 import { RunbookCache } from "./runbook-cache.js";
-import { runStep, type StepOutcome } from "./step-runner.js";
+import { restorePod, runStep, type StepOutcome } from "./step-runner.js";
+
+/**
+ * Waits whose condition is a change the balancer reports (the device's health events; a pod's or the
+ * EndpointSlices' changes): woken by it, polled ten times less.
+ */
+const WAKES_ON_CHANGE: ReadonlySet<string> = new Set([
+  "balancer.awaitUnbound",
+  "balancer.awaitBound",
+  "k8s.awaitEndpointRemoved",
+  "k8s.deletePod",
+  "k8s.awaitReplacementReady",
+]);
+
+/**
+ * A wait woken by the balancer's events polls this many times less often: the poll only guards against an
+ * event the stream lost without noticing (it reconnects and re-checks everything when it does notice). At
+ * the device's real 10 s checks that is a poll every 30 s; a thousand waiting targets then cost a few
+ * percent of a core instead of a quarter.
+ */
+const WATCHED_POLL_FACTOR = 30;
 
 export interface FleetRecord {
   id: string;
@@ -77,6 +100,7 @@ export class Engine {
   private readonly now: () => number;
   private readonly log: (line: string) => void;
   private readonly runbooks: RunbookCache;
+  private readonly cache: RolloutCache;
   /**
    * Per fleet: the device event stream, the delayed job of each target waiting on the balancer, and when the
    * device last reported a change per target ("*": any).
@@ -93,6 +117,7 @@ export class Engine {
     this.now = deps.now ?? Date.now;
     this.log = deps.log ?? (() => {});
     this.runbooks = new RunbookCache(deps.prisma);
+    this.cache = new RolloutCache(deps.prisma, this.now);
   }
 
   /** Applies an operator's or the system's event and dispatches what follows. */
@@ -137,8 +162,8 @@ export class Engine {
       (run) => run.stepIndex === p.stepIndex && run.attempt === p.attempt && isStepInFlight(run.status),
     );
     if (!loaded) return;
-    const { fleet, state, run, targetRow, ctx } = loaded;
-    const planned = state.steps[p.stepIndex]!;
+    const { fleet, planned, run, targetRow, ctx } = loaded;
+    if (!planned) return;
     const stepRun = run.steps[p.stepIndex];
     let outcome: StepOutcome;
     try {
@@ -175,6 +200,7 @@ export class Engine {
         outcome.recheckAtMs,
         run.deadline,
         checkedAt,
+        outcome.recheckAtMs !== undefined,
       );
       return;
     }
@@ -204,8 +230,20 @@ export class Engine {
         e.attempt === p.attempt,
     );
     await this.dispatch(p.rolloutId, { ...result, effects: result.effects.filter((e) => e !== own) });
+    // The time the step itself asked for, if it did (the machine's own.atMs always has one: its default poll).
+    const asked = outcome.kind === "waiting" ? outcome.recheckAtMs : undefined;
     if (own && token)
-      await this.delayCheck(job, token, fleet, p.target, planned, own.atMs, run.deadline, checkedAt);
+      await this.delayCheck(
+        job,
+        token,
+        fleet,
+        p.target,
+        planned,
+        asked ?? own.atMs,
+        run.deadline,
+        checkedAt,
+        asked !== undefined,
+      );
   }
 
   /**
@@ -221,16 +259,24 @@ export class Engine {
     atMs: number | undefined,
     deadline: number | undefined,
     checkedAt: number,
+    /** `atMs` is a time the step asked for (the end of a window), not a poll. */
+    askedFor = false,
   ): Promise<never> {
     const now = this.now();
     let at = atMs ?? now + planned.recheckMs;
-    if (planned.step.type === "balancer.awaitUnbound" || planned.step.type === "balancer.awaitBound") {
+    if (WAKES_ON_CHANGE.has(planned.step.type)) {
       if (this.wakeOnChange(fleet, target, job.id)) {
         const watch = this.watches.get(fleet.id)!;
         const changed = Math.max(watch.changedAt.get(target) ?? 0, watch.changedAt.get("*") ?? 0);
         // The device changed while this check was looking: its event found the job active, not delayed,
-        // so nothing will wake it. Look again at once instead of a poll later.
-        at = changed >= checkedAt ? now + 1 : Math.max(at, now + 10 * planned.recheckMs);
+        // so nothing will wake it. Look again at once instead of a poll later. A time the step asked for
+        // (the end of a pod's propagation window) is kept: only the blind poll slows down.
+        at =
+          changed >= checkedAt
+            ? now + 1
+            : askedFor
+              ? at
+              : Math.max(at, now + WATCHED_POLL_FACTOR * planned.recheckMs);
       }
     }
     if (deadline !== undefined) at = Math.min(at, deadline);
@@ -285,24 +331,25 @@ export class Engine {
    * rollout is gone or `current` says the job no longer applies to the target's run.
    */
   private async loadTarget(rolloutId: string, target: string, current: (run: TargetRun) => boolean) {
-    const rollout = await this.prisma.rollout.findUnique({
-      where: { id: rolloutId },
-      include: { fleet: true, runbookVersion: { select: { id: true, source: true } } },
-    });
-    if (!rollout) return undefined;
-    const state = rollout.state as unknown as RolloutState;
-    const run = state.targets[target];
+    // Only the target's run and its current step are read every time (they say whether the job still
+    // applies), not the whole state of a twenty-target rollout; the rest is cached.
+    const rows = await this.prisma.$queryRaw<{ run: TargetRun | null; planned: PlannedStep | null }[]>`
+      SELECT state->'targets'->${target} AS run,
+             state->'steps'->((state->'targets'->${target}->>'stepIndex')::int) AS planned
+      FROM rollouts WHERE id = ${rolloutId}::uuid`;
+    const run = rows[0]?.run;
+    const planned = rows[0]?.planned;
     if (!run || !current(run)) return undefined;
-    const targetRow = await this.prisma.target.findFirst({
-      where: { fleetId: rollout.fleetId, name: target },
-    });
-    if (!targetRow)
-      throw new EbbError("not_found", `target ${target} is gone from fleet ${rollout.fleet.name}`);
-    const runbook = await this.runbooks.get(rollout.runbookVersion.id, rollout.runbookVersion.source);
-    const params = (rollout.params ?? {}) as Record<string, string>;
+    const rollout = await this.cache.rollout(rolloutId);
+    const fleet = rollout && (await this.cache.fleet(rollout.fleetId));
+    if (!rollout || !fleet) return undefined;
+    const targetRow = await this.cache.target(fleet.id, target);
+    if (!targetRow) throw new EbbError("not_found", `target ${target} is gone from fleet ${fleet.name}`);
+    const runbook = await this.runbooks.get(rollout.runbookVersionId, rollout.runbookSource);
+    const params = rollout.params;
     return {
-      fleet: rollout.fleet,
-      state,
+      fleet,
+      planned,
       run,
       targetRow,
       ctx: {
@@ -312,7 +359,7 @@ export class Engine {
         secrets: secretValues(runbook.params, params),
         runbook,
         target: toDriverTarget(targetRow),
-        balancer: this.drivers.balancer(rollout.fleet),
+        balancer: this.drivers.balancer(fleet),
       },
     };
   }
@@ -321,12 +368,16 @@ export class Engine {
     const loaded = await this.loadTarget(p.rolloutId, p.target, (run) => run.status === "restoring");
     if (!loaded) return;
     const { targetRow, ctx } = loaded;
-    const result = await runRestore({
-      ...ctx,
-      executor: await this.drivers.executor(targetRow),
-      timing: await ctx.balancer.timing(),
-      now: this.now,
-    });
+    // A pod is put back through the Kubernetes API (its gate, or its replacement's), not by commands.
+    const result =
+      ctx.balancer instanceof LazyKubernetesBalancer
+        ? await restorePod(ctx.balancer, ctx.target)
+        : await runRestore({
+            ...ctx,
+            executor: await this.drivers.executor(targetRow),
+            timing: await ctx.balancer.timing(),
+            now: this.now,
+          });
     await this.send(p.rolloutId, {
       type: "restore.done",
       target: p.target,

@@ -8,19 +8,26 @@ import {
   EbbError,
   type ExecResult,
   type Executor,
+  endpointRemovedCondition,
   execEnvTemplates,
   execSucceeded,
   type Observation,
   quietCondition,
+  quietMeansNoNewSessions,
   type Runbook,
   redact,
   renderTemplate,
+  replacementReadyCondition,
   type Step,
   type StepError,
+  type StepOf,
   sleepCondition,
   type Target,
   unboundCondition,
 } from "@ebb/core";
+import { LazyKubernetesBalancer } from "@ebb/drivers";
+// Types only: the driver (and @kubernetes/client-node) loads when a Kubernetes fleet is used, not before.
+import type { KubernetesFleet } from "@ebb/drivers/kubernetes";
 
 /** Everything one step run needs; loaded by the engine from the database for each job. */
 export interface StepContext {
@@ -76,6 +83,7 @@ export async function runStep(ctx: StepContext): Promise<StepOutcome> {
           previous: ctx.previous,
           holdForMs: step.holdFor,
           maxNewSessions: step.maxNewSessions,
+          newSessionsOnly: step.newSessionsOnly ?? quietMeansNoNewSessions(ctx.balancer.kind),
           now: ctx.now(),
         }),
       );
@@ -87,8 +95,106 @@ export async function runStep(ctx: StepContext): Promise<StepOutcome> {
     case "approval":
       // Approval gates are held by the state machine (awaitApproval); a job never runs them.
       return failed("internal", "approval steps are released by an operator, not run");
+    case "k8s.setReadiness": {
+      const r = await (await kubernetesFleet(ctx, step)).setReadiness(ctx.target.name, step.ready);
+      return {
+        kind: "succeeded",
+        observation: {
+          method: r.method,
+          changed: r.changed,
+          uid: r.pod.uid,
+          gate: r.pod.gate,
+          ready: r.pod.ready,
+        },
+      };
+    }
+    case "k8s.awaitEndpointRemoved": {
+      const fleet = await kubernetesFleet(ctx, step);
+      const seen = typeof ctx.previous?.removedAt === "number" ? { observedAt: ctx.previous.removedAt } : {};
+      const r = await fleet.checkEndpointRemoved(ctx.target.name, seen);
+      const reading =
+        r.removedAt === undefined ? { removed: r.removed } : { removed: r.removed, removedAt: r.removedAt };
+      return fromCondition(
+        endpointRemovedCondition(reading, ctx.previous, fleet.config.propagationWindowMs, ctx.now()),
+      );
+    }
+    case "k8s.deletePod":
+      return runDeletePod(ctx, step);
+    case "k8s.awaitReplacementReady": {
+      const r = await (await kubernetesFleet(ctx, step)).checkReplacementReady(ctx.target.name, ctx.version);
+      return fromCondition(
+        replacementReadyCondition({
+          ready: r.ready,
+          reason: r.reason,
+          ...(r.pod ? { uid: r.pod.uid, version: r.pod.version } : {}),
+        }),
+      );
+    }
     default:
       return assertNever(step, "step");
+  }
+}
+
+/** The fleet's Kubernetes driver, loaded on first use; any other balancer cannot run a k8s.* step. */
+async function kubernetesFleet(ctx: Pick<StepContext, "balancer">, step: Step): Promise<KubernetesFleet> {
+  if (ctx.balancer instanceof LazyKubernetesBalancer) return ctx.balancer.fleet();
+  throw new EbbError(
+    "step_failed",
+    `${step.id}: ${step.type} needs a fleet behind a kubernetes balancer; this one is behind ${ctx.balancer.kind}`,
+  );
+}
+
+/**
+ * k8s.deletePod without holding a worker: the first check points the workload's template at the version
+ * (so the OnDelete replacement runs it) and issues the delete; later checks only look whether that pod (by
+ * uid) is gone. Run again after a crash lost the uid, it finds the pod terminating (waits for it), gone, or
+ * replaced since the step started (done), and never deletes the replacement.
+ */
+async function runDeletePod(ctx: StepContext, step: StepOf<"k8s.deletePod">): Promise<StepOutcome> {
+  const fleet = await kubernetesFleet(ctx, step);
+  const name = ctx.target.name;
+  const uid = typeof ctx.previous?.uid === "string" ? ctx.previous.uid : undefined;
+  if (uid !== undefined) {
+    const observation = { ...ctx.previous, uid };
+    return (await fleet.checkPodGone(name, uid))
+      ? { kind: "succeeded", observation: { ...observation, outcome: "deleted" } }
+      : { kind: "waiting", observation };
+  }
+  const { revision } = await fleet.setTemplateVersion(ctx.version);
+  // Runbook durations are real time; the API's grace period is in the cluster's own (scaled in the lab).
+  const graceSeconds =
+    step.gracePeriod === undefined
+      ? undefined
+      : Math.max(0, Math.ceil(step.gracePeriod / 1000 / fleet.config.timeScale));
+  const r = await fleet.deletePod(name, {
+    wait: false,
+    since: ctx.stepStartedAt,
+    allowInService: step.allowInService,
+    ...(graceSeconds === undefined ? {} : { graceSeconds }),
+  });
+  const observation = { outcome: r.outcome, uid: r.uid ?? null, revision };
+  return r.outcome === "deleting" ? { kind: "waiting", observation } : { kind: "succeeded", observation };
+}
+
+/**
+ * Brings an aborted pod back into its Services on whatever version it runs (see KubernetesFleet.restore).
+ * Holds its worker slot while it waits, as a VM's restore does: aborts are rare.
+ */
+export async function restorePod(
+  balancer: Balancer,
+  target: Target,
+  timeoutMs = 120_000,
+): Promise<{ ok: boolean; error?: StepError }> {
+  if (!(balancer instanceof LazyKubernetesBalancer))
+    return { ok: false, error: { code: "internal", message: `restore: ${target.name} is not a pod` } };
+  try {
+    await (await balancer.fleet()).restore(target.name, { timeoutMs });
+    return { ok: true };
+  } catch (err) {
+    return {
+      ok: false,
+      error: { code: "target_unhealthy", message: `restore: ${target.name}: ${(err as Error).message}` },
+    };
   }
 }
 
@@ -156,13 +262,19 @@ async function runHttpCheck(
   ctx: StepContext,
   step: Extract<Step, { type: "http.check" }>,
 ): Promise<StepOutcome> {
-  const template = { params: { ...ctx.params, version: ctx.version }, target: ctx.target };
+  // A pod's address is whatever its current incarnation got: the replacement may have a new IP.
+  const pod =
+    ctx.balancer instanceof LazyKubernetesBalancer
+      ? await (await ctx.balancer.fleet()).pod(ctx.target.name)
+      : null;
+  const target = pod?.host ? { ...ctx.target, host: pod.host } : ctx.target;
+  const template = { params: { ...ctx.params, version: ctx.version }, target };
   const url =
     step.url !== undefined
       ? renderTemplate(step.url, template)
       : step.via === "vip"
         ? requireVip(ctx)
-        : `http://${ctx.target.host}:${ctx.target.port}/`;
+        : `http://${target.host}:${target.port}/`;
   const expectBody =
     step.bodyIncludes === undefined ? undefined : renderTemplate(step.bodyIncludes, template);
   const probes = typeof ctx.previous?.probes === "number" ? ctx.previous.probes + 1 : 1;

@@ -1,6 +1,7 @@
 import type { Prisma, PrismaClient } from "../generated/prisma/client.js";
 
-export interface LabFleetSpec {
+export interface L4LabFleetSpec {
+  balancer?: "l4";
   /** `lab` in the defaults table. */
   name: string;
   /** The emulated device's admin API. */
@@ -15,18 +16,35 @@ export interface LabFleetSpec {
   env?: Record<string, string>;
 }
 
+/** The emulated cluster's pods (`lab-pods`): a StatefulSet and its Service, reached through the kubeconfig. */
+export interface KubernetesLabFleetSpec {
+  balancer: "kubernetes";
+  name: string;
+  /** A Kubernetes balancer config (see @ebb/drivers parseKubernetesConfig). */
+  balancerConfig: Record<string, unknown>;
+  /** The pods, by name; their steps go through the Kubernetes API, so they need no executor config. */
+  targets: { name: string; host: string; port: number; facts?: Record<string, unknown> }[];
+}
+
+export type LabFleetSpec = L4LabFleetSpec | KubernetesLabFleetSpec;
+
 /**
- * Registers (or updates) the lab fleet: the VMs behind the emulated L4 device, driven by the local
- * executor through `ebb-vm`, as a production fleet is driven through ssh and systemctl.
+ * Registers (or updates) a lab fleet: the VMs behind the emulated L4 device, driven by the local executor
+ * through `ebb-vm` as a production fleet is driven through ssh and systemctl; or the emulated cluster's pods,
+ * driven through its Kubernetes API.
  */
 export async function registerLabFleet(prisma: PrismaClient, spec: LabFleetSpec): Promise<string> {
-  const balancerConfig = { adminUrl: spec.adminUrl, vipUrl: spec.vipUrl };
+  const balancer = spec.balancer ?? "l4";
+  const balancerConfig = (
+    spec.balancer === "kubernetes" ? spec.balancerConfig : { adminUrl: spec.adminUrl, vipUrl: spec.vipUrl }
+  ) as Prisma.InputJsonValue;
   const fleet = await prisma.fleet.upsert({
     where: { name: spec.name },
-    create: { name: spec.name, balancer: "l4", balancerConfig },
-    update: { balancer: "l4", balancerConfig },
+    create: { name: spec.name, balancer, balancerConfig },
+    update: { balancer, balancerConfig },
   });
-  const executorConfig = { env: { ...spec.env, EBB_LAB_DIR: spec.labDir, PATH: spec.path } };
+  const executorConfig =
+    spec.balancer === "kubernetes" ? {} : { env: { ...spec.env, EBB_LAB_DIR: spec.labDir, PATH: spec.path } };
   for (const t of spec.targets) {
     const data = {
       host: t.host,

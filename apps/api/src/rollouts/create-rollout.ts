@@ -1,4 +1,5 @@
 import { createHash, randomUUID } from "node:crypto";
+import { DEFAULT_POD_RUNBOOK, DEFAULT_RUNBOOK } from "@ebb/contracts";
 import {
   type BalancerTiming,
   builtinRunbookSource,
@@ -23,7 +24,8 @@ import { Prisma, type PrismaClient } from "../generated/prisma/client.js";
 export interface CreateRolloutInput {
   fleet: string;
   version: string;
-  runbook: string;
+  /** Default: the fleet's balancer's (k8s-pod-drain for kubernetes, l4-drain otherwise). */
+  runbook?: string | undefined;
   strategy: Strategy;
   params: Record<string, string>;
   /** Run despite preflight errors; the findings are still returned. */
@@ -80,7 +82,9 @@ export async function prepareRollout(
       details: [{ field: "fleet", message: "unknown fleet" }],
     });
   if (fleet.targets.length === 0) throw new EbbError("plan_invalid", `fleet "${fleet.name}" has no targets`);
-  const { runbook, versionId } = await resolveRunbook(prisma, input.runbook);
+  const runbookName =
+    input.runbook ?? (fleet.balancer === "kubernetes" ? DEFAULT_POD_RUNBOOK : DEFAULT_RUNBOOK);
+  const { runbook, versionId } = await resolveRunbook(prisma, runbookName);
   const params = resolveParams(runbook.params, input.params);
 
   const balancer = deps.drivers.balancer(fleet as FleetRecord);
@@ -94,9 +98,12 @@ export async function prepareRollout(
   }));
   const snapshot = balancer.snapshot ? await balancer.snapshot(asTargets) : undefined;
   const bound = new Map(snapshot?.map((s) => [s.name, s.bound]));
+  // What only the balancer knows of its targets (a pod's grace period, preStop, readiness gate, sidecar).
+  const live = balancer.liveFacts ? await balancer.liveFacts(asTargets) : undefined;
   const facts: TargetFacts[] = await Promise.all(
     fleet.targets.map(async (t, i) => ({
       ...(t.facts as Partial<TargetFacts>),
+      ...live?.targets[t.name],
       name: t.name,
       host: t.host,
       port: t.port,
@@ -115,14 +122,14 @@ export async function prepareRollout(
   const findings = preflight({
     runbook,
     fleet: { targets: facts },
-    balancer: { kind: balancer.kind, timing },
+    balancer: { kind: balancer.kind, timing, ...live?.balancer },
     plan,
   });
   const blocked = findings.some((f) => f.severity === "error") && !(input.force && plan.batches.length > 0);
   return {
     fleet: fleet as PreparedRollout["fleet"],
     runbook,
-    runbookName: input.runbook,
+    runbookName,
     versionId,
     params,
     timing,

@@ -145,14 +145,17 @@ export function trafficMarkers(steps: StepLike[] | undefined): TrafficMarker[] {
     const at = step && step.status === "succeeded" ? ms(step.finishedAt) : null;
     if (at !== null && step) markers.push({ at, label });
   };
-  const unbound = ordered.findIndex((s) => s.type === "balancer.awaitUnbound");
+  // A VM leaves the balancer when the device unbinds it; a pod when its endpoint leaves the EndpointSlices.
+  const unbound = ordered.findIndex(
+    (s) => s.type === "balancer.awaitUnbound" || s.type === "k8s.awaitEndpointRemoved",
+  );
   if (unbound >= 0) {
     add(ordered[unbound - 1], ordered[unbound - 1]?.id ?? "");
     add(ordered[unbound], "unbound");
     add(ordered[unbound + 1], ordered[unbound + 1]?.id ?? "");
   }
   add(
-    ordered.find((s) => s.type === "balancer.awaitBound"),
+    ordered.find((s) => s.type === "balancer.awaitBound" || s.type === "k8s.awaitReplacementReady"),
     "bound",
   );
   return markers.sort((a, b) => a.at - b.at);

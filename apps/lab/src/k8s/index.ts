@@ -10,7 +10,9 @@ export {
 } from "./cluster.js";
 export { type KubeconfigSpec, kubeconfigText, writeKubeconfig } from "./kubeconfig.js";
 export {
+  DRAIN_BUDGET_ANNOTATION,
   demoStatefulSet,
+  KEEP_ALIVE_ANNOTATION,
   type LabCluster,
   type LabClusterOptions,
   type LabPodsFleet,
@@ -26,4 +28,4 @@ export {
 } from "./resources.js";
 export type { ProxyEndpoint, ServiceProxy } from "./service-proxy.js";
 export type { SidecarStats } from "./sidecar.js";
-export type { KObject as K8sObject, Pod as K8sPod } from "./types.js";
+export { isPodReady, type KObject as K8sObject, type Pod as K8sPod } from "./types.js";

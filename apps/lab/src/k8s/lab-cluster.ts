@@ -1,10 +1,14 @@
 import path from "node:path";
 import { nthHost } from "../world.js";
-import { type Cluster, EBB_GATE, startCluster } from "./cluster.js";
+import { type Cluster, DEFAULT_SIDECAR, EBB_GATE, startCluster } from "./cluster.js";
 import { writeKubeconfig } from "./kubeconfig.js";
 import { PODS, SERVICES, STATEFULSETS } from "./resources.js";
 import type { ServiceProxy } from "./service-proxy.js";
 import { isPodReady, type Pod, VERSION_ANNOTATION } from "./types.js";
+
+/** Read by Ebb's preflight from the pod template (the names of @ebb/drivers; the lab does not depend on it). */
+export const KEEP_ALIVE_ANNOTATION = "ebb.dev/keep-alive-timeout";
+export const DRAIN_BUDGET_ANNOTATION = "ebb.dev/drain-budget";
 
 export interface LabClusterOptions {
   labDir: string;
@@ -71,6 +75,9 @@ export function demoStatefulSet(o: {
   preStopSeconds: number;
   terminationGracePeriodSeconds: number;
   readinessGate: boolean;
+  /** The app's keep-alive and drain budget, in the cluster's seconds, for Ebb's preflight. */
+  keepAliveSeconds?: number;
+  drainBudgetSeconds?: number;
 }): Record<string, unknown> {
   return {
     apiVersion: "apps/v1",
@@ -86,7 +93,15 @@ export function demoStatefulSet(o: {
       template: {
         metadata: {
           labels: { app: o.name, [EBB_GATE]: "true" },
-          annotations: { [VERSION_ANNOTATION]: o.version },
+          annotations: {
+            [VERSION_ANNOTATION]: o.version,
+            ...(o.keepAliveSeconds !== undefined
+              ? { [KEEP_ALIVE_ANNOTATION]: `${o.keepAliveSeconds}s` }
+              : {}),
+            ...(o.drainBudgetSeconds !== undefined
+              ? { [DRAIN_BUDGET_ANNOTATION]: `${o.drainBudgetSeconds}s` }
+              : {}),
+          },
         },
         spec: {
           ...(o.readinessGate ? { readinessGates: [{ conditionType: EBB_GATE }] } : {}),
@@ -169,6 +184,10 @@ export async function startLabCluster(opts: LabClusterOptions): Promise<LabClust
         preStopSeconds: opts.preStopSeconds ?? 5,
         terminationGracePeriodSeconds: opts.terminationGracePeriodSeconds ?? 30,
         readinessGate: opts.readinessGate ?? true,
+        // The pod's web server: the lab VM's keep-alive (75 s); its drain lingers 500 ms of real time on idle
+        // connections, which 10 s covers from a time scale of 0.05 up.
+        keepAliveSeconds: 75,
+        drainBudgetSeconds: 10,
       }),
     );
     const podNames = Array.from({ length: replicas }, (_, i) => `${name}-${i}`);
@@ -191,8 +210,9 @@ export async function startLabCluster(opts: LabClusterOptions): Promise<LabClust
     });
     const { host: proxyHost, port: proxyPort } = proxy.address;
     const apiUrl = cluster.apiUrl;
+    // Absolute: Ebb stores it in the fleet's config, and a worker may run from another directory.
     const kubeconfigPath = await writeKubeconfig(
-      opts.kubeconfigPath ?? path.join(opts.labDir, "kubeconfig"),
+      path.resolve(opts.kubeconfigPath ?? path.join(opts.labDir, "kubeconfig")),
       {
         server: apiUrl,
         namespace,
@@ -231,9 +251,12 @@ export interface LabPodsFleet {
 /**
  * The `lab-pods` fleet for a running LabCluster. The propagation window is the proxy's lag plus a margin
  * (the window counts from the pod's Ready transition, the proxy's lag from the slice update just after).
- * Traffic comes from the sidecars' Envoy stats in sidecar mode, else from the pods' own /status.
+ * Traffic comes from the sidecars' Envoy stats in sidecar mode, else from the pods' own /status. The
+ * dashboard reads each pod's version from the app's /status, which neither source counts as traffic (in
+ * sidecar mode on the app's own port, past the sidecar, as the kubelet's probes go).
  */
 export function labPodsFleet(lab: LabCluster, opts: { name?: string } = {}): LabPodsFleet {
+  const appPort = (port: number) => (lab.sidecar ? port + DEFAULT_SIDECAR.appPortOffset : port);
   return {
     name: opts.name ?? "lab-pods",
     balancer: "kubernetes",
@@ -242,6 +265,7 @@ export function labPodsFleet(lab: LabCluster, opts: { name?: string } = {}): Lab
       namespace: lab.namespace,
       workload: lab.workload,
       service: lab.service,
+      vipUrl: lab.proxyUrl,
       propagationWindowMs: lab.propagationDelayMs + 500,
       timeScale: lab.cluster.timeScale,
       metrics: lab.sidecar ? { source: "envoy" } : { source: "lab-vm" },
@@ -250,7 +274,7 @@ export function labPodsFleet(lab: LabCluster, opts: { name?: string } = {}): Lab
       name: p.name,
       host: p.host,
       port: p.port,
-      facts: { versionUrl: `http://${p.host}:${p.port}/` },
+      facts: { versionUrl: `http://${p.host}:${appPort(p.port)}/status` },
     })),
   };
 }

@@ -10,6 +10,8 @@ interface Conn {
   linger?: NodeJS.Timeout | undefined;
   /** We sent our FIN; waiting for the client's. */
   closing: boolean;
+  /** Carried a request other than monitoring (health check, /status): a client's session. */
+  traffic: boolean;
 }
 
 export interface ConnectionCounts {
@@ -18,9 +20,28 @@ export interface ConnectionCounts {
   active: number;
 }
 
+/**
+ * Cumulative counters since the process started, for a metrics scraper that computes its own deltas. The
+ * `traffic` ones leave out monitoring (health checks, /status scrapes): a drained server still gets probed,
+ * and an orchestrator waiting for its traffic to stop must not count its own scrapes as new sessions.
+ */
+export interface TrafficCounters {
+  connectionsAccepted: number;
+  requestsTotal: number;
+  traffic: {
+    /** Connections that carried at least one non-monitoring request (each counted once). */
+    connections: number;
+    requests: number;
+    /** Such connections open now. */
+    active: number;
+  };
+}
+
 export interface ConnectionTrackerOptions {
   /** How long a connection may stay idle once the drain began before we close it with FIN. */
   lingerMs: number;
+  /** Request paths that are monitoring, not traffic (see TrafficCounters). */
+  monitoringPaths?: ReadonlySet<string>;
   log: VmLogger;
   /** Called after any connection closed (the stop re-checks whether it is done). */
   onClosed: () => void;
@@ -37,6 +58,12 @@ export class ConnectionTracker {
   private readonly conns = new Map<Socket, Conn>();
   private nextId = 1;
   private drainStarted = false;
+  private readonly totals = {
+    connectionsAccepted: 0,
+    requestsTotal: 0,
+    trafficConnections: 0,
+    trafficRequests: 0,
+  };
 
   constructor(private readonly opts: ConnectionTrackerOptions) {}
 
@@ -63,6 +90,17 @@ export class ConnectionTracker {
     return { total: this.conns.size, idle: this.conns.size - active, active };
   }
 
+  counters(): TrafficCounters {
+    let active = 0;
+    for (const c of this.conns.values()) if (c.traffic) active++;
+    const t = this.totals;
+    return {
+      connectionsAccepted: t.connectionsAccepted,
+      requestsTotal: t.requestsTotal,
+      traffic: { connections: t.trafficConnections, requests: t.trafficRequests, active },
+    };
+  }
+
   /** Requests being answered right now, over all connections. */
   inFlight(): number {
     let n = 0;
@@ -77,8 +115,9 @@ export class ConnectionTracker {
   }
 
   private add(socket: Socket): void {
-    const conn: Conn = { id: this.nextId++, socket, active: 0, closing: false };
+    const conn: Conn = { id: this.nextId++, socket, active: 0, closing: false, traffic: false };
     this.conns.set(socket, conn);
+    this.totals.connectionsAccepted++;
     socket.once("close", () => {
       clearTimeout(conn.linger);
       this.conns.delete(socket);
@@ -91,6 +130,15 @@ export class ConnectionTracker {
   private onRequest(req: IncomingMessage, res: ServerResponse): void {
     const conn = this.conns.get(req.socket);
     if (!conn) return;
+    this.totals.requestsTotal++;
+    const path = (req.url ?? "/").split("?", 1)[0] ?? "/";
+    if (!this.opts.monitoringPaths?.has(path)) {
+      this.totals.trafficRequests++;
+      if (!conn.traffic) {
+        conn.traffic = true;
+        this.totals.trafficConnections++;
+      }
+    }
     conn.active++;
     clearTimeout(conn.linger);
     conn.linger = undefined;

@@ -105,6 +105,7 @@ export function createRoutes(ctx: RouteContext): Handler {
           draining: tracker.draining,
           connections: tracker.counts(),
           inFlightRequests: tracker.inFlight(),
+          ...tracker.counters(),
           pendingJobs: ctx.jobs.ids(),
           lostOnLastRun: ctx.lostOnLastRun,
         });

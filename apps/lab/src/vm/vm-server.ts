@@ -5,7 +5,7 @@ import { readVmConfig } from "./config.js";
 import { ConnectionTracker } from "./connections.js";
 import { BackgroundJobs } from "./jobs.js";
 import { JobJournal } from "./journal.js";
-import { vmPaths } from "./layout.js";
+import { HEALTH_CHECK_FILE, vmPaths } from "./layout.js";
 import { errorFields, jsonLogger, type VmLogger } from "./log.js";
 import { currentVersion } from "./release.js";
 import { createRoutes } from "./routes.js";
@@ -49,6 +49,7 @@ export async function runVmServer(
   const stop = new GracefulStop({ server, config, paths, log, exit });
   const tracker = new ConnectionTracker({
     lingerMs: config.drainLingerMs,
+    monitoringPaths: new Set([`/${HEALTH_CHECK_FILE}`, "/status"]),
     log,
     onClosed: () => stop.settle(),
   });

@@ -76,6 +76,30 @@ function estimateStep(step: Step, target: TargetFacts, timing: BalancerTiming): 
       return { expectedMs: 0, floorMs: 0 };
     case "sleep":
       return { expectedMs: step.duration, floorMs: step.duration };
+    case "k8s.setReadiness":
+      return { expectedMs: DEFAULT_ESTIMATES.balancerApiMs, floorMs: 0 };
+    case "k8s.awaitEndpointRemoved": {
+      // The gate turns Ready False at once; the proxies' lag is the wait.
+      const window = timing.propagationWindowMs ?? 0;
+      return { expectedMs: window + DEFAULT_ESTIMATES.balancerApiMs, floorMs: window };
+    }
+    case "k8s.deletePod": {
+      // preStop always runs to its end; the app's drain after SIGTERM is what a measured stop adds.
+      const pod = target.pod;
+      const preStop = pod?.preStopMs ?? 0;
+      const drain = target.estimates?.stopMs ?? target.backgroundWorkBudgetMs;
+      const expected =
+        pod === undefined
+          ? (drain ?? DEFAULT_ESTIMATES.stopMs)
+          : Math.min(pod.terminationGracePeriodMs, preStop + (drain ?? DEFAULT_ESTIMATES.execMs));
+      return { expectedMs: expected, floorMs: preStop };
+    }
+    case "k8s.awaitReplacementReady": {
+      // Created at once by the controller, then started and probed: the first passing probe makes it Ready.
+      const start = target.estimates?.startMs ?? DEFAULT_ESTIMATES.startMs;
+      const w = bringUpWindowMs(timing);
+      return { expectedMs: start + w.maxMs, floorMs: w.minMs };
+    }
     default:
       return assertNever(step, "step type");
   }

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { isEbbError } from "../errors.js";
 import { DEFAULT_L4_TIMING, type TargetFacts } from "../facts.js";
+import { loadBuiltinRunbooks } from "../runbook/builtins.js";
 import { parseRunbookOrThrow } from "../runbook/parse.js";
 import { planRollout } from "./planner.js";
 
@@ -152,5 +153,41 @@ describe("planRollout", () => {
     expect(() => planRollout({ targets: dup, strategy: { maxUnavailable: 1 }, timing, runbook })).toThrow(
       /duplicate/,
     );
+  });
+});
+
+describe("estimates for pods (k8s-pod-drain)", () => {
+  it("counts the propagation window and preStop as floors, the grace period as the ceiling of a stop", () => {
+    const pods = loadBuiltinRunbooks()["k8s-pod-drain"];
+    const podTiming = {
+      ...timing,
+      healthCheckIntervalMs: 1_000,
+      checkTimeoutMs: 100,
+      propagationWindowMs: 2_500,
+    };
+    const target: TargetFacts = {
+      name: "web-0",
+      host: "127.0.0.21",
+      port: 8080,
+      inService: true,
+      backgroundWorkBudgetMs: 1_000,
+      pod: {
+        terminationGracePeriodMs: 3_000,
+        preStopMs: 500,
+        readinessGate: true,
+        labelFallback: true,
+        sidecar: false,
+      },
+    };
+    const plan = planRollout({
+      targets: [target],
+      strategy: { maxUnavailable: 1 },
+      timing: podTiming,
+      runbook: pods,
+    });
+    // Floor: window 2.5 s + quiet hold 1 s + preStop 0.5 s; nothing else is fixed.
+    expect(plan.floorPerTargetMs).toBe(2_500 + 1_000 + 500);
+    // Expected adds the API calls, the drain after preStop, a start and one probe interval, a probe.
+    expect(plan.expectedDurationMs).toBe(500 + 3_000 + 1_000 + 1_500 + 3_000 + 1_100 + 1_000);
   });
 });

@@ -4,6 +4,7 @@ import { formatDuration } from "../runbook/duration.js";
 import { execKind } from "../runbook/roles.js";
 import type { Runbook } from "../runbook/schema.js";
 import { resolveStepTimeoutMs } from "../runbook/step-types.js";
+import type { StepOf } from "../runbook/steps.js";
 
 /** Above this many targets, a mass failure with resetOnPortFail resets a dangerous number of sessions. */
 export const RESET_ON_PORT_FAIL_FLEET_LIMIT = 8;
@@ -15,8 +16,12 @@ export const RESET_ON_PORT_FAIL_FLEET_LIMIT = 8;
  */
 export function keepAliveFindings(targets: readonly TargetFacts[], balancer: BalancerFacts): Finding[] {
   const findings: Finding[] = [];
+  // kube-proxy keeps no idle table (a connection lives until one end closes it): for pods, only a proxy
+  // that pools connections to them (ingress controller, mesh sidecar) can reuse one the pod closed.
   const fronts: [string, number | undefined][] = [
-    ["the balancer's idle session timeout", balancer.timing.sessionIdleTimeoutMs],
+    ...(balancer.kind === "kubernetes"
+      ? []
+      : [["the balancer's idle session timeout", balancer.timing.sessionIdleTimeoutMs] as [string, number]]),
     ["the idle timeout of the proxy in front", balancer.frontProxyIdleTimeoutMs],
   ];
   for (const target of targets) {
@@ -76,6 +81,87 @@ export function stopDeadlineFindings(
           { stepId: step.id, target: target.name },
         ),
       );
+    }
+  }
+  return findings;
+}
+
+/**
+ * Pods against the k8s.* steps that drain them (domain §3): how the pod leaves its Services, whether its
+ * grace period leaves room for preStop and the app's drain, and whether a mesh sidecar can outlive the app.
+ */
+export function podFindings(
+  runbook: Runbook,
+  targets: readonly TargetFacts[],
+  balancer: BalancerFacts,
+): Finding[] {
+  const findings: Finding[] = [];
+  const takeOut = runbook.steps.find((s) => s.type === "k8s.setReadiness" && !s.ready);
+  const deletes = runbook.steps.filter((s): s is StepOf<"k8s.deletePod"> => s.type === "k8s.deletePod");
+  for (const target of targets) {
+    const pod = target.pod;
+    if (pod === undefined) continue;
+    const at = { target: target.name };
+    if (takeOut !== undefined && !pod.readinessGate) {
+      findings.push(
+        pod.labelFallback
+          ? warningFinding(
+              "readiness_gate_missing",
+              `${target.name} has no readiness gate ebb.dev/serving (spec.readinessGates): Ebb takes it out by ` +
+                "flipping its Service-selector label instead, so the Service stops selecting it altogether " +
+                "(not just marks it not ready). Add the gate to the pod template",
+              { ...at, stepId: takeOut.id },
+            )
+          : errorFinding(
+              "readiness_gate_missing",
+              `${target.name} has no readiness gate ebb.dev/serving and its Service does not select on the label ` +
+                "ebb.dev/serving: Ebb cannot take it out of its Services without stopping it. Add " +
+                "`readinessGates: [{conditionType: ebb.dev/serving}]` to the pod template",
+              { ...at, stepId: takeOut.id },
+            ),
+      );
+    }
+    for (const step of deletes) {
+      const grace = step.gracePeriod ?? pod.terminationGracePeriodMs;
+      const drain = target.backgroundWorkBudgetMs ?? 0;
+      if (grace <= pod.preStopMs + drain) {
+        findings.push(
+          errorFinding(
+            "grace_period_too_short",
+            `${target.name}: grace period ${formatDuration(grace)} is not longer than its preStop ` +
+              `(${formatDuration(pod.preStopMs)})` +
+              (drain > 0 ? ` plus the app's drain budget (${formatDuration(drain)})` : "") +
+              ": the kubelet SIGKILLs the app before it has finished its requests and background work. Raise " +
+              "terminationGracePeriodSeconds" +
+              (step.gracePeriod === undefined ? "" : ` (or the step's gracePeriod)`),
+            { ...at, stepId: step.id },
+          ),
+        );
+      }
+      const deadline = resolveStepTimeoutMs(step, balancer.timing);
+      if (deadline <= grace) {
+        findings.push(
+          errorFinding(
+            "stop_deadline_too_short",
+            `${step.id} gives up after ${formatDuration(deadline)}, not longer than ${target.name}'s grace period ` +
+              `(${formatDuration(grace)}): the step may fail while the pod is still stopping as it should. Raise ` +
+              "the step's timeout",
+            { ...at, stepId: step.id },
+          ),
+        );
+      }
+      if (pod.sidecar && pod.preStopMs === 0) {
+        findings.push(
+          errorFinding(
+            "sidecar_without_prestop",
+            `${target.name} has a mesh sidecar and no preStop delay: on deletion the app gets SIGTERM at once ` +
+              "and exits while the sidecar still holds its clients' keep-alive connections and accepts new ones; " +
+              "their requests get 503 from the sidecar and leave no log in the app. Add a preStop sleep to the " +
+              "app container, longer than the sidecar needs to close its clients' connections",
+            { ...at, stepId: step.id },
+          ),
+        );
+      }
     }
   }
   return findings;

@@ -1,5 +1,11 @@
 import { describe, expect, it } from "vitest";
-import { type BalancerFacts, type BalancerTiming, DEFAULT_L4_TIMING, type TargetFacts } from "../facts.js";
+import {
+  type BalancerFacts,
+  type BalancerTiming,
+  DEFAULT_L4_TIMING,
+  type PodTargetFacts,
+  type TargetFacts,
+} from "../facts.js";
 import type { Finding, FindingCode } from "../findings.js";
 import { planRollout, type RolloutPlan } from "../plan/planner.js";
 import { loadBuiltinRunbooks } from "../runbook/builtins.js";
@@ -185,6 +191,148 @@ describe("preflight", () => {
     expect(codes(run({ targets }))).toEqual([
       ["error", "no_capacity"],
       ["warning", "target_out_of_service"],
+    ]);
+  });
+});
+
+/** The lab-pods fleet: 4 pods with Ebb's gate, preStop 5 s, grace 30 s, a 10 s drain budget (real durations). */
+function podFleet(
+  count = 4,
+  pod: Partial<PodTargetFacts> = {},
+  patch: Partial<TargetFacts> = {},
+): TargetFacts[] {
+  return Array.from({ length: count }, (_, i) => ({
+    name: `web-${i}`,
+    host: `127.0.0.${21 + i}`,
+    port: 8080,
+    inService: true,
+    keepAliveTimeoutMs: 75_000,
+    backgroundWorkBudgetMs: 10_000,
+    pod: {
+      terminationGracePeriodMs: 30_000,
+      preStopMs: 5_000,
+      readinessGate: true,
+      labelFallback: true,
+      sidecar: false,
+      ...pod,
+    },
+    ...patch,
+  }));
+}
+
+/** A readiness probe every 10 s; the proxies lag up to 2.5 s behind the EndpointSlices. */
+const POD_TIMING: BalancerTiming = {
+  healthCheckIntervalMs: 10_000,
+  retryCount: 2,
+  checkTimeoutMs: 1_000,
+  sessionIdleTimeoutMs: 2_500,
+  mode: "l7",
+  resetOnPortFail: false,
+  propagationWindowMs: 2_500,
+};
+
+function runPods(
+  opts: { runbook?: Runbook; targets?: TargetFacts[]; balancer?: Partial<BalancerFacts> } = {},
+): Finding[] {
+  return run({
+    runbook: opts.runbook ?? builtins["k8s-pod-drain"],
+    targets: opts.targets ?? podFleet(),
+    timing: POD_TIMING,
+    balancer: { kind: "kubernetes", ...opts.balancer },
+  });
+}
+
+function podRunbookWith(steps: string): Runbook {
+  return parseRunbookOrThrow(
+    `apiVersion: ebb/v1\nkind: Runbook\nname: t\nbalancer: kubernetes\nsteps:\n${steps}`,
+  );
+}
+
+describe("preflight for pods (k8s-pod-drain)", () => {
+  it("the built-in k8s-pod-drain on a healthy pod fleet finds nothing", () => {
+    expect(runPods()).toEqual([]);
+  });
+
+  it("a grace period shorter than preStop plus the app's drain budget is an error", () => {
+    const targets = podFleet(2).map((t) =>
+      t.name === "web-1" ? { ...t, pod: { ...t.pod!, terminationGracePeriodMs: 12_000 } } : t,
+    );
+    const findings = runPods({ targets });
+    expect(codes(findings)).toEqual([["error", "grace_period_too_short"]]);
+    expect(findings[0]).toMatchObject({ target: "web-1", stepId: "delete-pod" });
+    expect(findings[0]?.message).toContain("grace period 12s is not longer than its preStop (5s) plus");
+    // Without a known drain budget, a grace period that preStop alone uses up is still an error.
+    const bare = podFleet(1, { terminationGracePeriodMs: 5_000 }, { backgroundWorkBudgetMs: undefined });
+    expect(codes(runPods({ targets: bare }))).toEqual([["error", "grace_period_too_short"]]);
+  });
+
+  it("a delete step that gives up before the pod's grace period is over is an error", () => {
+    const targets = podFleet(1, { terminationGracePeriodMs: 120_000 });
+    const findings = runPods({ targets });
+    expect(codes(findings)).toEqual([["error", "stop_deadline_too_short"]]);
+    expect(findings[0]?.message).toContain("delete-pod gives up after 1m30s");
+  });
+
+  it("pods without the readiness gate: a warning where the label flip works, an error where nothing does", () => {
+    const labelled = runPods({ targets: podFleet(1, { readinessGate: false }) });
+    expect(codes(labelled)).toEqual([["warning", "readiness_gate_missing"]]);
+    expect(labelled[0]).toMatchObject({ target: "web-0", stepId: "take-out" });
+    expect(labelled[0]?.message).toContain("flipping its Service-selector label");
+    const stuck = runPods({ targets: podFleet(1, { readinessGate: false, labelFallback: false }) });
+    expect(codes(stuck)).toEqual([["error", "readiness_gate_missing"]]);
+  });
+
+  it("a mesh sidecar without a preStop delay is an error (its clients get 503 once the app exited)", () => {
+    expect(runPods({ targets: podFleet(1, { sidecar: true }) })).toEqual([]);
+    const findings = runPods({ targets: podFleet(2, { sidecar: true, preStopMs: 0 }) });
+    expect(codes(findings)).toEqual([
+      ["error", "sidecar_without_prestop"],
+      ["error", "sidecar_without_prestop"],
+    ]);
+    expect(findings[0]?.message).toContain("503");
+  });
+
+  it("a pod keep-alive timeout not above the idle timeout of the proxy in front is a warning", () => {
+    // kube-proxy keeps no idle table: the propagation window (reported as the session idle time) is no front.
+    expect(runPods({ targets: podFleet(1, {}, { keepAliveTimeoutMs: 1_000 }) })).toEqual([]);
+    const findings = runPods({
+      targets: podFleet(2, {}, { keepAliveTimeoutMs: 60_000 }),
+      balancer: { frontProxyIdleTimeoutMs: 60_000 },
+    });
+    expect(codes(findings)).toEqual([
+      ["warning", "keepalive_below_idle"],
+      ["warning", "keepalive_below_idle"],
+    ]);
+    expect(findings[0]?.message).toContain("proxy in front (1m)");
+  });
+
+  it("deleting a pod before its removal was observed is an error, however it is taken out", () => {
+    const plain = podRunbookWith(`  - { id: delete, type: k8s.deletePod, allowInService: true }
+  - { id: replaced, type: k8s.awaitReplacementReady }
+`);
+    const findings = runPods({ runbook: plain });
+    expect(codes(findings)).toEqual([["error", "stop_before_unbind"]]);
+    expect(findings[0]).toMatchObject({ stepId: "delete" });
+    expect(findings[0]?.message).toContain("k8s.awaitEndpointRemoved");
+    const guessed = podRunbookWith(`  - { id: out, type: k8s.setReadiness }
+  - { id: wait, type: sleep, duration: 1s }
+  - { id: delete, type: k8s.deletePod }
+`);
+    expect(codes(runPods({ runbook: guessed }))).toEqual([
+      ["error", "sleep_shorter_than_detection"],
+      ["error", "stop_before_unbind"],
+      ["warning", "sleep_instead_of_observe"],
+    ]);
+  });
+
+  it("k8s steps behind another balancer cannot run", () => {
+    const findings = run({ runbook: builtins["k8s-pod-drain"] });
+    expect(codes(findings)).toEqual([
+      ["error", "step_balancer_mismatch"],
+      ["error", "step_balancer_mismatch"],
+      ["error", "step_balancer_mismatch"],
+      ["error", "step_balancer_mismatch"],
+      ["warning", "runbook_balancer_mismatch"],
     ]);
   });
 });

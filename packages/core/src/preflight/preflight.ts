@@ -2,7 +2,12 @@ import type { BalancerFacts, TargetFacts } from "../facts.js";
 import type { Finding } from "../findings.js";
 import type { RolloutPlan } from "../plan/planner.js";
 import type { Runbook } from "../runbook/schema.js";
-import { keepAliveFindings, resetOnPortFailFindings, stopDeadlineFindings } from "./fleet-checks.js";
+import {
+  keepAliveFindings,
+  podFindings,
+  resetOnPortFailFindings,
+  stopDeadlineFindings,
+} from "./fleet-checks.js";
 import { planFindings } from "./plan-checks.js";
 import { runbookFindings } from "./runbook-checks.js";
 
@@ -27,6 +32,7 @@ export function preflight(input: PreflightInput): Finding[] {
     ...keepAliveFindings(targets, balancer),
     ...resetOnPortFailFindings(targets, balancer),
     ...stopDeadlineFindings(runbook, targets, balancer),
+    ...podFindings(runbook, targets, balancer),
   ];
   const seen = new Set<string>();
   const unique = all.filter((f) => {

@@ -3,8 +3,8 @@ import { errorFinding, type Finding, warningFinding } from "../findings.js";
 import { formatDuration } from "../runbook/duration.js";
 import { execKind } from "../runbook/roles.js";
 import type { Runbook } from "../runbook/schema.js";
-import { stepOutOfServiceEffect } from "../runbook/step-types.js";
-import type { Step } from "../runbook/steps.js";
+import { stepOutOfServiceEffect, stepRole } from "../runbook/step-types.js";
+import { isK8sStep, type Step } from "../runbook/steps.js";
 
 /** The runbook's steps against the balancer's health-check mode and timing. */
 export function runbookFindings(runbook: Runbook, balancer: BalancerFacts): Finding[] {
@@ -17,12 +17,38 @@ export function runbookFindings(runbook: Runbook, balancer: BalancerFacts): Find
       ),
     );
   }
-  findings.push(...sleepFindings(runbook.steps, balancer), ...unbindFindings(runbook.steps, balancer));
+  findings.push(
+    ...k8sStepFindings(runbook.steps, balancer),
+    ...sleepFindings(runbook.steps, balancer),
+    ...unbindFindings(runbook.steps, balancer),
+  );
   return findings;
 }
 
+/** A server stop: `systemctl stop` (and the like), or deleting a pod. */
 function isStop(step: Step): boolean {
-  return step.type === "exec" && execKind(step) === "stop";
+  return stepRole(step) === "stop";
+}
+
+/** k8s.* steps act on pods through the fleet's Kubernetes API: behind any other balancer they cannot run. */
+function k8sStepFindings(steps: readonly Step[], balancer: BalancerFacts): Finding[] {
+  if (balancer.kind === "kubernetes") return [];
+  return steps
+    .filter(isK8sStep)
+    .map((step) =>
+      errorFinding(
+        "step_balancer_mismatch",
+        `${step.type} acts on a pod through the Kubernetes API; this fleet is behind ${balancer.kind}, which has no pods`,
+        { stepId: step.id },
+      ),
+    );
+}
+
+/** The words of the hints, by balancer: pods are observed in their EndpointSlices. */
+function vocabulary(balancer: BalancerFacts) {
+  return balancer.kind === "kubernetes"
+    ? { awaitOut: "k8s.awaitEndpointRemoved", awaitIn: "k8s.awaitReplacementReady" }
+    : { awaitOut: "balancer.awaitUnbound", awaitIn: "balancer.awaitBound" };
 }
 
 /**
@@ -32,7 +58,12 @@ function isStop(step: Step): boolean {
  */
 function sleepFindings(steps: readonly Step[], balancer: BalancerFacts): Finding[] {
   const findings: Finding[] = [];
-  const detection = detectionWindowMs(balancer.timing);
+  const pods = balancer.kind === "kubernetes";
+  const words = vocabulary(balancer);
+  // Behind Kubernetes, a pod out of its EndpointSlices still gets new connections until the proxies caught up.
+  const detection = pods
+    ? { maxMs: balancer.timing.propagationWindowMs ?? 0 }
+    : detectionWindowMs(balancer.timing);
   let awaitingUnbind = false;
   let previous: Step | undefined;
   for (const step of steps) {
@@ -40,7 +71,7 @@ function sleepFindings(steps: readonly Step[], balancer: BalancerFacts): Finding
       findings.push(
         warningFinding(
           "sleep_instead_of_observe",
-          `sleep ${formatDuration(step.duration)} waits blindly: observe instead (${observeHint(previous)})`,
+          `sleep ${formatDuration(step.duration)} waits blindly: observe instead (${observeHint(previous, balancer)})`,
           { stepId: step.id },
         ),
       );
@@ -48,29 +79,36 @@ function sleepFindings(steps: readonly Step[], balancer: BalancerFacts): Finding
         findings.push(
           errorFinding(
             "sleep_shorter_than_detection",
-            `sleep ${formatDuration(step.duration)} is shorter than the balancer's detection window ` +
-              `(up to ${formatDuration(detection.maxMs)}: (retry + 1) x interval + check timeout): the next ` +
-              "step may run while the target is still bound. Use balancer.awaitUnbound",
+            pods
+              ? `sleep ${formatDuration(step.duration)} is shorter than the fleet's propagation window ` +
+                  `(${formatDuration(detection.maxMs)}): the proxies may still send the pod new connections ` +
+                  `when the next step runs. Use ${words.awaitOut}`
+              : `sleep ${formatDuration(step.duration)} is shorter than the balancer's detection window ` +
+                  `(up to ${formatDuration(detection.maxMs)}: (retry + 1) x interval + check timeout): the next ` +
+                  `step may run while the target is still bound. Use ${words.awaitOut}`,
             { stepId: step.id },
           ),
         );
       }
     }
     const effect = stepOutOfServiceEffect(step);
-    // An admin disable unbinds at once; only a failing health check takes a detection window.
-    if (effect === "takesOut" && step.type !== "balancer.disable") awaitingUnbind = true;
+    // An admin disable unbinds at once; only a failing health check takes a detection window. Pods always
+    // wait for the proxies.
+    if (effect === "takesOut" && (pods || step.type !== "balancer.disable")) awaitingUnbind = true;
     if (effect === "observesOut" || effect === "bringsIn" || effect === "observesIn") awaitingUnbind = false;
     previous = step;
   }
   return findings;
 }
 
-function observeHint(previous: Step | undefined): string {
+function observeHint(previous: Step | undefined, balancer: BalancerFacts): string {
+  const { awaitOut, awaitIn } = vocabulary(balancer);
   const effect = previous === undefined ? undefined : stepOutOfServiceEffect(previous);
-  if (previous !== undefined && isStop(previous)) return "balancer.awaitUnbound, then traffic.awaitQuiet";
-  if (effect === "takesOut") return "balancer.awaitUnbound";
-  if (effect === "bringsIn") return "balancer.awaitBound";
-  return "balancer.awaitUnbound / awaitBound, traffic.awaitQuiet or http.check";
+  if (previous !== undefined && isStop(previous))
+    return balancer.kind === "kubernetes" ? awaitIn : `${awaitOut}, then traffic.awaitQuiet`;
+  if (effect === "takesOut") return awaitOut;
+  if (effect === "bringsIn") return awaitIn;
+  return `${awaitOut} / ${awaitIn}, traffic.awaitQuiet or http.check`;
 }
 
 /**
@@ -96,7 +134,18 @@ function unbindFindings(steps: readonly Step[], balancer: BalancerFacts): Findin
       );
     }
     if (isStop(step) && !unbindObserved) {
-      if (mode === "l7") {
+      if (balancer.kind === "kubernetes") {
+        findings.push(
+          errorFinding(
+            "stop_before_unbind",
+            "deletes the pod before k8s.awaitEndpointRemoved has observed its endpoint removed and the proxies " +
+              "caught up: removal from the EndpointSlices and SIGTERM then happen at once, and the proxies keep " +
+              "sending new connections to a pod that is shutting down (refused, or 503 from its sidecar). Take " +
+              "it out first (k8s.setReadiness), then await the removal",
+            { stepId: step.id },
+          ),
+        );
+      } else if (mode === "l7") {
         findings.push(
           errorFinding(
             "stop_before_unbind",

@@ -9,6 +9,7 @@ import {
 } from "./builtins.js";
 import { parseRunbook } from "./parse.js";
 import { execKind } from "./roles.js";
+import { stepRole } from "./step-types.js";
 
 describe("built-in runbooks", () => {
   it("every YAML file in builtin/ is listed and parses", () => {
@@ -54,6 +55,31 @@ describe("built-in runbooks", () => {
       "await-bound",
       "verify",
     ]);
+  });
+
+  it("k8s-pod-drain takes the pod out, observes, then deletes and awaits the replacement", () => {
+    const { "k8s-pod-drain": runbook } = loadBuiltinRunbooks();
+    expect(runbook.balancer).toBe("kubernetes");
+    expect(runbook.steps.map((s) => `${s.id}:${s.type}`)).toEqual([
+      "take-out:k8s.setReadiness",
+      "await-endpoint-removed:k8s.awaitEndpointRemoved",
+      "await-quiet:traffic.awaitQuiet",
+      "delete-pod:k8s.deletePod",
+      "await-replacement:k8s.awaitReplacementReady",
+      "verify:http.check",
+    ]);
+    expect(runbook.steps.map(stepRole)).toEqual([
+      "out-of-service",
+      undefined,
+      undefined,
+      "stop",
+      "deploy",
+      undefined,
+    ]);
+    expect(runbook.steps[0]).toMatchObject({ ready: false });
+    expect(runbook.steps[2]).toMatchObject({ newSessionsOnly: true });
+    expect(runbook.steps[3]).toMatchObject({ allowInService: false });
+    expect(builtinRunbookSource("k8s-pod-drain")).toContain("kubectl delete pod");
   });
 
   it("no built-in puts a parameter or the version into argv", () => {

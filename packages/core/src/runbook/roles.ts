@@ -32,3 +32,17 @@ export function execKind(step: ExecStep): ExecKind | undefined {
 export function commandText(step: ExecStep): string {
   return step.run !== undefined ? step.run.join(" ") : (step.script ?? "");
 }
+
+/**
+ * What a step does to the target in the drain, whatever its type, so the planner, the preflight and the
+ * state machine treat a pod like a VM:
+ * - `out-of-service`: starts taking it out while it keeps running (health check fails, readiness gate False);
+ * - `stop`: stops the server (FIN to its clients): `systemctl stop`, deleting a pod;
+ * - `deploy`: puts the new version in place; a failure leaves the target out (an abort does not restore a
+ *   broken release). For pods, the replacement that runs the version becoming ready is that moment;
+ * - `start`: starts the server again;
+ * - `in`: brings it back into service (health check restored, readiness gate True).
+ * Waits that observe the balancer have no role: see OutOfServiceEffect. Declared per type in STEP_TYPES;
+ * see stepRole() for the steps whose role depends on their parameters.
+ */
+export type StepRole = "out-of-service" | "stop" | "deploy" | "start" | "in";

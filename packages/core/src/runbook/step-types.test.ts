@@ -9,6 +9,7 @@ import {
   resolveStepTimeoutMs,
   STEP_TYPES,
   stepOutOfServiceEffect,
+  stepRole,
 } from "./step-types.js";
 import { type ExecStep, STEP_TYPE_NAMES, type Step, stepSchema } from "./steps.js";
 
@@ -56,6 +57,11 @@ describe("STEP_TYPES registry", () => {
   - { id: g, type: http.check }
   - { id: h, type: approval }
   - { id: i, type: sleep, duration: 1s }
+  - { id: j, type: k8s.setReadiness }
+  - { id: k, type: k8s.awaitEndpointRemoved }
+  - { id: l, type: k8s.deletePod }
+  - { id: m, type: k8s.awaitReplacementReady }
+  - { id: n, type: k8s.setReadiness, ready: true }
 `);
     expect(new Set(all.map((s) => s.type)).size).toBe(STEP_TYPE_NAMES.length);
     expect(all.map(stepOutOfServiceEffect)).toEqual([
@@ -68,8 +74,45 @@ describe("STEP_TYPES registry", () => {
       undefined,
       undefined,
       undefined,
+      "takesOut",
+      "observesOut",
+      "takesOut",
+      "observesIn",
+      "bringsIn",
+    ]);
+    // The roles that make a pod's drain read like a VM's: out, stop, deploy, in.
+    expect(all.map(stepRole)).toEqual([
+      "stop",
+      undefined,
+      undefined,
+      "out-of-service",
+      "in",
+      undefined,
+      undefined,
+      undefined,
+      undefined,
+      "out-of-service",
+      undefined,
+      "stop",
+      "deploy",
+      "in",
     ]);
     for (const step of all) expect(describeStep(step)).toMatch(new RegExp(`^${step.id}: `));
+  });
+
+  it("pod steps: deadlines from the propagation window and the grace period; all idempotent", () => {
+    const [removed, deleted, graced, replaced] = steps(`  - { id: a, type: k8s.awaitEndpointRemoved }
+  - { id: b, type: k8s.deletePod }
+  - { id: c, type: k8s.deletePod, gracePeriod: 2m }
+  - { id: d, type: k8s.awaitReplacementReady }
+`);
+    const pods = { ...DEFAULT_L4_TIMING, propagationWindowMs: 2_000 };
+    expect(resolveStepTimeoutMs(removed!, pods)).toBe(2_000 + 30_000);
+    expect(resolveStepTimeoutMs(deleted!, pods)).toBe(30_000 + 60_000);
+    expect(resolveStepTimeoutMs(graced!, pods)).toBe(120_000 + 60_000);
+    expect(resolveStepTimeoutMs(replaced!, pods)).toBe(300_000);
+    expect([removed, deleted, replaced].map((s) => isStepIdempotent(s!))).toEqual([true, true, true]);
+    expect(deleted).toMatchObject({ allowInService: false });
   });
 
   it("computes awaitUnbound's deadline from the detection window, keeps explicit timeouts", () => {

@@ -1,6 +1,6 @@
 import { assertNever } from "../errors.js";
 import { type BalancerTiming, bringUpWindowMs, detectionWindowMs } from "../facts.js";
-import { commandText, execKind } from "./roles.js";
+import { commandText, execKind, type StepRole } from "./roles.js";
 import type { Step, StepOf, StepType } from "./steps.js";
 
 /**
@@ -23,6 +23,8 @@ export interface StepTypeInfo<S extends Step = Step> {
   verify: string;
   /** Static effect; exec steps derive theirs from their command (see stepOutOfServiceEffect). */
   outOfService?: OutOfServiceEffect;
+  /** Static role in the drain; exec and k8s.setReadiness steps derive theirs (see stepRole). */
+  role?: StepRole;
   defaultTimeoutMs(step: S, timing: BalancerTiming): number;
   /** How often a waiting step is re-checked, unless the step runner asks for a specific time. */
   recheckIntervalMs(timing: BalancerTiming): number;
@@ -31,6 +33,13 @@ export interface StepTypeInfo<S extends Step = Step> {
 /** Slack on top of computed waits: check duration jitter, worker scheduling, a slow admin API. */
 const MARGIN_MS = 5_000;
 const EXEC_TIMEOUT_MS = 60_000;
+/** Kubernetes' default terminationGracePeriodSeconds. */
+export const DEFAULT_POD_GRACE_MS = 30_000;
+/**
+ * Pulling an image, starting the container and passing its readiness probes: Kubernetes' own
+ * progressDeadlineSeconds is 600 s; half of it is already a very slow start.
+ */
+const POD_START_TIMEOUT_MS = 300_000;
 const APPROVAL_TIMEOUT_MS = 24 * 3_600_000;
 
 /** Poll the balancer a few times per health-check interval, without hammering it. */
@@ -76,6 +85,7 @@ export const STEP_TYPES: { readonly [K in StepType]: StepTypeInfo<StepOf<K>> } =
     waits: false,
     verify: "balancer observation: state = disabled",
     outOfService: "takesOut",
+    role: "out-of-service",
     defaultTimeoutMs: () => 30_000,
     recheckIntervalMs: once,
   },
@@ -86,6 +96,7 @@ export const STEP_TYPES: { readonly [K in StepType]: StepTypeInfo<StepOf<K>> } =
     waits: false,
     verify: "balancer observation: state is no longer disabled",
     outOfService: "bringsIn",
+    role: "in",
     defaultTimeoutMs: () => 30_000,
     recheckIntervalMs: once,
   },
@@ -116,6 +127,54 @@ export const STEP_TYPES: { readonly [K in StepType]: StepTypeInfo<StepOf<K>> } =
     verify: "an approve event from an authorised user",
     defaultTimeoutMs: () => APPROVAL_TIMEOUT_MS,
     recheckIntervalMs: once,
+  },
+  "k8s.setReadiness": {
+    type: "k8s.setReadiness",
+    summary:
+      "take the pod out of its Services while it keeps running (readiness gate False, or the selector-label flip), or put it back",
+    idempotent: true,
+    waits: false,
+    verify: "the pod read back: gate condition (or label) as asked, same pod uid",
+    defaultTimeoutMs: () => 30_000,
+    recheckIntervalMs: once,
+  },
+  "k8s.awaitEndpointRemoved": {
+    type: "k8s.awaitEndpointRemoved",
+    summary:
+      "wait until the pod's endpoint is not ready in the Service's EndpointSlices, then the fleet's propagation window",
+    idempotent: true,
+    waits: true,
+    verify:
+      "EndpointSlices: endpoint not ready; then propagationWindow since the removal the cluster recorded",
+    outOfService: "observesOut",
+    // The gate flips Ready at once and the EndpointSlice controller follows within moments; the window is
+    // the proxies' lag, known from the fleet.
+    defaultTimeoutMs: (_step, timing) => (timing.propagationWindowMs ?? 0) + 30_000,
+    recheckIntervalMs: balancerPoll,
+  },
+  "k8s.deletePod": {
+    type: "k8s.deletePod",
+    summary:
+      "set the workload's template to the version, delete the pod with its grace period (preStop, SIGTERM, SIGKILL at the deadline), wait until that pod is gone",
+    idempotent: true,
+    waits: true,
+    verify: "that pod uid is gone from the API (a replacement of the same name does not count)",
+    outOfService: "takesOut",
+    role: "stop",
+    defaultTimeoutMs: (step) => (step.gracePeriod ?? DEFAULT_POD_GRACE_MS) + 60_000,
+    recheckIntervalMs: balancerPoll,
+  },
+  "k8s.awaitReplacementReady": {
+    type: "k8s.awaitReplacementReady",
+    summary:
+      "wait until the pod's replacement runs the version, is Ready, and is ready in the Service's EndpointSlices",
+    idempotent: true,
+    waits: true,
+    verify: "pod of that name at the version, Ready condition True, endpoint ready in the EndpointSlices",
+    outOfService: "observesIn",
+    role: "deploy",
+    defaultTimeoutMs: () => POD_START_TIMEOUT_MS,
+    recheckIntervalMs: balancerPoll,
   },
   sleep: {
     type: "sleep",
@@ -157,7 +216,39 @@ export function stepOutOfServiceEffect(step: Step): OutOfServiceEffect | undefin
     case "http.check":
     case "approval":
     case "sleep":
+    case "k8s.awaitEndpointRemoved":
+    case "k8s.deletePod":
+    case "k8s.awaitReplacementReady":
       return STEP_TYPES[step.type].outOfService;
+    case "k8s.setReadiness":
+      return step.ready ? "bringsIn" : "takesOut";
+    default:
+      return assertNever(step, "step type");
+  }
+}
+
+export function stepRole(step: Step): StepRole | undefined {
+  switch (step.type) {
+    case "exec": {
+      const kind = execKind(step);
+      if (kind === "health-fail") return "out-of-service";
+      if (kind === "health-restore") return "in";
+      return kind;
+    }
+    case "k8s.setReadiness":
+      return step.ready ? "in" : "out-of-service";
+    case "balancer.awaitUnbound":
+    case "balancer.awaitBound":
+    case "balancer.disable":
+    case "balancer.enable":
+    case "traffic.awaitQuiet":
+    case "http.check":
+    case "approval":
+    case "sleep":
+    case "k8s.awaitEndpointRemoved":
+    case "k8s.deletePod":
+    case "k8s.awaitReplacementReady":
+      return STEP_TYPES[step.type].role;
     default:
       return assertNever(step, "step type");
   }
@@ -185,6 +276,14 @@ export function describeStep(step: Step): string {
       return `${label}: approval${step.message === undefined ? "" : ` (${step.message})`}`;
     case "sleep":
       return `${label}: sleep ${step.duration} ms`;
+    case "k8s.setReadiness":
+      return `${label}: ${step.ready ? "put the pod back in its Services" : "take the pod out of its Services"}`;
+    case "k8s.awaitEndpointRemoved":
+      return `${label}: await endpoint removed and propagated`;
+    case "k8s.deletePod":
+      return `${label}: delete the pod${step.gracePeriod === undefined ? "" : ` (grace ${step.gracePeriod} ms)`}`;
+    case "k8s.awaitReplacementReady":
+      return `${label}: await the replacement ready in the endpoints`;
     default:
       return assertNever(step, "step type");
   }

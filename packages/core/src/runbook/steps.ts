@@ -57,6 +57,11 @@ export const awaitQuietStepSchema = z.strictObject({
    */
   holdFor: durationField.default(2_000),
   maxNewSessions: z.number().int().min(0).default(0),
+  /**
+   * Hold on new sessions only and let established ones stay (they end when the target stops). Default: by
+   * balancer (true for kubernetes, where kube-proxy keeps a connection on its pod; false otherwise).
+   */
+  newSessionsOnly: z.boolean().optional(),
 });
 
 export const httpCheckStepSchema = z.strictObject({
@@ -87,6 +92,42 @@ export const sleepStepSchema = z.strictObject({
   duration: positiveDurationField,
 });
 
+/**
+ * The pod form of the drain (balancer `kubernetes`). A target is a pod of the fleet's workload, by name; the
+ * fleet's balancerConfig says which workload, Service and namespace, and how long proxies lag.
+ */
+export const k8sSetReadinessStepSchema = z.strictObject({
+  type: z.literal("k8s.setReadiness"),
+  ...common,
+  /**
+   * false (default): take the pod out of its Services while it keeps running (Ebb's readiness gate False,
+   * or the selector-label flip for pods without the gate). true: put it back.
+   */
+  ready: z.boolean().default(false),
+});
+
+export const k8sAwaitEndpointRemovedStepSchema = z.strictObject({
+  type: z.literal("k8s.awaitEndpointRemoved"),
+  ...common,
+});
+
+export const k8sDeletePodStepSchema = z.strictObject({
+  type: z.literal("k8s.deletePod"),
+  ...common,
+  /** Overrides the pod's terminationGracePeriodSeconds (preStop + SIGTERM, then SIGKILL). */
+  gracePeriod: durationField.optional(),
+  /**
+   * Delete a pod that is still in its Services (what a plain `kubectl delete` does). Off by default: the
+   * step refuses a pod that was not taken out first, since proxies still route to it.
+   */
+  allowInService: z.boolean().default(false),
+});
+
+export const k8sAwaitReplacementReadyStepSchema = z.strictObject({
+  type: z.literal("k8s.awaitReplacementReady"),
+  ...common,
+});
+
 export const stepSchema = z.discriminatedUnion("type", [
   execStepSchema,
   awaitUnboundStepSchema,
@@ -97,6 +138,10 @@ export const stepSchema = z.discriminatedUnion("type", [
   httpCheckStepSchema,
   approvalStepSchema,
   sleepStepSchema,
+  k8sSetReadinessStepSchema,
+  k8sAwaitEndpointRemovedStepSchema,
+  k8sDeletePodStepSchema,
+  k8sAwaitReplacementReadyStepSchema,
 ]);
 
 export type Step = z.output<typeof stepSchema>;
@@ -105,6 +150,14 @@ export type StepType = Step["type"];
 export type StepOf<T extends StepType> = Extract<Step, { type: T }>;
 export type ExecStep = StepOf<"exec">;
 export type HttpCheckStep = StepOf<"http.check">;
+/** The steps that act on a pod through the fleet's Kubernetes API. */
+export type K8sStep = StepOf<
+  "k8s.setReadiness" | "k8s.awaitEndpointRemoved" | "k8s.deletePod" | "k8s.awaitReplacementReady"
+>;
+
+export function isK8sStep(step: Step): step is K8sStep {
+  return step.type.startsWith("k8s.");
+}
 
 /** Read from the schema so the list can never drift from the union. */
 export const STEP_TYPE_NAMES: readonly StepType[] = stepSchema.options.map((o) => o.shape.type.value);

@@ -2,7 +2,7 @@ import { EbbError } from "../errors.js";
 import type { BalancerTiming } from "../facts.js";
 import { execKind } from "../runbook/roles.js";
 import type { Runbook } from "../runbook/schema.js";
-import { resolveStepTimeoutMs, STEP_TYPES, stepOutOfServiceEffect } from "../runbook/step-types.js";
+import { resolveStepTimeoutMs, STEP_TYPES, stepOutOfServiceEffect, stepRole } from "../runbook/step-types.js";
 import type { PlannedStep, RolloutState, TargetRun } from "./types.js";
 
 export interface CreateRolloutInput {
@@ -28,6 +28,8 @@ export function createRollout(input: CreateRolloutInput): RolloutState {
     if (effect !== undefined) planned.outOfService = effect;
     const kind = step.type === "exec" ? execKind(step) : undefined;
     if (kind !== undefined) planned.execKind = kind;
+    const role = stepRole(step);
+    if (role !== undefined) planned.role = role;
     return planned;
   });
   const targets: Record<string, TargetRun> = {};

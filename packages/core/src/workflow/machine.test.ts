@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { DEFAULT_L4_TIMING } from "../facts.js";
+import { loadBuiltinRunbooks } from "../runbook/builtins.js";
 import { parseRunbookOrThrow } from "../runbook/parse.js";
 import { createRollout } from "./create.js";
 import { transition } from "./machine.js";
@@ -257,6 +258,37 @@ steps:
     });
     expect(h.status("b")).toBe("failed");
     expect(h.state.status).toBe("aborted");
+  });
+
+  it("pods: a replacement that never gets ready is a failed deploy; an abort restores only drained pods", () => {
+    const pods = loadBuiltinRunbooks()["k8s-pod-drain"];
+    const h = new Harness([["web-0", "web-1"]], pods);
+    h.send({ type: "start" });
+    expect(h.state.steps.map((p) => p.role ?? null)).toEqual([
+      "out-of-service",
+      null,
+      null,
+      "stop",
+      "deploy",
+      null,
+    ]);
+    for (let i = 0; i < 4; i++) h.ok("web-0", i); // deleted, awaiting its replacement
+    h.ok("web-1", 0); // taken out (gate False), awaiting its endpoint's removal
+    expect(h.state.targets["web-1"]?.outOfService).toBe(true);
+    h.send({ type: "step.timedOut", target: "web-0", stepIndex: 4, attempt: 1 });
+    expect(h.state.status).toBe("failed");
+    expect(h.state.targets["web-0"]?.deployFailed).toBe(true);
+    h.ok("web-1", 1); // its wait finishes: held, out of service
+    h.take();
+    h.send({ type: "abort" });
+    const effects = h.take();
+    expect(effects).toContainEqual({
+      type: "emit",
+      notice: expect.objectContaining({ type: "target.leftOutOfService", target: "web-0" }),
+    });
+    expect(effects.filter((e) => e.type === "restore")).toEqual([
+      { type: "restore", target: "web-1", reason: "rollout aborted", deployed: false },
+    ]);
   });
 
   it("abort drops waits and approval gates at once; their late results are stale", () => {

@@ -13,7 +13,14 @@ import {
   startBatch,
   timeoutError,
 } from "./progress.js";
-import type { RolloutEvent, RolloutState, TargetRun, TransitionContext, TransitionResult } from "./types.js";
+import {
+  isDeployStep,
+  type RolloutEvent,
+  type RolloutState,
+  type TargetRun,
+  type TransitionContext,
+  type TransitionResult,
+} from "./types.js";
 
 /**
  * The rollout workflow as a pure function: (state, event, now) -> (state, effects). No clock, no I/O:
@@ -56,7 +63,7 @@ function apply(d: Draft, event: RolloutEvent): Ignored {
       if (typeof run === "string") return stale(run);
       const planned = d.planned(run);
       if (planned.outOfService === "observesIn") run.outOfService = false;
-      if (planned.execKind === "deploy") run.deployFailed = false;
+      if (isDeployStep(planned)) run.deployFailed = false;
       d.finishStep(run, "succeeded", { observation: event.observation });
       afterStep(d, run);
       return undefined;

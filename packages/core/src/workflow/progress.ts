@@ -1,6 +1,6 @@
 import { formatDuration } from "../runbook/duration.js";
 import type { Draft } from "./draft.js";
-import type { Observation, StepError, TargetRun } from "./types.js";
+import { isDeployStep, type Observation, type StepError, type TargetRun } from "./types.js";
 
 /**
  * How targets move through their steps and the rollout through its batches. Shared by the event
@@ -119,7 +119,7 @@ export function advance(d: Draft): void {
 export function failStep(d: Draft, run: TargetRun, status: "failed" | "timedOut", error: StepError): void {
   const planned = d.planned(run);
   d.finishStep(run, status, { error });
-  if (planned.execKind === "deploy") run.deployFailed = true;
+  if (isDeployStep(planned)) run.deployFailed = true;
   if (planned.step.onFailure === "continue") {
     afterStep(d, run);
     return;
@@ -170,9 +170,7 @@ export function settleAborted(d: Draft, run: TargetRun): void {
   delete run.deadline;
   if (run.outOfService && !run.deployFailed) {
     d.setTargetStatus(run, "restoring");
-    const deployed = d.state.steps.some(
-      (p, i) => p.execKind === "deploy" && run.steps[i]?.status === "succeeded",
-    );
+    const deployed = d.state.steps.some((p, i) => isDeployStep(p) && run.steps[i]?.status === "succeeded");
     d.effect({ type: "restore", target: run.target, reason: "rollout aborted", deployed });
     return;
   }

@@ -1,4 +1,5 @@
 import type { EbbErrorCode } from "../errors.js";
+import type { StepRole } from "../runbook/roles.js";
 import type { OutOfServiceEffect } from "../runbook/step-types.js";
 import type { ExecKind, Step } from "../runbook/steps.js";
 import type { RolloutStatus, StepRunStatus, TargetRunStatus } from "../statuses.js";
@@ -17,6 +18,13 @@ export interface PlannedStep {
   recheckMs: number;
   outOfService?: OutOfServiceEffect;
   execKind?: ExecKind;
+  /** Absent in states stored before roles existed: isDeployStep() falls back to execKind. */
+  role?: StepRole;
+}
+
+/** The step that puts the new version in place: if it fails, an abort leaves the target out. */
+export function isDeployStep(planned: PlannedStep): boolean {
+  return planned.role === "deploy" || planned.execKind === "deploy";
 }
 
 /** A failure as stored and shown: no stack, no secrets (the worker redacts before reporting). */

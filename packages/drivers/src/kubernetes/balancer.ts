@@ -1,12 +1,12 @@
 import {
   type Balancer,
-  type BalancerFacts,
   type BalancerTargetState,
   type BalancerTiming,
   EbbError,
+  type LiveFleetFacts,
   type Target,
-  type TargetFacts,
   type TargetObservation,
+  type TargetSnapshot,
   type TrafficSample,
 } from "@ebb/core";
 import type { KubernetesConfig, KubernetesConfigInput } from "./config.js";
@@ -14,13 +14,6 @@ import { KubernetesFleet } from "./fleet.js";
 import type { KubeClients } from "./kube.js";
 import { PodTrafficMeter, readMetrics } from "./metrics.js";
 import { type EndpointView, endpointOf, type PodFacts } from "./pods.js";
-
-export interface KubernetesFleetFacts {
-  balancer: BalancerFacts;
-  targets: TargetFacts[];
-  states: Record<string, BalancerTargetState>;
-  pods: PodFacts[];
-}
 
 /** Out by Ebb (gate False / label flipped): disabled; otherwise not ready: failed; not listed: unknown. */
 export function stateOf(pod: PodFacts | null, endpoint: EndpointView, gateOut: boolean): BalancerTargetState {
@@ -68,6 +61,7 @@ export class KubernetesBalancer implements Balancer {
       sessionIdleTimeoutMs: this.config.propagationWindowMs,
       mode: probe?.tcpSocket && !probe.httpGet ? "l4" : "l7",
       resetOnPortFail: false,
+      propagationWindowMs: this.config.propagationWindowMs,
     };
   }
 
@@ -107,45 +101,96 @@ export class KubernetesBalancer implements Balancer {
     return this.meter.sample(pod, reading, new Date());
   }
 
-  /** BalancerFacts and, per target, whether its endpoint is ready, from one pod list and one slice list. */
-  async facts(targets: readonly Target[]): Promise<KubernetesFleetFacts> {
-    const [timing, pods, slices] = await Promise.all([this.timing(), this.fleet.pods(), this.fleet.slices()]);
+  /**
+   * Every target's cumulative counters from one pod list, one slice list and one scrape per pod, for live
+   * views. A replaced pod's counters start again from zero (the viewer keeps its own baselines).
+   */
+  async snapshot(targets: readonly Target[]): Promise<TargetSnapshot[]> {
+    const [pods, slices, selected] = await Promise.all([
+      this.fleet.pods(),
+      this.fleet.slices(),
+      this.selectorValue(),
+    ]);
     const byName = new Map(pods.map((p) => [p.name, p]));
-    const states: Record<string, BalancerTargetState> = {};
-    const facts = await Promise.all(
-      targets.map(async (target): Promise<TargetFacts> => {
+    const metrics = this.config.metrics;
+    return Promise.all(
+      targets.map(async (target): Promise<TargetSnapshot> => {
         const pod = byName.get(target.name) ?? null;
         const endpoint = endpointOf(slices, target.name);
-        states[target.name] = stateOf(pod, endpoint, pod ? await this.takenOut(pod) : false);
+        const state = stateOf(pod, endpoint, pod ? takenOutBy(pod, selected) : false);
+        const reading =
+          pod?.host && metrics
+            ? await readMetrics(metrics, pod, this.config.requestTimeoutMs).catch(() => undefined)
+            : undefined;
         return {
           name: target.name,
-          host: pod?.host || target.host,
-          port: pod?.port ?? target.port,
-          inService: endpoint.present && endpoint.ready,
-          labels: { ...target.labels },
-          // preStop and the grace period bound how long a pod's stop may take.
-          ...(pod
-            ? {
-                estimates: {
-                  stopMs: Math.round(pod.terminationGracePeriodSeconds * 1000 * this.config.timeScale),
-                },
-                backgroundWorkBudgetMs: Math.round(
-                  Math.max(0, pod.terminationGracePeriodSeconds - pod.preStopSeconds) *
-                    1000 *
-                    this.config.timeScale,
-                ),
-              }
-            : {}),
+          state,
+          bound: endpoint.present && endpoint.ready,
+          sessions: reading?.activeSessions ?? 0,
+          sessionsOpened: reading?.sessionsTotal ?? 0,
+          resets: reading?.errorsTotal ?? 0,
+          ...(reading?.requestsTotal !== undefined ? { requests: reading.requestsTotal } : {}),
         };
       }),
     );
-    return { balancer: { kind: "kubernetes", timing }, targets: facts, states, pods };
+  }
+
+  /**
+   * What the pods' specs say about stopping them, read live for planning and preflight: grace period,
+   * preStop, gate or label fallback, sidecar, and (from annotations) keep-alive timeout and drain budget.
+   * Durations are scaled to real milliseconds.
+   */
+  async liveFacts(targets: readonly Target[]): Promise<LiveFleetFacts> {
+    const [pods, svc, sts] = await Promise.all([
+      this.fleet.pods(),
+      this.fleet.service(),
+      this.fleet.statefulSet(),
+    ]);
+    const gate = this.config.gate;
+    const labelFallback =
+      svc.spec?.selector?.[gate] !== undefined && sts.spec?.selector?.matchLabels?.[gate] === undefined;
+    const ms = (seconds: number) => Math.round(seconds * 1000 * this.config.timeScale);
+    const byName = new Map(pods.map((p) => [p.name, p]));
+    const facts: LiveFleetFacts["targets"] = {};
+    for (const target of targets) {
+      const pod = byName.get(target.name);
+      if (!pod) continue;
+      facts[target.name] = {
+        ...(pod.host ? { host: pod.host } : {}),
+        port: pod.port,
+        ...(pod.keepAliveSeconds !== undefined ? { keepAliveTimeoutMs: ms(pod.keepAliveSeconds) } : {}),
+        ...(pod.drainBudgetSeconds !== undefined
+          ? { backgroundWorkBudgetMs: ms(pod.drainBudgetSeconds) }
+          : {}),
+        pod: {
+          terminationGracePeriodMs: ms(pod.terminationGracePeriodSeconds),
+          preStopMs: ms(pod.preStopSeconds),
+          readinessGate: pod.hasGate,
+          labelFallback,
+          sidecar: pod.sidecar,
+        },
+      };
+    }
+    const front = this.config.frontProxyIdleTimeoutMs;
+    return {
+      ...(front !== undefined ? { balancer: { frontProxyIdleTimeoutMs: front } } : {}),
+      targets: facts,
+    };
+  }
+
+  /** The Service selector's value for the gate-named label, when it selects on it (the label fallback). */
+  private async selectorValue(): Promise<string | undefined> {
+    return (await this.fleet.service()).spec?.selector?.[this.config.gate];
   }
 
   private async takenOut(pod: PodFacts): Promise<boolean> {
-    if (pod.hasGate) return pod.gate === "False";
-    if (pod.servingLabel === undefined) return false;
-    const selected = (await this.fleet.service()).spec?.selector?.[this.config.gate];
-    return selected !== undefined && pod.servingLabel !== selected;
+    const needsSelector = !pod.hasGate && pod.servingLabel !== undefined;
+    return takenOutBy(pod, needsSelector ? await this.selectorValue() : undefined);
   }
+}
+
+/** Taken out by Ebb: its gate False, or (without the gate) its label flipped away from the Service's selector. */
+function takenOutBy(pod: PodFacts, selected: string | undefined): boolean {
+  if (pod.hasGate) return pod.gate === "False";
+  return selected !== undefined && pod.servingLabel !== undefined && pod.servingLabel !== selected;
 }

@@ -7,6 +7,10 @@ export const EBB_GATE = "ebb.dev/serving";
 export const VERSION_ANNOTATION = "ebb.dev/version";
 /** Set on a pod when Ebb flips its selector label: when it left the Service (a label has no timestamp). */
 export const OUT_OF_SERVICE_SINCE_ANNOTATION = "ebb.dev/out-of-service-since";
+/** On the pod template, for preflight: the app's HTTP keep-alive (idle connection) timeout, e.g. "75s". */
+export const KEEP_ALIVE_ANNOTATION = "ebb.dev/keep-alive-timeout";
+/** On the pod template, for preflight: how long the app's graceful stop may need after SIGTERM, e.g. "10s". */
+export const DRAIN_BUDGET_ANNOTATION = "ebb.dev/drain-budget";
 
 const metricsSchema = z.discriminatedUnion("source", [
   z.strictObject({
@@ -40,6 +44,13 @@ export const kubernetesConfigSchema = z
     }),
     /** The Service in front of the workload: its EndpointSlices are what the proxies follow. */
     service: z.string().min(1),
+    /** Where clients reach the Service (a LoadBalancer or Ingress URL), for http.check `via: vip`. */
+    vipUrl: z.url().optional(),
+    /**
+     * Idle timeout of a proxy that pools connections to the pods (ingress controller upstream keep-alive,
+     * a mesh sidecar's upstream idle timeout), for preflight: a pod's keep-alive must exceed it.
+     */
+    frontProxyIdleTimeoutMs: z.int().positive().optional(),
     /**
      * How long proxies (kube-proxy, ingress controllers, mesh sidecars) may lag behind an EndpointSlice
      * change: a removed endpoint counts as gone from traffic only this long after its removal.

@@ -1,5 +1,5 @@
-import type { DiscoveryV1Api } from "@kubernetes/client-node";
-import { type KubeConfig, makeInformer, type V1EndpointSlice } from "@kubernetes/client-node";
+import type { CoreV1Api, DiscoveryV1Api } from "@kubernetes/client-node";
+import { type KubeConfig, makeInformer, type V1EndpointSlice, type V1Pod } from "@kubernetes/client-node";
 
 export const SERVICE_NAME_LABEL = "kubernetes.io/service-name";
 
@@ -33,6 +33,50 @@ export class EndpointSliceWatch {
     this.informer.on("error", (err: unknown) => {
       this.onError(err);
       // The informer stops on an error it does not handle itself (a refused connection): restart it, paced.
+      if (this.started) setTimeout(() => void this.informer.start().catch(this.onError), 1_000).unref();
+    });
+  }
+
+  async start(): Promise<void> {
+    this.started = true;
+    await this.informer.start();
+  }
+
+  async stop(): Promise<void> {
+    this.started = false;
+    await this.informer.stop();
+  }
+}
+
+/**
+ * An informer over one workload's pods (by its label selector): `onChange` gets the name of every pod added,
+ * changed (a container became ready, a deletion began) or removed. What EndpointSlices do not show: a new
+ * pod's containers turning ready while Ebb's gate still holds it out, a terminating pod finally gone.
+ */
+export class PodWatch {
+  private readonly informer;
+  private started = false;
+
+  constructor(
+    kc: KubeConfig,
+    core: CoreV1Api,
+    namespace: string,
+    labelSelector: string,
+    onChange: (pod: string) => void,
+    private readonly onError: (err: unknown) => void = () => {},
+  ) {
+    this.informer = makeInformer<V1Pod>(
+      kc,
+      `/api/v1/namespaces/${encodeURIComponent(namespace)}/pods`,
+      () => core.listNamespacedPod({ namespace, labelSelector }),
+      labelSelector,
+    );
+    const changed = (pod: V1Pod) => onChange(pod.metadata?.name ?? "*");
+    this.informer.on("add", changed);
+    this.informer.on("update", changed);
+    this.informer.on("delete", changed);
+    this.informer.on("error", (err: unknown) => {
+      this.onError(err);
       if (this.started) setTimeout(() => void this.informer.start().catch(this.onError), 1_000).unref();
     });
   }

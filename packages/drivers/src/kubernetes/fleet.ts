@@ -14,7 +14,7 @@ import {
   parseKubernetesConfig,
   VERSION_ANNOTATION,
 } from "./config.js";
-import { EndpointSliceWatch, SERVICE_NAME_LABEL } from "./endpoint-watch.js";
+import { EndpointSliceWatch, PodWatch, SERVICE_NAME_LABEL } from "./endpoint-watch.js";
 import { call, type KubeClients, loadKubeConfig, makeClients, mergePatch, strategicMerge } from "./kube.js";
 import {
   type EndpointView,
@@ -334,6 +334,28 @@ export class KubernetesFleet {
   }
 
   /**
+   * Calls back with a pod's name when that pod changes, and with "*" when the Service's EndpointSlices
+   * change: what a waiting k8s.* step is waiting for. Watches, not polls: the caller re-checks on each call.
+   */
+  async watchChanges(
+    onChange: (pod: string) => void,
+    onError?: (err: unknown) => void,
+  ): Promise<() => Promise<void>> {
+    const labelSelector = selectorString((await this.statefulSet()).spec?.selector);
+    const pods = new PodWatch(this.clients.kc, this.clients.core, this.ns, labelSelector, onChange, onError);
+    const stopSlices = await this.watchEndpoints(() => onChange("*"), onError);
+    try {
+      await pods.start();
+    } catch (err) {
+      await stopSlices();
+      throw err;
+    }
+    return async () => {
+      await Promise.allSettled([pods.stop(), stopSlices()]);
+    };
+  }
+
+  /**
    * Re-runs `check` whenever the EndpointSlices change (and at least every pollIntervalMs, for changes the
    * slices do not show, such as a pod's deletion) until it returns a value or the deadline passes.
    */
@@ -416,7 +438,15 @@ export class KubernetesFleet {
    */
   async deletePod(
     name: string,
-    opts: { graceSeconds?: number; timeoutMs?: number; uid?: string; since?: number; wait?: boolean } = {},
+    opts: {
+      graceSeconds?: number;
+      timeoutMs?: number;
+      uid?: string;
+      since?: number;
+      wait?: boolean;
+      /** Delete a pod still in service, as a plain `kubectl delete` would (a baseline, never the drain). */
+      allowInService?: boolean;
+    } = {},
   ): Promise<DeleteResult> {
     const started = this.now();
     const pod = await this.readPod(name);
@@ -433,11 +463,12 @@ export class KubernetesFleet {
         if (opts.since !== undefined && created >= Math.floor(opts.since / 1000) * 1000) {
           return { outcome: "replaced", uid: facts.uid, waitedMs: 0 };
         }
-        throw new EbbError(
-          "step_failed",
-          `pod ${name} is still in service (${facts.hasGate ? `gate ${this.config.gate}=${facts.gate ?? "absent"}` : `label ${this.config.gate}=${facts.servingLabel}`}): take it out (k8s.setReadiness) before deleting it`,
-          { details: { target: name, reason: "not_drained" } },
-        );
+        if (!opts.allowInService)
+          throw new EbbError(
+            "step_failed",
+            `pod ${name} is still in service (${facts.hasGate ? `gate ${this.config.gate}=${facts.gate ?? "absent"}` : `label ${this.config.gate}=${facts.servingLabel}`}): take it out (k8s.setReadiness) before deleting it`,
+            { details: { target: name, reason: "not_drained" } },
+          );
       }
       const graceSeconds = opts.graceSeconds ?? facts.terminationGracePeriodSeconds;
       try {
@@ -518,6 +549,29 @@ export class KubernetesFleet {
         return r.ready && r.pod ? { done: r.pod } : { retryInMs: this.config.pollIntervalMs, why: r.reason };
       },
     );
+  }
+
+  /**
+   * An aborted drain: brings the pod back into its Services on whatever version it runs. A pod still there is
+   * put back (gate True, or its label restored); a deleted one is waited for until its replacement exists,
+   * whose gate is set True once its containers are ready. Done when the endpoint of the pod there now is
+   * ready in the EndpointSlices. Blocking (aborts are rare), bounded by `timeoutMs`.
+   */
+  async restore(name: string, opts: WaitOptions): Promise<PodFacts> {
+    return this.waitUntil<PodFacts>(`pod ${name} back in service`, opts.timeoutMs, async () => {
+      const pod = await this.readPod(name);
+      if (!pod) return { retryInMs: this.config.pollIntervalMs, why: "no pod of that name yet" };
+      let facts = podFacts(pod, this.config.gate);
+      if (facts.terminating)
+        return { retryInMs: this.config.pollIntervalMs, why: "the old pod is still terminating" };
+      const putBack = facts.hasGate
+        ? facts.gate === "False" || (facts.gate === null && facts.containersReady)
+        : await this.isOutOfService(facts);
+      if (putBack) facts = (await this.setReadiness(name, true)).pod;
+      const ep = await this.endpoint(name);
+      if (ep.present && ep.ready && ep.uid === facts.uid) return { done: facts };
+      return { retryInMs: this.config.pollIntervalMs, why: "not ready in the EndpointSlices yet" };
+    });
   }
 
   /**

@@ -1,6 +1,8 @@
-export { KubernetesBalancer, type KubernetesFleetFacts } from "./balancer.js";
+export { KubernetesBalancer } from "./balancer.js";
 export {
+  DRAIN_BUDGET_ANNOTATION,
   EBB_GATE,
+  KEEP_ALIVE_ANNOTATION,
   type KubernetesConfig,
   type KubernetesConfigInput,
   kubernetesConfigSchema,
@@ -17,5 +19,6 @@ export {
   type ReplacementCheck,
 } from "./fleet.js";
 export { type KubeClients, loadKubeConfig, makeClients } from "./kube.js";
+export { LazyKubernetesBalancer } from "./lazy.js";
 export { type MetricsReading, PodTrafficMeter, parseEnvoyStats, parseLabVmStatus } from "./metrics.js";
 export type { EndpointView, PodFacts } from "./pods.js";

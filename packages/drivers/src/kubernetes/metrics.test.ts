@@ -25,17 +25,19 @@ describe("traffic metrics", () => {
     expect(() => parseEnvoyStats({})).toThrow(/not Envoy stats/);
   });
 
-  it("reads the lab VM's /status without counting the scrape's own connection", () => {
+  it("reads the lab VM's /status traffic counters, which leave out probes and scrapes", () => {
+    // An older VM: open connections only, this scrape's own among them.
     expect(parseLabVmStatus({ connections: { total: 4, idle: 3, active: 1 } })).toEqual({
       activeSessions: 3,
     });
     expect(
-      parseLabVmStatus({ connections: { total: 1 }, connectionsAccepted: 8, requestsTotal: 20 }),
-    ).toEqual({
-      activeSessions: 0,
-      sessionsTotal: 7,
-      requestsTotal: 20,
-    });
+      parseLabVmStatus({
+        connections: { total: 3 },
+        connectionsAccepted: 30,
+        requestsTotal: 90,
+        traffic: { connections: 8, requests: 20, active: 2 },
+      }),
+    ).toEqual({ activeSessions: 2, sessionsTotal: 8, requestsTotal: 20 });
   });
 
   it("turns counters into deltas per pod incarnation", () => {

@@ -34,24 +34,22 @@ export function parseEnvoyStats(body: unknown, statPrefix?: string): MetricsRead
 }
 
 /**
- * The lab VM's `/status`: open connections now, and cumulative counters when the VM reports them. The
- * scrape's own connection is counted by the VM while it answers, so it is taken off.
+ * The lab VM's `/status`. Its `traffic` counters leave out monitoring (kubelet probes, these scrapes): a
+ * drained pod is still probed, and a scrape must not count as a new session. An older VM without them
+ * reports open connections only, the scrape's own among them.
  */
 export function parseLabVmStatus(body: unknown): MetricsReading {
   const b = body as {
     connections?: { total?: unknown };
-    connectionsAccepted?: unknown;
-    requestsTotal?: unknown;
+    traffic?: { connections?: unknown; requests?: unknown; active?: unknown };
   };
+  const t = b?.traffic;
+  if (typeof t?.active === "number" && typeof t.connections === "number" && typeof t.requests === "number") {
+    return { activeSessions: t.active, sessionsTotal: t.connections, requestsTotal: t.requests };
+  }
   const total = b?.connections?.total;
   if (typeof total !== "number") throw new Error("not a lab VM /status (no connections.total)");
-  return {
-    activeSessions: Math.max(0, total - 1),
-    ...(typeof b.connectionsAccepted === "number"
-      ? { sessionsTotal: Math.max(0, b.connectionsAccepted - 1) }
-      : {}),
-    ...(typeof b.requestsTotal === "number" ? { requestsTotal: b.requestsTotal } : {}),
-  };
+  return { activeSessions: Math.max(0, total - 1) };
 }
 
 export async function readMetrics(

@@ -61,6 +61,20 @@ describe("pod facts", () => {
       preStopSeconds: 7,
       sidecar: true,
       revision: "web-abc",
+      keepAliveSeconds: undefined,
+      drainBudgetSeconds: undefined,
+    });
+  });
+
+  it("reads the app's keep-alive timeout and drain budget from annotations, ignoring unreadable ones", () => {
+    const annotated = pod();
+    annotated.metadata!.annotations = {
+      "ebb.dev/keep-alive-timeout": "1m15s",
+      "ebb.dev/drain-budget": "10",
+    };
+    expect(podFacts(annotated, "ebb.dev/serving")).toMatchObject({
+      keepAliveSeconds: 75,
+      drainBudgetSeconds: undefined,
     });
   });
 

@@ -1,5 +1,11 @@
+import { parseDuration } from "@ebb/core";
 import type { V1Container, V1EndpointSlice, V1LifecycleHandler, V1Pod } from "@kubernetes/client-node";
-import { OUT_OF_SERVICE_SINCE_ANNOTATION, VERSION_ANNOTATION } from "./config.js";
+import {
+  DRAIN_BUDGET_ANNOTATION,
+  KEEP_ALIVE_ANNOTATION,
+  OUT_OF_SERVICE_SINCE_ANNOTATION,
+  VERSION_ANNOTATION,
+} from "./config.js";
 
 /** What Ebb knows about one pod of the fleet: the target, and the facts preflight and the steps need. */
 export interface PodFacts {
@@ -28,6 +34,10 @@ export interface PodFacts {
   sidecar: boolean;
   /** controller-revision-hash (StatefulSet) / pod-template-hash (Deployment). */
   revision: string | undefined;
+  /** The app's keep-alive timeout in seconds, from the ebb.dev/keep-alive-timeout annotation. */
+  keepAliveSeconds: number | undefined;
+  /** How long the app's graceful stop may need after SIGTERM, in seconds (ebb.dev/drain-budget). */
+  drainBudgetSeconds: number | undefined;
 }
 
 /** One pod's endpoint as the EndpointSlices of the Service list it. */
@@ -83,6 +93,17 @@ export function preStopSeconds(handler: V1LifecycleHandler | undefined): number 
   return m ? Number(m[1]) : 0;
 }
 
+/** A duration annotation ("75s", "1m30s") in seconds; absent or unreadable: undefined (a fact not known). */
+function durationAnnotation(pod: V1Pod, key: string): number | undefined {
+  const text = pod.metadata?.annotations?.[key];
+  if (!text) return undefined;
+  try {
+    return parseDuration(text) / 1000;
+  } catch {
+    return undefined;
+  }
+}
+
 function condition(pod: V1Pod, type: string) {
   return pod.status?.conditions?.find((c) => c.type === type);
 }
@@ -109,6 +130,8 @@ export function podFacts(pod: V1Pod, gate: string): PodFacts {
     sidecar: (pod.spec?.containers ?? []).some((x) => SIDECAR_CONTAINERS.has(x.name)),
     revision:
       pod.metadata?.labels?.["controller-revision-hash"] ?? pod.metadata?.labels?.["pod-template-hash"],
+    keepAliveSeconds: durationAnnotation(pod, KEEP_ALIVE_ANNOTATION),
+    drainBudgetSeconds: durationAnnotation(pod, DRAIN_BUDGET_ANNOTATION),
   };
 }
 

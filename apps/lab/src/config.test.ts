@@ -1,0 +1,37 @@
+import { describe, expect, it } from "vitest";
+import { parseLabConfig } from "./config.js";
+
+describe("the lab's environment", () => {
+  it("starts the emulated cluster on the defaults table's addresses unless told otherwise", () => {
+    expect(parseLabConfig({}).k8s).toEqual({
+      api: { host: "127.0.0.1", port: 6443 },
+      proxy: { host: "127.0.0.1", port: 8090 },
+      podFirstHost: "127.0.0.21",
+      propagationDelayMs: 2_000,
+      sidecar: false,
+    });
+    expect(
+      parseLabConfig({
+        EBB_K8S_API: "127.0.0.2:7443",
+        EBB_K8S_PROXY: "127.0.0.2:9090",
+        EBB_K8S_POD_FIRST_HOST: "127.0.0.31",
+        EBB_K8S_PROPAGATION_MS: "500",
+        EBB_K8S_SIDECAR: "true",
+      }).k8s,
+    ).toEqual({
+      api: { host: "127.0.0.2", port: 7443 },
+      proxy: { host: "127.0.0.2", port: 9090 },
+      podFirstHost: "127.0.0.31",
+      propagationDelayMs: 500,
+      sidecar: true,
+    });
+    expect(parseLabConfig({ EBB_K8S_SIDECAR: "false" }).k8s?.sidecar).toBe(false);
+    expect(parseLabConfig({ EBB_K8S: "off" }).k8s).toBeNull();
+  });
+
+  it("names the variable it refuses", () => {
+    expect(() => parseLabConfig({ EBB_K8S_SIDECAR: "maybe" })).toThrow(/EBB_K8S_SIDECAR/);
+    expect(() => parseLabConfig({ EBB_K8S_API: "localhost" })).toThrow(/EBB_K8S_API: expected host:port/);
+    expect(() => parseLabConfig({ EBB_K8S_PROPAGATION_MS: "-1" })).toThrow(/EBB_K8S_PROPAGATION_MS/);
+  });
+});

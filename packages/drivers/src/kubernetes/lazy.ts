@@ -1,0 +1,74 @@
+import type {
+  Balancer,
+  BalancerTiming,
+  LiveFleetFacts,
+  Target,
+  TargetObservation,
+  TargetSnapshot,
+  TrafficSample,
+} from "@ebb/core";
+import type { KubernetesBalancer } from "./balancer.js";
+import { type KubernetesConfig, type KubernetesConfigInput, parseKubernetesConfig } from "./config.js";
+import type { KubernetesFleet } from "./fleet.js";
+
+/**
+ * A Kubernetes fleet's balancer that loads @kubernetes/client-node on first use. Importing the client costs a
+ * worker about 85 MB of RSS, which a worker with no Kubernetes fleet must not pay: `@ebb/drivers` exports only
+ * this wrapper and the config (zod), and the driver itself comes from `@ebb/drivers/kubernetes` through a
+ * dynamic import. The config is validated at once, so a bad fleet config still fails where it is stored.
+ */
+export class LazyKubernetesBalancer implements Balancer {
+  readonly kind = "kubernetes" as const;
+  readonly config: KubernetesConfig;
+  private loading: Promise<KubernetesBalancer> | undefined;
+
+  constructor(config: KubernetesConfig | KubernetesConfigInput) {
+    this.config = parseKubernetesConfig(config);
+  }
+
+  /** The driver, loading the client on the first call (one balancer, one KubeConfig, per fleet config). */
+  load(): Promise<KubernetesBalancer> {
+    if (this.loading === undefined) {
+      const loading = import("./balancer.js").then((m) => new m.KubernetesBalancer(this.config));
+      // A failed load (a kubeconfig that cannot be read yet) is tried again on the next call.
+      loading.catch(() => {
+        if (this.loading === loading) this.loading = undefined;
+      });
+      this.loading = loading;
+    }
+    return this.loading;
+  }
+
+  /** The KubernetesFleet the k8s.* steps drive. */
+  async fleet(): Promise<KubernetesFleet> {
+    return (await this.load()).fleet;
+  }
+
+  async timing(): Promise<BalancerTiming> {
+    return (await this.load()).timing();
+  }
+
+  async observe(target: Target): Promise<TargetObservation> {
+    return (await this.load()).observe(target);
+  }
+
+  async disable(target: Target): Promise<void> {
+    return (await this.load()).disable(target);
+  }
+
+  async enable(target: Target): Promise<void> {
+    return (await this.load()).enable(target);
+  }
+
+  async traffic(target: Target): Promise<TrafficSample> {
+    return (await this.load()).traffic(target);
+  }
+
+  async snapshot(targets: readonly Target[]): Promise<TargetSnapshot[]> {
+    return (await this.load()).snapshot(targets);
+  }
+
+  async liveFacts(targets: readonly Target[]): Promise<LiveFleetFacts> {
+    return (await this.load()).liveFacts(targets);
+  }
+}

@@ -1,0 +1,161 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { bootstrap, featureModules, parseConfig, type RunningApp } from "@ebb/api";
+import { isPodReady, K8S_PODS, type K8sPod } from "@ebb/lab";
+import { freePort, waitFor } from "@ebb/testkit";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type TestDatabase, testDatabases } from "../../apps/api/src/database/testing.js";
+import { type EmbeddedRedis, startEmbeddedRedis } from "../../apps/api/src/redis/embedded.js";
+import { registerLabPods } from "../../apps/lab/src/fleet.js";
+import { TEST_ADMIN_TOKEN } from "../support/ebb.js";
+import { errorsOf, givenLabCluster, loadThroughService, type RolloutView, servedVersion } from "./support.js";
+
+// issue #6: `kill -9` of the worker in the middle of a pod rollout, at each kind of k8s step: a new worker
+// resumes from the database and completes it. No pod is deleted twice (each is replaced exactly once), never
+// more than one pod is out of the Service, and clients under load see no error.
+//
+// The worker is a real process (`node apps/api/dist/main.js`, role worker) next to the API in this process,
+// so the suite needs PostgreSQL (embedded PGlite serves one process); elsewhere it is skipped with a warning.
+
+const root = path.resolve(import.meta.dirname, "../..");
+const NET = 53;
+const postgres = testDatabases().find((v) => v.kind === "postgres");
+const auth = { authorization: `Bearer ${TEST_ADMIN_TOKEN}` };
+/** Per pod, in turn: where its worker dies. */
+const KILL_AT = ["await-endpoint-removed", "delete-pod", "await-replacement", "await-quiet"];
+
+let lab: Awaited<ReturnType<typeof givenLabCluster>>;
+let db: TestDatabase;
+let redis: EmbeddedRedis;
+let api: RunningApp;
+let dataDir: string;
+let workerEnv: NodeJS.ProcessEnv;
+let worker: ChildProcess | undefined;
+
+function startWorker(): ChildProcess {
+  return spawn(process.execPath, [path.join(root, "apps/api/dist/main.js")], {
+    env: workerEnv,
+    stdio: ["ignore", "ignore", "inherit"],
+  });
+}
+
+async function killWorker(): Promise<void> {
+  const w = worker;
+  if (!w || w.exitCode !== null) return;
+  const exited = new Promise((resolve) => w.once("exit", resolve));
+  w.kill("SIGKILL");
+  await exited;
+}
+
+async function getRollout(id: string): Promise<RolloutView> {
+  return (await (await fetch(`${api.apiUrl}/rollouts/${id}`, { headers: auth })).json()) as RolloutView;
+}
+
+describe.skipIf(!postgres)("kill -9 of the worker during a pod rollout", () => {
+  beforeAll(async () => {
+    lab = await givenLabCluster(NET, { replicas: 4, sidecar: true, propagationDelayMs: 1_000 });
+    db = await postgres!.open();
+    redis = await startEmbeddedRedis({
+      port: await freePort("127.0.0.1"),
+      dir: await mkdtemp(path.join(tmpdir(), "ebb-redis-")),
+    });
+    dataDir = await mkdtemp(path.join(tmpdir(), "ebb-k8s-chaos-"));
+    const env = {
+      DATABASE_URL: db.config.url!,
+      REDIS_URL: redis.url,
+      EBB_DATA_DIR: dataDir,
+      EBB_RECONCILE_INTERVAL_MS: "500",
+      EBB_JOB_LOCK_MS: "2000",
+      EBB_LOG_LEVEL: "warn",
+      EBB_ADMIN_TOKEN: TEST_ADMIN_TOKEN,
+    };
+    const host = `127.0.${NET}.1`;
+    const config = parseConfig({
+      ...env,
+      EBB_ROLE: "api",
+      EBB_API_HOST: host,
+      EBB_API_PORT: String(await freePort(host)),
+    });
+    api = await bootstrap(config, {
+      database: db,
+      modules: featureModules(config, process.env),
+      logger: false,
+    });
+    await registerLabPods(db.prisma, lab);
+    workerEnv = { ...process.env, ...env, EBB_ROLE: "worker" };
+    worker = startWorker();
+  }, 60_000);
+
+  afterAll(async () => {
+    await killWorker();
+    await api?.close();
+    await redis?.stop();
+    await db?.drop();
+    await lab?.cleanup();
+    if (dataDir) await rm(dataDir, { recursive: true, force: true });
+  });
+
+  it("resumes after every kill and completes: each pod replaced once, one out at a time, no client error", async () => {
+    const load = await loadThroughService(lab);
+    // Every incarnation of every pod, and how many pods are out of the Service, sampled every 20 ms.
+    const uids = new Map<string, Set<string>>(lab.pods.map((p) => [p.name, new Set<string>()]));
+    let maxOut = 0;
+    const sampler = setInterval(() => {
+      let out = 0;
+      for (const p of lab.pods) {
+        const pod = lab.cluster.store.peek(K8S_PODS, lab.namespace, p.name) as K8sPod | undefined;
+        if (pod?.metadata.uid) uids.get(p.name)!.add(pod.metadata.uid);
+        if (!pod || !isPodReady(pod)) out++;
+      }
+      maxOut = Math.max(maxOut, out);
+    }, 20);
+    let final: RolloutView;
+    const kills: string[] = [];
+    try {
+      const res = await fetch(`${api.apiUrl}/rollouts`, {
+        method: "POST",
+        headers: { "content-type": "application/json", ...auth },
+        body: JSON.stringify({ fleet: "lab-pods", version: "2.0.0", runbook: "k8s-pod-drain" }),
+      });
+      expect(res.status, await res.clone().text()).toBe(201);
+      const { id } = (await res.json()) as { id: string };
+      for (const [i, pod] of lab.pods.entries()) {
+        const step = KILL_AT[i]!;
+        // When the worker dies while this pod is at that step
+        await waitFor(
+          async () => {
+            const t = (await getRollout(id)).targets.find((x) => x.name === pod.name);
+            return t?.step === step && (t.status === "running" || t.status === "waiting");
+          },
+          { timeoutMs: 60_000, intervalMs: 10, what: `${pod.name} at ${step}` },
+        );
+        await killWorker();
+        kills.push(`${pod.name}@${step}`);
+        worker = startWorker();
+      }
+      // Then a new worker takes over each time, and the rollout completes
+      final = await waitFor(
+        async () => {
+          const r = await getRollout(id);
+          return ["succeeded", "failed", "aborted"].includes(r.status) ? r : undefined;
+        },
+        { timeoutMs: 120_000, intervalMs: 100, what: "the rollout to finish" },
+      );
+    } finally {
+      clearInterval(sampler);
+      const report = await load.stop();
+      const { count, samples } = errorsOf(report);
+      expect(count, samples).toBe(0);
+    }
+    expect(final.status, JSON.stringify(final.targets)).toBe("succeeded");
+    expect(kills).toHaveLength(4);
+    for (const p of lab.pods) {
+      // the old pod and its one replacement: a resumed delete never deleted the replacement
+      expect(uids.get(p.name)?.size, p.name).toBe(2);
+      expect(await servedVersion(p.host, p.port)).toBe("2.0.0");
+    }
+    expect(maxOut).toBe(1);
+  }, 300_000);
+});
