@@ -200,7 +200,6 @@ export class Engine {
         outcome.recheckAtMs,
         run.deadline,
         checkedAt,
-        outcome.recheckAtMs !== undefined,
       );
       return;
     }
@@ -230,7 +229,7 @@ export class Engine {
         e.attempt === p.attempt,
     );
     await this.dispatch(p.rolloutId, { ...result, effects: result.effects.filter((e) => e !== own) });
-    // The time the step itself asked for, if it did (the machine's own.atMs always has one: its default poll).
+    // The time the step itself asked for, if it did; else the machine's default poll (own.atMs).
     const asked = outcome.kind === "waiting" ? outcome.recheckAtMs : undefined;
     if (own && token)
       await this.delayCheck(
@@ -242,7 +241,7 @@ export class Engine {
         asked ?? own.atMs,
         run.deadline,
         checkedAt,
-        asked !== undefined,
+        asked,
       );
   }
 
@@ -259,8 +258,8 @@ export class Engine {
     atMs: number | undefined,
     deadline: number | undefined,
     checkedAt: number,
-    /** `atMs` is a time the step asked for (the end of a window), not a poll. */
-    askedFor = false,
+    /** A time the step itself asked for (the end of a window, not a poll): kept even when watched. */
+    askedFor: number | undefined = atMs,
   ): Promise<never> {
     const now = this.now();
     let at = atMs ?? now + planned.recheckMs;
@@ -274,7 +273,7 @@ export class Engine {
         at =
           changed >= checkedAt
             ? now + 1
-            : askedFor
+            : askedFor !== undefined
               ? at
               : Math.max(at, now + WATCHED_POLL_FACTOR * planned.recheckMs);
       }

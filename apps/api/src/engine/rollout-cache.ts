@@ -1,4 +1,5 @@
 import type { PrismaClient } from "../generated/prisma/client.js";
+import type { FleetRecord, TargetRecord } from "./engine.js";
 
 /** What never changes once a rollout is created: everything but its state. */
 export interface RolloutStatics {
@@ -10,22 +11,8 @@ export interface RolloutStatics {
   runbookSource: string;
 }
 
-export interface FleetRow {
-  id: string;
-  name: string;
-  balancer: string;
-  balancerConfig: unknown;
-}
-
-export interface TargetRow {
-  id: string;
-  name: string;
-  host: string;
-  port: number;
-  executor: string;
-  executorConfig: unknown;
-  labels: unknown;
-}
+type FleetRow = FleetRecord;
+type TargetRow = TargetRecord;
 
 /** A fleet's or target's settings are read again after this long: an operator's change applies soon. */
 const SETTINGS_TTL_MS = 5_000;
