@@ -3,6 +3,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { bootstrap, featureModules, parseConfig, type RunningApp } from "@ebb/api";
+import type { RolloutView } from "@ebb/contracts";
 import { isPodReady, K8S_PODS, type K8sPod } from "@ebb/lab";
 import { freePort, waitFor } from "@ebb/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -10,7 +11,8 @@ import { type TestDatabase, testDatabases } from "../../apps/api/src/database/te
 import { type EmbeddedRedis, startEmbeddedRedis } from "../../apps/api/src/redis/embedded.js";
 import { registerLabPods } from "../../apps/lab/src/fleet.js";
 import { TEST_ADMIN_TOKEN } from "../support/ebb.js";
-import { errorsOf, givenLabCluster, loadThroughService, type RolloutView, servedVersion } from "./support.js";
+import { errorsOf } from "../support/rollouts.js";
+import { givenLabCluster, loadThroughService, servedVersion } from "./support.js";
 
 // issue #6: `kill -9` of the worker in the middle of a pod rollout, at each kind of k8s step: a new worker
 // resumes from the database and completes it. No pod is deleted twice (each is replaced exactly once), never

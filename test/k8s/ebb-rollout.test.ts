@@ -8,16 +8,8 @@ import {
 } from "@ebb/lab";
 import { afterEach, describe, expect, it } from "vitest";
 import { api, type RunningEbb } from "../support/ebb.js";
-import { storeRunbook } from "../support/rollouts.js";
-import {
-  errorsOf,
-  givenEbbWithPods,
-  givenLabCluster,
-  loadThroughService,
-  servedVersion,
-  startRollout,
-  untilRolloutDone,
-} from "./support.js";
+import { createRollout, errorsOf, storeRunbook, untilTerminal } from "../support/rollouts.js";
+import { givenEbbWithPods, givenLabCluster, loadThroughService, servedVersion } from "./support.js";
 
 // issue #6: under continuous keep-alive load through the Service's proxy, with proxies lagging 2 s behind the
 // EndpointSlices and an Envoy-like sidecar in every pod, Ebb's k8s-pod-drain rolls a StatefulSet of 4 pods to a
@@ -70,8 +62,8 @@ describe("k8s-pod-drain run by Ebb, sidecar mode, proxies 2 s behind", () => {
     }, 20);
 
     // When CI asks for a rollout of version 2.0.0 with the documented pod runbook
-    const id = await startRollout(ebb, { fleet: "lab-pods", version: "2.0.0", runbook: "k8s-pod-drain" });
-    const done = await untilRolloutDone(ebb, id);
+    const id = await createRollout(ebb, { fleet: "lab-pods", version: "2.0.0", runbook: "k8s-pod-drain" });
+    const done = await untilTerminal(ebb, id, 120_000);
 
     // Then it succeeds
     expect(done.status, JSON.stringify(done.targets)).toBe("succeeded");
@@ -148,13 +140,13 @@ describe("a plain delete-and-replace runbook", () => {
     });
     expect(refused.status).toBe(400);
     expect(refused.body.error.message).toMatch(/preflight.*k8s\.awaitEndpointRemoved/);
-    const id = await startRollout(ebb, {
+    const id = await createRollout(ebb, {
       fleet: "lab-pods",
       version: "2.0.0",
       runbook: "plain-delete",
       force: true,
     });
-    const done = await untilRolloutDone(ebb, id);
+    const done = await untilTerminal(ebb, id, 120_000);
     expect(done.status, JSON.stringify(done.targets)).toBe("succeeded");
 
     // Then clients saw errors: 503 from sidecars whose app had exited, refusals from pods already gone

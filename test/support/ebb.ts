@@ -30,6 +30,16 @@ export async function givenEbb(
   env: Record<string, string> = {},
   opts: { database?: "pglite" | "postgres" } = {},
 ): Promise<RunningEbb> {
+  return givenEbbWith((prisma) => registerWorld(prisma, world), net, env, opts);
+}
+
+/** givenEbb with another fleet registration (the emulated cluster's pods, say). */
+export async function givenEbbWith(
+  register: (prisma: RunningEbb["prisma"]) => Promise<unknown>,
+  net: number,
+  env: Record<string, string> = {},
+  opts: { database?: "pglite" | "postgres" } = {},
+): Promise<RunningEbb> {
   const dataDir = await mkdtemp(path.join(tmpdir(), "ebb-data-"));
   const host = `127.0.${net}.1`;
   const config = parseConfig(
@@ -56,7 +66,7 @@ export async function givenEbb(
     modules: featureModules(config, process.env),
     logger: false,
   });
-  await registerWorld(database.prisma, world);
+  await register(database.prisma);
   return {
     app,
     apiUrl: app.apiUrl!,
