@@ -1,14 +1,12 @@
-import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { readFile } from "node:fs/promises";
 import path from "node:path";
-import { bootstrap, featureModules, parseConfig, type RunningApp } from "@ebb/api";
+import type { RolloutView } from "@ebb/contracts";
 import { LoadGenerator, registerWorld, vmStatus } from "@ebb/lab";
-import { freePort, waitFor } from "@ebb/testkit";
+import { waitFor } from "@ebb/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type TestDatabase, testDatabases } from "../../apps/api/src/database/testing.js";
-import { type EmbeddedRedis, startEmbeddedRedis } from "../../apps/api/src/redis/embedded.js";
+import { testDatabases } from "../../apps/api/src/database/testing.js";
 import { TEST_ADMIN_TOKEN } from "../support/ebb.js";
+import { givenSplitEbb, type SplitEbb } from "../support/split.js";
 import { givenLab, totalErrors } from "../support/world.js";
 
 const auth = { authorization: `Bearer ${TEST_ADMIN_TOKEN}` };
@@ -21,7 +19,6 @@ const auth = { authorization: `Bearer ${TEST_ADMIN_TOKEN}` };
 // Workers are real processes (`node apps/api/dist/main.js`, role worker), so this suite needs PostgreSQL
 // (embedded PGlite serves one process). CI has it; elsewhere the suite is skipped with a warning.
 
-const root = path.resolve(import.meta.dirname, "../..");
 const NET = 40;
 const KILLS_PER_ROLLOUT = 5;
 const VERSIONS = ["2.0.0", "3.0.0", "4.0.0", "5.0.0"];
@@ -29,39 +26,9 @@ const postgres = testDatabases().find((v) => v.kind === "postgres");
 
 type Lab = Awaited<ReturnType<typeof givenLab>>;
 let lab: Lab;
-let db: TestDatabase;
-let redis: EmbeddedRedis;
-let api: RunningApp;
-let dataDir: string;
-let worker: ChildProcess | undefined;
-let workerEnv: NodeJS.ProcessEnv;
+let ebb: SplitEbb;
 let maxOut = 0;
 let sampler: NodeJS.Timeout | undefined;
-
-function startWorker(): ChildProcess {
-  const child = spawn(process.execPath, [path.join(root, "apps/api/dist/main.js")], {
-    env: workerEnv,
-    stdio: ["ignore", "ignore", "inherit"],
-  });
-  return child;
-}
-
-async function killWorker(): Promise<void> {
-  const w = worker;
-  if (!w || w.exitCode !== null) return;
-  const exited = new Promise((resolve) => w.once("exit", resolve));
-  w.kill("SIGKILL");
-  await exited;
-}
-
-interface RolloutView {
-  status: string;
-  targets: { name: string; status: string; stepIndex: number; step: string | null }[];
-}
-
-async function getRollout(id: string): Promise<RolloutView> {
-  return (await (await fetch(`${api.apiUrl}/rollouts/${id}`, { headers: auth })).json()) as RolloutView;
-}
 
 const EXEC_STEPS = new Set(["fail-health-check", "stop", "deploy", "start", "restore-health-check"]);
 const WAIT_STEPS = new Set(["await-unbound", "await-quiet", "await-bound"]);
@@ -85,41 +52,14 @@ function killPoint(n: number, before: RolloutView, now: RolloutView): boolean {
 describe.skipIf(!postgres)("kill -9 of the worker, 20 times over four rollouts", () => {
   beforeAll(async () => {
     lab = await givenLab(NET);
-    db = await postgres!.open();
-    redis = await startEmbeddedRedis({
-      port: await freePort("127.0.0.1"),
-      dir: await mkdtemp(path.join(tmpdir(), "ebb-redis-")),
+    ebb = await givenSplitEbb({
+      net: NET,
+      postgres: postgres!,
+      // Every ebb-vm command notes when it starts and ends, whichever worker (dead or alive) started it.
+      register: (db, dataDir) =>
+        registerWorld(db.prisma, lab, { env: { EBB_VM_COMMAND_LOG: path.join(dataDir, "commands.jsonl") } }),
     });
-    dataDir = await mkdtemp(path.join(tmpdir(), "ebb-chaos-"));
-    const env = {
-      DATABASE_URL: db.config.url!,
-      REDIS_URL: redis.url,
-      EBB_DATA_DIR: dataDir,
-      // One lock directory for every worker: a killed worker's orphaned command holds its target's lock.
-      EBB_LOCK_DIR: path.join(dataDir, "locks"),
-      EBB_RECONCILE_INTERVAL_MS: "500",
-      EBB_JOB_LOCK_MS: "2000",
-      EBB_LOG_LEVEL: "warn",
-      EBB_ADMIN_TOKEN: TEST_ADMIN_TOKEN,
-    };
-    const host = `127.0.${NET}.1`;
-    const config = parseConfig({
-      ...env,
-      EBB_ROLE: "api",
-      EBB_API_HOST: host,
-      EBB_API_PORT: String(await freePort(host)),
-    });
-    api = await bootstrap(config, {
-      database: db,
-      modules: featureModules(config, process.env),
-      logger: false,
-    });
-    // Every ebb-vm command notes when it starts and ends, whichever worker (dead or alive) started it.
-    await registerWorld(db.prisma, lab, {
-      env: { EBB_VM_COMMAND_LOG: path.join(dataDir, "commands.jsonl") },
-    });
-    workerEnv = { ...process.env, ...env, EBB_ROLE: "worker" };
-    worker = startWorker();
+    ebb.startWorker();
     sampler = setInterval(() => {
       maxOut = Math.max(maxOut, lab.device.servers().filter((s) => !s.bound).length);
     }, 50);
@@ -127,12 +67,8 @@ describe.skipIf(!postgres)("kill -9 of the worker, 20 times over four rollouts",
 
   afterAll(async () => {
     clearInterval(sampler);
-    await killWorker();
-    await api?.close();
-    await redis?.stop();
-    await db?.drop();
+    await ebb?.cleanup();
     await lab?.cleanup();
-    await rm(dataDir, { recursive: true, force: true });
   });
 
   it("every rollout resumes and completes, one target out at a time, no command twice at once, no client error", async () => {
@@ -146,7 +82,7 @@ describe.skipIf(!postgres)("kill -9 of the worker, 20 times over four rollouts",
     let kills = 0;
     try {
       for (const version of VERSIONS) {
-        const res = await fetch(`${api.apiUrl}/rollouts`, {
+        const res = await fetch(`${ebb.api.apiUrl}/rollouts`, {
           method: "POST",
           headers: { "content-type": "application/json", ...auth },
           body: JSON.stringify({ fleet: "lab", version, runbook: "l4-drain" }),
@@ -154,11 +90,11 @@ describe.skipIf(!postgres)("kill -9 of the worker, 20 times over four rollouts",
         expect(res.status, await res.clone().text()).toBe(201);
         const { id } = (await res.json()) as { id: string };
         let killsHere = 0;
-        let before = await getRollout(id);
+        let before = await ebb.getRollout(id);
         for (;;) {
           const now = await waitFor(
             async () => {
-              const r = await getRollout(id);
+              const r = await ebb.getRollout(id);
               const terminal = ["succeeded", "failed", "aborted"].includes(r.status);
               return terminal || (killsHere < KILLS_PER_ROLLOUT && killPoint(kills, before, r))
                 ? r
@@ -170,8 +106,8 @@ describe.skipIf(!postgres)("kill -9 of the worker, 20 times over four rollouts",
             expect(now.status, JSON.stringify(now.targets)).toBe("succeeded");
             break;
           }
-          await killWorker();
-          worker = startWorker();
+          await ebb.killWorker();
+          ebb.startWorker();
           kills++;
           killsHere++;
           before = now;
@@ -188,7 +124,7 @@ describe.skipIf(!postgres)("kill -9 of the worker, 20 times over four rollouts",
     expect(maxOut).toBe(1);
 
     // No two commands overlapped on one VM, even across a killed worker and its successor.
-    const lines = (await readFile(path.join(dataDir, "commands.jsonl"), "utf8")).trim().split("\n");
+    const lines = (await readFile(path.join(ebb.dataDir, "commands.jsonl"), "utf8")).trim().split("\n");
     const events = lines.map((l) => JSON.parse(l) as { phase: string; vm: string; pid: number; t: number });
     for (const vm of lab.vms.map((v) => v.name)) {
       let running = 0;

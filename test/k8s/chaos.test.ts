@@ -1,17 +1,11 @@
-import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import path from "node:path";
-import { bootstrap, featureModules, parseConfig, type RunningApp } from "@ebb/api";
 import type { RolloutView } from "@ebb/contracts";
-import { isPodReady, K8S_PODS, type K8sPod } from "@ebb/lab";
-import { freePort, waitFor } from "@ebb/testkit";
+import { isPodReady, K8S_PODS, type K8sPod, registerLabPods } from "@ebb/lab";
+import { waitFor } from "@ebb/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type TestDatabase, testDatabases } from "../../apps/api/src/database/testing.js";
-import { type EmbeddedRedis, startEmbeddedRedis } from "../../apps/api/src/redis/embedded.js";
-import { registerLabPods } from "../../apps/lab/src/fleet.js";
+import { testDatabases } from "../../apps/api/src/database/testing.js";
 import { TEST_ADMIN_TOKEN } from "../support/ebb.js";
 import { errorsOf } from "../support/rollouts.js";
+import { givenSplitEbb, type SplitEbb } from "../support/split.js";
 import { givenLabCluster, loadThroughService, servedVersion } from "./support.js";
 
 // issue #6: `kill -9` of the worker in the middle of a pod rollout, at each kind of k8s step: a new worker
@@ -21,7 +15,6 @@ import { givenLabCluster, loadThroughService, servedVersion } from "./support.js
 // The worker is a real process (`node apps/api/dist/main.js`, role worker) next to the API in this process,
 // so the suite needs PostgreSQL (embedded PGlite serves one process); elsewhere it is skipped with a warning.
 
-const root = path.resolve(import.meta.dirname, "../..");
 const NET = 53;
 const postgres = testDatabases().find((v) => v.kind === "postgres");
 const auth = { authorization: `Bearer ${TEST_ADMIN_TOKEN}` };
@@ -29,74 +22,22 @@ const auth = { authorization: `Bearer ${TEST_ADMIN_TOKEN}` };
 const KILL_AT = ["await-endpoint-removed", "delete-pod", "await-replacement", "await-quiet"];
 
 let lab: Awaited<ReturnType<typeof givenLabCluster>>;
-let db: TestDatabase;
-let redis: EmbeddedRedis;
-let api: RunningApp;
-let dataDir: string;
-let workerEnv: NodeJS.ProcessEnv;
-let worker: ChildProcess | undefined;
-
-function startWorker(): ChildProcess {
-  return spawn(process.execPath, [path.join(root, "apps/api/dist/main.js")], {
-    env: workerEnv,
-    stdio: ["ignore", "ignore", "inherit"],
-  });
-}
-
-async function killWorker(): Promise<void> {
-  const w = worker;
-  if (!w || w.exitCode !== null) return;
-  const exited = new Promise((resolve) => w.once("exit", resolve));
-  w.kill("SIGKILL");
-  await exited;
-}
-
-async function getRollout(id: string): Promise<RolloutView> {
-  return (await (await fetch(`${api.apiUrl}/rollouts/${id}`, { headers: auth })).json()) as RolloutView;
-}
+let ebb: SplitEbb;
 
 describe.skipIf(!postgres)("kill -9 of the worker during a pod rollout", () => {
   beforeAll(async () => {
     lab = await givenLabCluster(NET, { replicas: 4, sidecar: true, propagationDelayMs: 1_000 });
-    db = await postgres!.open();
-    redis = await startEmbeddedRedis({
-      port: await freePort("127.0.0.1"),
-      dir: await mkdtemp(path.join(tmpdir(), "ebb-redis-")),
+    ebb = await givenSplitEbb({
+      net: NET,
+      postgres: postgres!,
+      register: (db) => registerLabPods(db.prisma, lab),
     });
-    dataDir = await mkdtemp(path.join(tmpdir(), "ebb-k8s-chaos-"));
-    const env = {
-      DATABASE_URL: db.config.url!,
-      REDIS_URL: redis.url,
-      EBB_DATA_DIR: dataDir,
-      EBB_RECONCILE_INTERVAL_MS: "500",
-      EBB_JOB_LOCK_MS: "2000",
-      EBB_LOG_LEVEL: "warn",
-      EBB_ADMIN_TOKEN: TEST_ADMIN_TOKEN,
-    };
-    const host = `127.0.${NET}.1`;
-    const config = parseConfig({
-      ...env,
-      EBB_ROLE: "api",
-      EBB_API_HOST: host,
-      EBB_API_PORT: String(await freePort(host)),
-    });
-    api = await bootstrap(config, {
-      database: db,
-      modules: featureModules(config, process.env),
-      logger: false,
-    });
-    await registerLabPods(db.prisma, lab);
-    workerEnv = { ...process.env, ...env, EBB_ROLE: "worker" };
-    worker = startWorker();
+    ebb.startWorker();
   }, 60_000);
 
   afterAll(async () => {
-    await killWorker();
-    await api?.close();
-    await redis?.stop();
-    await db?.drop();
+    await ebb?.cleanup();
     await lab?.cleanup();
-    if (dataDir) await rm(dataDir, { recursive: true, force: true });
   });
 
   it("resumes after every kill and completes: each pod replaced once, one out at a time, no client error", async () => {
@@ -116,7 +57,7 @@ describe.skipIf(!postgres)("kill -9 of the worker during a pod rollout", () => {
     let final: RolloutView;
     const kills: string[] = [];
     try {
-      const res = await fetch(`${api.apiUrl}/rollouts`, {
+      const res = await fetch(`${ebb.api.apiUrl}/rollouts`, {
         method: "POST",
         headers: { "content-type": "application/json", ...auth },
         body: JSON.stringify({ fleet: "lab-pods", version: "2.0.0", runbook: "k8s-pod-drain" }),
@@ -128,19 +69,19 @@ describe.skipIf(!postgres)("kill -9 of the worker during a pod rollout", () => {
         // When the worker dies while this pod is at that step
         await waitFor(
           async () => {
-            const t = (await getRollout(id)).targets.find((x) => x.name === pod.name);
+            const t = (await ebb.getRollout(id)).targets.find((x) => x.name === pod.name);
             return t?.step === step && (t.status === "running" || t.status === "waiting");
           },
           { timeoutMs: 60_000, intervalMs: 10, what: `${pod.name} at ${step}` },
         );
-        await killWorker();
+        await ebb.killWorker();
         kills.push(`${pod.name}@${step}`);
-        worker = startWorker();
+        ebb.startWorker();
       }
       // Then a new worker takes over each time, and the rollout completes
       final = await waitFor(
         async () => {
-          const r = await getRollout(id);
+          const r = await ebb.getRollout(id);
           return ["succeeded", "failed", "aborted"].includes(r.status) ? r : undefined;
         },
         { timeoutMs: 120_000, intervalMs: 100, what: "the rollout to finish" },
