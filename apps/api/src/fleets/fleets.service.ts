@@ -16,7 +16,7 @@ import { DATABASE } from "../app/tokens.js";
 import { redact } from "../audit/redact.js";
 import { RequestValidationError, toFieldIssues } from "../common/validation.js";
 import type { Database } from "../database/client.js";
-import type { DriverRegistry, FleetRecord } from "../engine/engine.js";
+import type { DriverRegistry, FleetRecord } from "@ebb/engine";
 import { DRIVERS } from "../engine/tokens.js";
 import { Prisma } from "../generated/prisma/client.js";
 

@@ -13,7 +13,7 @@ import { CONFIG, DATABASE } from "../app/tokens.js";
 import type { Principal } from "../auth/principal.js";
 import type { EbbConfig } from "../config/config.js";
 import type { Database } from "../database/client.js";
-import type { DriverRegistry, Engine } from "../engine/engine.js";
+import type { DriverRegistry, Engine } from "@ebb/engine";
 import { DRIVERS, ENGINE } from "../engine/tokens.js";
 import type { Prisma } from "../generated/prisma/client.js";
 import {
