@@ -16,8 +16,8 @@ import {
   type Strategy,
   type TargetFacts,
 } from "@ebb/core";
-import { HttpException, HttpStatus } from "@nestjs/common";
 import type { DriverRegistry, Engine, FleetRecord } from "@ebb/engine";
+import { HttpException, HttpStatus } from "@nestjs/common";
 import { acquireLease } from "../engine/prisma-store.js";
 import { Prisma, type PrismaClient } from "../generated/prisma/client.js";
 
