@@ -27,7 +27,8 @@ export function mapError(exception: unknown): MappedError {
       code: exception.code,
       message: exception.message,
       details: exception.details ?? null,
-      severity: status >= 500 ? "warn" : "none",
+      // A failing readiness probe answers `unavailable` every few seconds: its caller logs, not us.
+      severity: status >= 500 && exception.code !== "unavailable" ? "warn" : "none",
     };
   }
   if (exception instanceof RequestValidationError) return invalidRequest(exception);
