@@ -20,6 +20,11 @@ export const ERROR_CODES = [
   "not_found",
   /** The request contradicts current state: a target leased by another rollout, a duplicate name. */
   "conflict",
+  /**
+   * A target of the fleet is leased by another rollout; `details` names it, its status, the targets it
+   * holds and how to release them (contracts' fleetHoldSchema).
+   */
+  "fleet_held",
   /** The same Idempotency-Key sent again for a different rollout: a client bug, never valid by waiting. */
   "idempotency_key_reused",
   /** No valid credential came with the request. */

@@ -16,6 +16,7 @@ export const EBB_ERROR_STATUS: Readonly<Record<EbbErrorCode, number>> = {
   not_found: 404,
   // Valid, but not now: the current state forbids it (a leased target, a finished rollout).
   conflict: 409,
+  fleet_held: 409,
   invalid_transition: 409,
   lease_lost: 409,
   target_unhealthy: 409,

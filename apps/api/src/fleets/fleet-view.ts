@@ -1,11 +1,12 @@
-import type { FleetView, TargetView } from "@ebb/contracts";
+import type { FleetHold, FleetView, TargetView } from "@ebb/contracts";
 import { redact } from "../audit/redact.js";
 import type { Prisma } from "../generated/prisma/client.js";
 
 type FleetRow = Prisma.FleetGetPayload<{ include: { targets: true } }>;
 type TargetRow = FleetRow["targets"][number];
 
-export function fleetView(row: FleetRow): FleetView {
+/** `holds`: stopped rollouts holding its targets (none for a fleet just created). */
+export function fleetView(row: FleetRow, holds: FleetHold[] = []): FleetView {
   return {
     id: row.id,
     name: row.name,
@@ -15,6 +16,7 @@ export function fleetView(row: FleetRow): FleetView {
     createdAt: row.createdAt.toISOString(),
     updatedAt: row.updatedAt.toISOString(),
     targets: row.targets.map(targetView),
+    holds,
   };
 }
 

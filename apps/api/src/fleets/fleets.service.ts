@@ -16,6 +16,7 @@ import type { DriverRegistry } from "../engine/engine.js";
 import { DRIVERS } from "../engine/tokens.js";
 import { Prisma } from "../generated/prisma/client.js";
 import { checkBalancer, checkExecutor, checkFleet, targetData } from "./fleet-checks.js";
+import { fleetHolds } from "./fleet-holds.js";
 import { fleetView, targetView } from "./fleet-view.js";
 import { upsertFleet } from "./upsert-fleet.js";
 
@@ -32,11 +33,14 @@ export class FleetsService {
       include: { targets: { orderBy: { name: "asc" } } },
       orderBy: { name: "asc" },
     });
-    return rows.map(fleetView);
+    const holds = await fleetHolds(this.db.prisma, rows, { onlyStopped: true });
+    return rows.map((row) => fleetView(row, holds.get(row.name)));
   }
 
   async get(name: string): Promise<FleetView> {
-    return fleetView(await this.row(name));
+    const row = await this.row(name);
+    const holds = await fleetHolds(this.db.prisma, [row], { onlyStopped: true, drivers: this.drivers });
+    return fleetView(row, holds.get(row.name));
   }
 
   async create(body: z.output<typeof createFleetBodySchema>): Promise<FleetView> {

@@ -1,6 +1,8 @@
 import { randomUUID } from "node:crypto";
-import { createRollout, EbbError, type Finding, type RolloutPlan } from "@ebb/core";
+import { describeFleetHold, type FleetHold } from "@ebb/contracts";
+import { createRollout, EbbError, type Finding, isEbbError, type RolloutPlan } from "@ebb/core";
 import type { Engine } from "../engine/engine.js";
+import { fleetHolds } from "../fleets/fleet-holds.js";
 import { type PrepareDeps, prepareRollout } from "./prepare-rollout.js";
 import type { CreateRolloutInput, RolloutLimits } from "./rollout-input.js";
 import { isUniqueViolation, type KeyedRollout } from "./rollouts.repository.js";
@@ -36,6 +38,8 @@ export async function createAndStartRollout(
   }
   const prepared = await prepareRollout(deps, input, limits);
   const { fleet, runbook, plan, findings, timing } = prepared;
+  const holding = prepared.holds.find((h) => h.targets.some((t) => plan.batches.flat().includes(t.name)));
+  if (holding) throw heldBy(holding);
   if (prepared.blocked) {
     const errors = findings.filter((f) => f.severity === "error");
     throw new EbbError(
@@ -73,6 +77,13 @@ export async function createAndStartRollout(
       targetIds: new Map(fleet.targets.map((t) => [t.name, t.id])),
     });
   } catch (err) {
+    // Held by a rollout still at work (or one that took the lease since the preview): say which and how.
+    if (isEbbError(err, "fleet_held")) {
+      const { rolloutId } = err.details as { rolloutId: string };
+      const holds = await fleetHolds(deps.prisma, [fleet], { rolloutId, drivers: deps.drivers });
+      const hold = holds.get(fleet.name)?.[0];
+      throw hold ? heldBy(hold, err) : err;
+    }
     // Two requests with one key raced: the loser answers with the winner's rollout.
     if (key && isUniqueViolation(err)) {
       const existing = await deps.rollouts.byIdempotencyKey(key);
@@ -82,6 +93,11 @@ export async function createAndStartRollout(
   }
   if (!prepared.requiresApproval) await deps.engine.send(id, { type: "start" });
   return { id, created: true, plan, findings, requiresApproval: prepared.requiresApproval };
+}
+
+/** 409 `fleet_held`: the holding rollout, its targets and their state, and what releases them. */
+function heldBy(hold: FleetHold, cause?: unknown): EbbError {
+  return new EbbError("fleet_held", describeFleetHold(hold), { details: hold, cause });
 }
 
 /**

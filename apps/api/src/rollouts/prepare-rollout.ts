@@ -1,7 +1,8 @@
-import { DEFAULT_POD_RUNBOOK, DEFAULT_RUNBOOK } from "@ebb/contracts";
+import { DEFAULT_POD_RUNBOOK, DEFAULT_RUNBOOK, describeFleetHold, type FleetHold } from "@ebb/contracts";
 import {
   type BalancerTiming,
   EbbError,
+  errorFinding,
   type Finding,
   planRollout,
   preflight,
@@ -9,8 +10,10 @@ import {
   type Runbook,
   resolveParams,
   type TargetFacts,
+  warningFinding,
 } from "@ebb/core";
 import type { DriverRegistry, FleetRecord } from "../engine/engine.js";
+import { fleetHolds } from "../fleets/fleet-holds.js";
 import type { PrismaClient } from "../generated/prisma/client.js";
 import { resolveRunbook } from "../runbooks/resolve-runbook.js";
 import type { CreateRolloutInput, RolloutLimits } from "./rollout-input.js";
@@ -18,6 +21,8 @@ import type { FleetWithTargets, RolloutsRepository } from "./rollouts.repository
 
 export interface PreparedRollout {
   fleet: FleetWithTargets;
+  /** Failed or paused rollouts holding targets of the fleet: each is a finding, and blocks if it holds a planned target. */
+  holds: FleetHold[];
   runbook: Runbook;
   runbookName: string;
   versionId: string;
@@ -94,9 +99,22 @@ export async function prepareRollout(
     balancer: { kind: balancer.kind, timing, ...live?.balancer },
     plan,
   });
-  const blocked = findings.some((f) => f.severity === "error") && !(input.force && plan.batches.length > 0);
+  const holds =
+    (await fleetHolds(deps.prisma, [fleet], { onlyStopped: true, drivers: deps.drivers })).get(fleet.name) ??
+    [];
+  const planned = new Set(plan.batches.flat());
+  const holding = holds.filter((h) => h.targets.some((t) => planned.has(t.name)));
+  for (const hold of holds) {
+    const finding = holding.includes(hold) ? errorFinding : warningFinding;
+    findings.unshift(finding("fleet_held", describeFleetHold(hold)));
+  }
+  // A lease is not a preflight opinion: force cannot start a rollout on a target another one holds.
+  const blocked =
+    holding.length > 0 ||
+    (findings.some((f) => f.severity === "error") && !(input.force && plan.batches.length > 0));
   return {
     fleet,
+    holds,
     runbook,
     runbookName,
     versionId,

@@ -128,6 +128,7 @@ export function previewOf(prepared: PreparedRollout): RolloutPreview {
     requiresApproval: prepared.requiresApproval,
     protected: prepared.fleet.protected,
     blocked: prepared.blocked,
+    holds: prepared.holds,
   };
 }
 

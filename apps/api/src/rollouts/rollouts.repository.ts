@@ -56,7 +56,7 @@ export class RolloutsRepository {
 
   /**
    * Stores the rollout, its target runs and a lease on every target of its plan in one transaction: a
-   * target leased by another rollout refuses the whole of it (`conflict`), so no half-leased rollout exists.
+   * target leased by another rollout refuses the whole of it (`fleet_held`), so no half-leased rollout exists.
    */
   async insertWithLeases(r: NewRollout): Promise<void> {
     await this.prisma.$transaction(async (tx) => {
@@ -92,7 +92,10 @@ export class RolloutsRepository {
       for (const name of r.plan.batches.flat()) {
         const targetId = r.targetIds.get(name)!;
         const held = await tx.lease.findUnique({ where: { targetId } });
-        if (held) throw new EbbError("conflict", `target ${name} is held by rollout ${held.rolloutId}`);
+        if (held)
+          throw new EbbError("fleet_held", `target ${name} is held by rollout ${held.rolloutId}`, {
+            details: { rolloutId: held.rolloutId, target: name },
+          });
         await acquireLease(tx, r.id, targetId);
       }
     });
