@@ -7,6 +7,7 @@ import { describeError } from "../../lib/api/errors";
 import type { FleetHold } from "../../lib/api/types";
 import { useSession } from "../../lib/session";
 import { ConfirmDialog } from "../shell/ConfirmDialog";
+import { holdText } from "./held";
 
 type Release = FleetHold["release"][number];
 
@@ -35,6 +36,7 @@ export function HeldFleetBanner({ hold, onReleased }: { hold: FleetHold; onRelea
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string | null>(null);
   const short = hold.rolloutId.slice(0, 8);
+  const text = holdText(hold);
 
   async function run() {
     if (!pending) return;
@@ -55,21 +57,12 @@ export function HeldFleetBanner({ hold, onReleased }: { hold: FleetHold; onRelea
     <div className="error held-fleet" role="alert" data-held-by={hold.rolloutId}>
       <p>
         <strong>
-          {hold.fleet} is held by rollout <Link href={`/rollouts/${hold.rolloutId}`}>{short}</Link> (
-          {hold.status}
-          {hold.failure ? ` at ${hold.failure.target} ${hold.failure.step}` : ""})
-        </strong>
-        {hold.failure && <>: {hold.failure.message}</>}
+          {hold.fleet} is held by rollout <Link href={`/rollouts/${hold.rolloutId}`}>{short}</Link>
+        </strong>{" "}
+        ({text.why})
       </p>
       <p>
-        No rollout of {hold.fleet} can start on these targets until it is released:{" "}
-        {hold.targets
-          .map(
-            (t) =>
-              `${t.name} ${t.status}${t.balancer ? ` (balancer: ${t.balancer.state}${t.balancer.bound ? "" : ", unbound"})` : ""}`,
-          )
-          .join(", ")}
-        .
+        No rollout of {hold.fleet} can start on these targets until it is released: {text.targets}.
       </p>
       {can("steerRollout") && hold.release.length > 0 && (
         <p className="actions">
