@@ -38,8 +38,8 @@ export async function createAndStartRollout(
   }
   const prepared = await prepareRollout(deps, input, limits);
   const { fleet, runbook, plan, findings, timing } = prepared;
-  const holding = prepared.holds.find((h) => h.targets.some((t) => plan.batches.flat().includes(t.name)));
-  if (holding) throw heldBy(holding);
+  const [held] = prepared.holds;
+  if (held) throw heldBy(held);
   if (prepared.blocked) {
     const errors = findings.filter((f) => f.severity === "error");
     throw new EbbError(

@@ -10,7 +10,6 @@ import {
   type Runbook,
   resolveParams,
   type TargetFacts,
-  warningFinding,
 } from "@ebb/core";
 import type { DriverRegistry, FleetRecord } from "../engine/engine.js";
 import { fleetHolds } from "../fleets/fleet-holds.js";
@@ -21,7 +20,7 @@ import type { FleetWithTargets, RolloutsRepository } from "./rollouts.repository
 
 export interface PreparedRollout {
   fleet: FleetWithTargets;
-  /** Failed or paused rollouts holding targets of the fleet: each is a finding, and blocks if it holds a planned target. */
+  /** Failed or paused rollouts holding targets of the fleet: each is a blocking finding. */
   holds: FleetHold[];
   runbook: Runbook;
   runbookName: string;
@@ -102,15 +101,12 @@ export async function prepareRollout(
   const holds =
     (await fleetHolds(deps.prisma, [fleet], { onlyStopped: true, drivers: deps.drivers })).get(fleet.name) ??
     [];
-  const planned = new Set(plan.batches.flat());
-  const holding = holds.filter((h) => h.targets.some((t) => planned.has(t.name)));
-  for (const hold of holds) {
-    const finding = holding.includes(hold) ? errorFinding : warningFinding;
-    findings.unshift(finding("fleet_held", describeFleetHold(hold)));
-  }
-  // A lease is not a preflight opinion: force cannot start a rollout on a target another one holds.
+  // A held target is out of service because of the stopped rollout, so the plan skips it: the fleet is
+  // blocked as a whole until a person retries, resumes or aborts that rollout.
+  for (const hold of holds) findings.unshift(errorFinding("fleet_held", describeFleetHold(hold)));
+  // A lease is not a preflight opinion: force cannot start a rollout on a fleet another one holds.
   const blocked =
-    holding.length > 0 ||
+    holds.length > 0 ||
     (findings.some((f) => f.severity === "error") && !(input.force && plan.batches.length > 0));
   return {
     fleet,
