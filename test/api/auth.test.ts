@@ -5,9 +5,9 @@ import type { CreateTokenResponse, LoginResponse, MeResponse, TokenView, UserVie
 import { waitFor } from "@ebb/testkit";
 import { Agent, fetch, type Response } from "undici";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { REDIS_CONNECTION } from "../../apps/api/src/app/tokens.js";
 import { CredentialWatch } from "../../apps/api/src/auth/credential-watch.js";
 import { API_TOKEN_PATTERN } from "../../apps/api/src/auth/secrets.js";
+import { REDIS_CONNECTION } from "../../apps/api/src/common/tokens.js";
 import type { RedisConnections } from "../../apps/api/src/redis/connections.js";
 import {
   type AuthTestApp,

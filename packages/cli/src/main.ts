@@ -1,12 +1,14 @@
 import { type ParseArgsConfig, parseArgs } from "node:util";
-import type {
-  AuditPage,
-  AuditVerifyResult,
-  CreatedRolloutView,
-  CreateTokenResponse,
-  RolloutDetail,
-  RolloutNoticeView,
-  RolloutPage,
+import {
+  type AuditPage,
+  type AuditVerifyResult,
+  type CreatedRolloutView,
+  type CreateTokenResponse,
+  describeFleetHold,
+  fleetHoldSchema,
+  type RolloutDetail,
+  type RolloutNoticeView,
+  type RolloutPage,
 } from "@ebb/contracts";
 import { ApiError, EbbClient, EXIT, UsageError } from "./client.js";
 import { follow } from "./sse.js";
@@ -47,7 +49,11 @@ export async function run(argv: readonly string[], io: Io): Promise<number> {
       return EXIT.usage;
     }
     if (err instanceof ApiError) {
-      io.err(`ebb: ${err.message}`);
+      // A held fleet in one line: who holds it, in what state, and the commands that release it.
+      const hold = err.code === "fleet_held" ? fleetHoldSchema.safeParse(err.details) : undefined;
+      io.err(
+        `ebb: ${hold?.success ? `${describeFleetHold(hold.data)} (${err.status} ${err.code})` : err.message}`,
+      );
       if (err.code === "invalid_request" && Array.isArray(err.details))
         for (const d of err.details as { path: string; message: string }[])
           io.err(`  ${d.path}: ${d.message}`);
