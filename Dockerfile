@@ -50,6 +50,10 @@ COPY --from=build /ebb/packages/drivers/package.json packages/drivers/
 COPY --from=build /ebb/packages/drivers/dist packages/drivers/dist/
 COPY --from=build /ebb/packages/l4/package.json packages/l4/
 COPY --from=build /ebb/packages/l4/dist packages/l4/dist/
+# The `ebb` CLI, for CI jobs that run in this image (no dependency of its own).
+COPY --from=build /ebb/packages/cli/package.json packages/cli/
+COPY --from=build /ebb/packages/cli/bin packages/cli/bin/
+COPY --from=build /ebb/packages/cli/dist packages/cli/dist/
 # The standalone dashboard keeps the monorepo layout under its own root: server.js in apps/dashboard,
 # static assets beside it (Next leaves copying them to us).
 COPY --from=build /ebb/apps/dashboard/.next/standalone dashboard/
