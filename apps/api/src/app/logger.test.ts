@@ -1,4 +1,10 @@
+import { once } from "node:events";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import { setImmediate as nextTurn } from "node:timers/promises";
 import { afterEach, describe, expect, it, vi } from "vitest";
+import { requestIdMiddleware } from "../common/request-id.js";
+import { withLogContext } from "./log-context.js";
 import { createLogger } from "./logger.js";
 
 /** What the logger wrote to stdout and stderr, line by line. */
@@ -54,5 +60,42 @@ describe("createLogger", () => {
 
     createLogger("debug", "json", false).log("Mapped {/api/v1/fleets, GET} route", "RouterExplorer");
     expect(JSON.parse(out.lines()[0]!)).toMatchObject({ level: "debug", context: "RouterExplorer" });
+  });
+});
+
+describe("the request id and rollout id on every line", () => {
+  it("a line logged while serving a request, after an await, carries the request's id", async () => {
+    const logger = createLogger("info", "json", false);
+    const server = createServer((req, res) =>
+      requestIdMiddleware(req, res, async () => {
+        await nextTurn();
+        logger.log("handled", "http");
+        res.end();
+      }),
+    ).listen(0, "127.0.7.5");
+    await once(server, "listening");
+    try {
+      const out = capture();
+      const { port } = server.address() as AddressInfo;
+      await fetch(`http://127.0.7.5:${port}/`, { headers: { "x-request-id": "req-42" } });
+      logger.log("outside any request", "http");
+
+      const [handled, outside] = out.lines().map((l) => JSON.parse(l) as Record<string, unknown>);
+      expect(handled).toMatchObject({ message: "handled", requestId: "req-42" });
+      expect(outside).not.toHaveProperty("requestId");
+    } finally {
+      server.close();
+    }
+  });
+
+  it("text lines name the rollout of the job they were written for", () => {
+    const out = capture();
+    const logger = createLogger("info", "text", false);
+    withLogContext({ rolloutId: "0b6c" }, () => logger.log("step started", "worker"));
+    logger.log("idle", "worker");
+
+    const [inJob, idle] = out.lines();
+    expect(inJob).toMatch(/\[worker\] \(rollout 0b6c\) step started/);
+    expect(idle).not.toContain("rollout");
   });
 });

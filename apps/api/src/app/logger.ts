@@ -1,5 +1,6 @@
 import { ConsoleLogger, type LogLevel as NestLogLevel } from "@nestjs/common";
 import type { LogFormat, LogLevel } from "../config/config.js";
+import { currentLogContext } from "./log-context.js";
 
 const NEST_LEVELS: Readonly<Record<LogLevel, NestLogLevel[]>> = {
   error: ["fatal", "error"],
@@ -19,6 +20,25 @@ class EbbLogger extends ConsoleLogger {
     const context = rest.at(-1);
     if (typeof context === "string" && NEST_WIRING.has(context)) this.debug(message, ...rest);
     else super.log(message, ...rest);
+  }
+
+  // The request id / rollout id of the request or job this line is written for (withLogContext).
+  protected override getJsonLogObject(
+    message: unknown,
+    options: Parameters<ConsoleLogger["getJsonLogObject"]>[1],
+  ): ReturnType<ConsoleLogger["getJsonLogObject"]> {
+    return { ...super.getJsonLogObject(message, options), ...currentLogContext() };
+  }
+
+  protected override formatContext(context: string): string {
+    const fields = currentLogContext();
+    const ids = [
+      fields?.requestId ? `request ${fields.requestId}` : "",
+      fields?.rolloutId ? `rollout ${fields.rolloutId}` : "",
+    ].filter(Boolean);
+    return ids.length === 0
+      ? super.formatContext(context)
+      : `${super.formatContext(context)}(${ids.join(", ")}) `;
   }
 }
 
