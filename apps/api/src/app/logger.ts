@@ -10,10 +10,17 @@ const NEST_LEVELS: Readonly<Record<LogLevel, NestLogLevel[]>> = {
 };
 
 /**
- * Nest's own start-up chatter: a line per module loaded and per route mapped. At info level it buries the
- * one start-up line each component prints; at debug it is still there for whoever looks for a route.
+ * Nest's own start-up chatter: a line per module loaded and per route mapped, "Starting Nest application".
+ * At info level it buries the one start-up line each component prints; at debug it is still there for
+ * whoever looks for a route.
  */
-const NEST_WIRING: ReadonlySet<string> = new Set(["InstanceLoader", "RoutesResolver", "RouterExplorer"]);
+const NEST_WIRING: ReadonlySet<string> = new Set([
+  "InstanceLoader",
+  "RoutesResolver",
+  "RouterExplorer",
+  "NestFactory",
+  "NestApplication",
+]);
 
 class EbbLogger extends ConsoleLogger {
   override log(message: unknown, ...rest: unknown[]): void {
