@@ -123,7 +123,13 @@ describe("listings, preview and help", () => {
   it("--help of each command exits 0 without calling the API", async () => {
     // An address where nothing listens: a command that called the API would exit 4.
     const env = { EBB_URL: `http://127.0.0.13:${await freePort("127.0.0.13")}` };
-    for (const args of [["rollout", "start"], ["rollout", "watch"], ["fleets"], ["audit", "verify"]]) {
+    for (const args of [
+      ["rollout", "start"],
+      ["rollout", "watch"],
+      ["rollout"],
+      ["fleets"],
+      ["audit", "verify"],
+    ]) {
       const run = await ebbCli([...args, "--help"], env).done;
       expect(run.code, `${args.join(" ")}: ${run.stderr}`).toBe(0);
       expect(run.stdout).toContain(`ebb ${args.join(" ")}`);

@@ -109,6 +109,12 @@ async function dispatch(argv: readonly string[], io: Io): Promise<number> {
     const two = `${group} ${action ?? ""}`.trim();
     const usage =
       COMMANDS[two] ?? (action?.startsWith("-") || action === undefined ? COMMANDS[group] : undefined);
+    // `ebb rollout --help`: every command of the group.
+    const inGroup = Object.keys(COMMANDS).filter((name) => name.startsWith(`${group} `));
+    if (usage === undefined && inGroup.length > 0 && (action === undefined || action.startsWith("-"))) {
+      io.out(`${inGroup.map((name) => COMMANDS[name]).join("\n")}\n\n${EXIT_CODES}`);
+      return EXIT.ok;
+    }
     if (usage === undefined)
       throw new UsageError(
         `unknown command "${argv
