@@ -10,13 +10,13 @@ import type {
 } from "@ebb/contracts";
 import { EbbError } from "@ebb/core";
 import { localExecutorConfigSchema, sshExecutorConfigSchema } from "@ebb/drivers";
+import type { DriverRegistry, FleetRecord } from "@ebb/engine";
 import { Inject, Injectable } from "@nestjs/common";
 import type { z } from "zod";
 import { DATABASE } from "../app/tokens.js";
 import { redact } from "../audit/redact.js";
 import { RequestValidationError, toFieldIssues } from "../common/validation.js";
 import type { Database } from "../database/client.js";
-import type { DriverRegistry, FleetRecord } from "../engine/engine.js";
 import { DRIVERS } from "../engine/tokens.js";
 import { Prisma } from "../generated/prisma/client.js";
 

@@ -16,9 +16,9 @@ import {
   type Strategy,
   type TargetFacts,
 } from "@ebb/core";
+import type { DriverRegistry, Engine, FleetRecord } from "@ebb/engine";
 import { HttpException, HttpStatus } from "@nestjs/common";
-import type { DriverRegistry, Engine, FleetRecord } from "../engine/engine.js";
-import { acquireLease } from "../engine/rollout-store.js";
+import { acquireLease } from "../engine/prisma-store.js";
 import { Prisma, type PrismaClient } from "../generated/prisma/client.js";
 
 export interface CreateRolloutInput {

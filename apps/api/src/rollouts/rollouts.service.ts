@@ -8,12 +8,12 @@ import type {
   RolloutSummary,
 } from "@ebb/contracts";
 import { EbbError, type RolloutEvent, type RolloutPlan, type RolloutState } from "@ebb/core";
+import type { DriverRegistry, Engine } from "@ebb/engine";
 import { HttpException, HttpStatus, Inject, Injectable } from "@nestjs/common";
 import { CONFIG, DATABASE } from "../app/tokens.js";
 import type { Principal } from "../auth/principal.js";
 import type { EbbConfig } from "../config/config.js";
 import type { Database } from "../database/client.js";
-import type { DriverRegistry, Engine } from "../engine/engine.js";
 import { DRIVERS, ENGINE } from "../engine/tokens.js";
 import type { Prisma } from "../generated/prisma/client.js";
 import {
