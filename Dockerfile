@@ -25,10 +25,11 @@ COPY packages/cli/package.json packages/cli/
 COPY packages/contracts/package.json packages/contracts/
 COPY packages/core/package.json packages/core/
 COPY packages/drivers/package.json packages/drivers/
+COPY packages/engine/package.json packages/engine/
 COPY packages/l4/package.json packages/l4/
 COPY packages/testkit/package.json packages/testkit/
 RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
-      -w @ebb/api -w @ebb/contracts -w @ebb/core -w @ebb/drivers -w @ebb/l4
+      -w @ebb/api -w @ebb/contracts -w @ebb/core -w @ebb/drivers -w @ebb/engine -w @ebb/l4
 
 FROM ${NODE_IMAGE}
 ENV NODE_ENV=production NEXT_TELEMETRY_DISABLED=1
@@ -48,6 +49,8 @@ COPY --from=build /ebb/packages/core/dist packages/core/dist/
 COPY --from=build /ebb/packages/core/src/runbook/builtin packages/core/src/runbook/builtin/
 COPY --from=build /ebb/packages/drivers/package.json packages/drivers/
 COPY --from=build /ebb/packages/drivers/dist packages/drivers/dist/
+COPY --from=build /ebb/packages/engine/package.json packages/engine/
+COPY --from=build /ebb/packages/engine/dist packages/engine/dist/
 COPY --from=build /ebb/packages/l4/package.json packages/l4/
 COPY --from=build /ebb/packages/l4/dist packages/l4/dist/
 # The `ebb` CLI, for CI jobs that run in this image (no dependency of its own).
