@@ -1,9 +1,9 @@
 import type { createFleetBodySchema, TargetBody, targetBodySchema } from "@ebb/contracts";
 import { EbbError } from "@ebb/core";
 import { localExecutorConfigSchema, sshExecutorConfigSchema } from "@ebb/drivers";
+import type { DriverRegistry, FleetRecord } from "@ebb/engine";
 import type { z } from "zod";
 import { RequestValidationError, toFieldIssues } from "../common/validation.js";
-import type { DriverRegistry, FleetRecord } from "../engine/engine.js";
 import type { Prisma } from "../generated/prisma/client.js";
 
 export type FleetBody = z.output<typeof createFleetBodySchema>;

@@ -6,7 +6,7 @@ import {
   type TargetObservation,
   waitsForPerson,
 } from "@ebb/core";
-import type { DriverRegistry, FleetRecord } from "../engine/engine.js";
+import type { DriverRegistry, FleetRecord } from "@ebb/engine";
 import type { PrismaClient } from "../generated/prisma/client.js";
 
 /** The balancer is asked once for the held targets; past this the hold is reported without its view. */

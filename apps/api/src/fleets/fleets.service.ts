@@ -8,11 +8,11 @@ import type {
   updateTargetBodySchema,
 } from "@ebb/contracts";
 import { EbbError } from "@ebb/core";
+import type { DriverRegistry } from "@ebb/engine";
 import { Inject, Injectable } from "@nestjs/common";
 import type { z } from "zod";
 import { DATABASE } from "../common/tokens.js";
 import type { Database } from "../database/client.js";
-import type { DriverRegistry } from "../engine/engine.js";
 import { DRIVERS } from "../engine/tokens.js";
 import { Prisma } from "../generated/prisma/client.js";
 import { checkBalancer, checkExecutor, checkFleet, targetData } from "./fleet-checks.js";

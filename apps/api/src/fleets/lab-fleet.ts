@@ -1,4 +1,4 @@
-import { DefaultDriverRegistry } from "../engine/drivers.js";
+import { DefaultDriverRegistry } from "@ebb/drivers";
 import type { PrismaClient } from "../generated/prisma/client.js";
 import { upsertFleet } from "./upsert-fleet.js";
 

@@ -1,5 +1,5 @@
 import { type CreateFleetBody, createFleetBodySchema, type FleetView } from "@ebb/contracts";
-import type { DriverRegistry } from "../engine/engine.js";
+import type { DriverRegistry } from "@ebb/engine";
 import type { Prisma, PrismaClient } from "../generated/prisma/client.js";
 import { checkFleet, type FleetBody, targetData } from "./fleet-checks.js";
 import { fleetView } from "./fleet-view.js";

@@ -1,5 +1,5 @@
 import { EbbError } from "@ebb/core";
-import type { Engine } from "../engine/engine.js";
+import type { Engine } from "@ebb/engine";
 import type { RolloutsRepository } from "./rollouts.repository.js";
 
 export interface ApproveDeps {

@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { describeFleetHold, type FleetHold } from "@ebb/contracts";
 import { createRollout, EbbError, type Finding, isEbbError, type RolloutPlan } from "@ebb/core";
-import type { Engine } from "../engine/engine.js";
+import type { Engine } from "@ebb/engine";
 import { fleetHolds } from "../fleets/fleet-holds.js";
 import { type PrepareDeps, prepareRollout } from "./prepare-rollout.js";
 import type { CreateRolloutInput, RolloutLimits } from "./rollout-input.js";

@@ -11,7 +11,7 @@ import {
   resolveParams,
   type TargetFacts,
 } from "@ebb/core";
-import type { DriverRegistry, FleetRecord } from "../engine/engine.js";
+import type { DriverRegistry, FleetRecord } from "@ebb/engine";
 import { fleetHolds } from "../fleets/fleet-holds.js";
 import type { PrismaClient } from "../generated/prisma/client.js";
 import { resolveRunbook } from "../runbooks/resolve-runbook.js";

@@ -1,6 +1,6 @@
 import type { RolloutStatus } from "@ebb/contracts";
 import { EbbError, type RolloutPlan, type RolloutState, type Strategy } from "@ebb/core";
-import { acquireLease } from "../engine/rollout-store.js";
+import { acquireLease } from "../engine/prisma-store.js";
 import { Prisma, type PrismaClient } from "../generated/prisma/client.js";
 
 export type FleetWithTargets = Prisma.FleetGetPayload<{ include: { targets: true } }>;

@@ -7,12 +7,12 @@ import type {
   RolloutPreview,
 } from "@ebb/contracts";
 import { EbbError, type RolloutEvent } from "@ebb/core";
+import type { DriverRegistry, Engine } from "@ebb/engine";
 import { Inject, Injectable } from "@nestjs/common";
 import { type Principal, SYSTEM_PRINCIPAL } from "../auth/principal.js";
 import { CONFIG, DATABASE } from "../common/tokens.js";
 import type { EbbConfig } from "../config/config.js";
 import type { Database } from "../database/client.js";
-import type { DriverRegistry, Engine } from "../engine/engine.js";
 import { DRIVERS, ENGINE } from "../engine/tokens.js";
 import { approveRollout } from "./approve-rollout.js";
 import { type CreateDeps, createAndStartRollout } from "./create-rollout.js";
