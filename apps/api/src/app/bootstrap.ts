@@ -46,7 +46,7 @@ export interface RunningApp {
  * the lab launcher and tests all start the app through here.
  */
 export async function bootstrap(config: EbbConfig, deps: BootstrapDeps = {}): Promise<RunningApp> {
-  const logger = deps.logger === undefined ? createLogger(config.logLevel) : deps.logger;
+  const logger = deps.logger === undefined ? createLogger(config.logLevel, config.logFormat) : deps.logger;
   const log = (context: string) => (line: string) => {
     if (logger) logger.log(line, context);
   };

@@ -1,6 +1,6 @@
 import { DefaultDriverRegistry } from "@ebb/drivers";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type TestDatabase, testDatabases } from "../database/testing.js";
+import { type TestDatabase, testDatabases } from "../../test-support/database.js";
 import { registerLabFleet } from "./lab-fleet.js";
 import { upsertFleet } from "./upsert-fleet.js";
 

@@ -1,7 +1,7 @@
 import type { Balancer, BalancerTiming, RolloutEvent, RolloutState } from "@ebb/core";
 import type { FleetRecord } from "@ebb/engine";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type TestDatabase, testDatabases } from "../database/testing.js";
+import { type TestDatabase, testDatabases } from "../../test-support/database.js";
 import { upsertFleet } from "../fleets/upsert-fleet.js";
 import { approveRollout } from "./approve-rollout.js";
 import { type CreateDeps, createAndStartRollout } from "./create-rollout.js";
