@@ -2,7 +2,15 @@ import type { LoadGenerator } from "@ebb/lab";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { api, givenEbb, type RunningEbb } from "../support/ebb.js";
-import { errorsOf, gatedDrainSource, type Lab, startLoad, storeRunbook } from "../support/rollouts.js";
+import {
+  errorsOf,
+  gatedDrainSource,
+  type Lab,
+  setFaults,
+  startLoad,
+  storeRunbook,
+  untilTerminal,
+} from "../support/rollouts.js";
 import { givenLab } from "../support/world.js";
 import { browserProblems, launchBrowser, logIn, newContext, screenshot } from "./support/browser.js";
 import { ensureDashboardBuilt, type RunningDashboard, startDashboard } from "./support/dashboard.js";
@@ -272,4 +280,56 @@ describe("the dashboard in a browser", () => {
     expect(browserProblems(context)).toEqual([]);
     await context.close();
   }, 60_000);
+
+  it("a fleet held by a failed rollout shows a banner: the rollout, why, its targets, and a confirmed way out", async () => {
+    // Given a fleet of vm4 alone whose rollout failed at vm4's deploy (the deploy command fails)
+    const vm4 = lab.vms[3]!;
+    const fleet = await api(ebb, "POST", "/fleets", {
+      name: "held-ui",
+      balancer: "l4",
+      balancerConfig: { adminUrl: lab.device.adminUrl },
+      targets: [
+        {
+          name: vm4.name,
+          host: vm4.host,
+          port: vm4.port,
+          executorConfig: (await ebb.prisma.target.findFirstOrThrow({ where: { name: vm4.name } }))
+            .executorConfig,
+        },
+      ],
+    });
+    expect(fleet.status, JSON.stringify(fleet.body)).toBe(201);
+    await setFaults(lab, "vm4", { failDeploy: true });
+    const created = await api<{ id: string }>(ebb, "POST", "/rollouts", {
+      fleet: "held-ui",
+      version: "7.0.0",
+    });
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    const id = created.body.id;
+    expect((await untilTerminal(ebb, id)).status).toBe("failed");
+
+    // When the operator opens the fleets page
+    const { context, page } = await operatorPage();
+    await page.goto("/fleets");
+
+    // Then the fleet's banner names the rollout (a link to it), why it stopped and the target it holds
+    const banner = page.locator(`[data-fleet="held-ui"] [data-held-by="${id}"]`);
+    await banner.waitFor({ timeout: 15_000 });
+    expect(await banner.textContent()).toMatch(
+      /held by rollout .*failed at vm4 deploy.*vm4 failed \(balancer: /,
+    );
+    expect(await banner.getByRole("link").getAttribute("href")).toBe(`/rollouts/${id}`);
+    await screenshot(page, "fleet-held");
+
+    // When they abort it from the banner, through its confirmation
+    await banner.getByRole("button", { name: "Abort rollout" }).click();
+    await page.getByRole("dialog").getByRole("button", { name: "Abort rollout" }).click();
+
+    // Then the rollout is aborted and the banner goes
+    await banner.waitFor({ state: "detached", timeout: 15_000 });
+    expect((await untilTerminal(ebb, id)).status).toBe("aborted");
+    await setFaults(lab, "vm4", {});
+    expect(browserProblems(context)).toEqual([]);
+    await context.close();
+  }, 90_000);
 });
