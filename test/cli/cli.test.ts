@@ -270,3 +270,61 @@ describe("usage and credentials", () => {
     expect(verify.code, verify.stdout + verify.stderr).toBe(0);
   });
 });
+
+describe("a fleet held by a failed rollout", () => {
+  it("start exits 1 with one line: the holder, its status, its targets, and the commands that release them", async () => {
+    // Given a fleet of vm1 alone whose rollout failed at vm1's deploy (a real fault: the deploy command fails)
+    const vm1 = lab!.vms[0]!;
+    const fleet = await api(ebb!, "POST", "/fleets", {
+      name: "held",
+      balancer: "l4",
+      balancerConfig: { adminUrl: lab!.device.adminUrl },
+      targets: [
+        {
+          name: vm1.name,
+          host: vm1.host,
+          port: vm1.port,
+          executorConfig: (await ebb!.prisma.target.findFirstOrThrow({ where: { name: vm1.name } }))
+            .executorConfig,
+        },
+      ],
+    });
+    expect(fleet.status, JSON.stringify(fleet.body)).toBe(201);
+    await setFaults(lab!, "vm1", { failDeploy: true });
+    try {
+      const first = await ebbCli([
+        "rollout",
+        "start",
+        "--fleet",
+        "held",
+        "--version",
+        "6.0.0",
+        "--wait",
+        "--json",
+      ]).done;
+      expect(first.code, first.stderr + first.stdout).toBe(1);
+      const id = (JSON.parse(first.stdout) as { id: string }).id;
+
+      // When CI starts another rollout of that fleet
+      const run = await ebbCli(["rollout", "start", "--fleet", "held", "--version", "6.0.1"]).done;
+
+      // Then it exits 1 with one line that says who holds the fleet, why, and how to release it
+      expect(run.code, run.stderr + run.stdout).toBe(1);
+      const lines = run.stderr.trim().split("\n");
+      expect(lines, run.stderr).toHaveLength(1);
+      expect(lines[0]).toContain(`fleet held is held by rollout ${id} (failed at vm1 deploy:`);
+      expect(lines[0]).toMatch(/: vm1 failed, balancer \w+/);
+      expect(lines[0]).toContain(
+        `release with \`ebb rollout retry ${id} --target vm1\` or \`ebb rollout abort ${id}\``,
+      );
+      expect(lines[0]).toMatch(/\(409 fleet_held\)$/);
+
+      // And the command it names does release it
+      const abort = await ebbCli(["rollout", "abort", id]).done;
+      expect(abort.code, abort.stderr).toBe(0);
+      expect((await untilTerminal(ebb!, id)).status).toBe("aborted");
+    } finally {
+      await setFaults(lab!, "vm1", {});
+    }
+  });
+});

@@ -81,7 +81,9 @@ export async function run(argv: readonly string[], io: Io): Promise<number> {
       return EXIT.usage;
     }
     if (err instanceof ApiError) {
-      io.err(`ebb: ${err.message}`);
+      // A held fleet in one line: the API's message names who holds it, in what state, and the commands
+      // that release it; the status and code say it is a hold, not a failed rollout.
+      io.err(`ebb: ${err.message}${err.code === "fleet_held" ? ` (${err.status} ${err.code})` : ""}`);
       if (err.code === "invalid_request" && Array.isArray(err.details))
         for (const d of err.details as { path: string; message: string }[])
           io.err(`  ${d.path}: ${d.message}`);

@@ -5,9 +5,9 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, it } from "vitest";
+import { testDatabases } from "../../test-support/database.js";
 import { parseConfig } from "../config/config.js";
 import { connectSql } from "./connect-sql.js";
-import { testDatabases } from "./testing.js";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../../..");
 const cli = path.join(root, "apps/api/dist/database/migrate-cli.js");

@@ -2,7 +2,7 @@ import { baseEnvFrom, DefaultDriverRegistry } from "@ebb/drivers";
 import { Engine } from "@ebb/engine";
 import { type DynamicModule, Module } from "@nestjs/common";
 import type { Queue } from "bullmq";
-import { DATABASE, REDIS_CONNECTION, ROLLOUT_QUEUE } from "../app/tokens.js";
+import { DATABASE, REDIS_CONNECTION, ROLLOUT_QUEUE } from "../common/tokens.js";
 import type { EbbConfig } from "../config/config.js";
 import { runsWorkers } from "../config/roles.js";
 import type { Database } from "../database/client.js";

@@ -8,7 +8,7 @@ import {
   type OnModuleDestroy,
 } from "@nestjs/common";
 import { Worker } from "bullmq";
-import { CONFIG, REDIS_CONNECTION } from "../app/tokens.js";
+import { CONFIG, REDIS_CONNECTION } from "../common/tokens.js";
 import type { EbbConfig } from "../config/config.js";
 import type { RedisConnections } from "../redis/connections.js";
 import { processJob } from "./bullmq-queue.js";

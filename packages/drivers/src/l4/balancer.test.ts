@@ -4,8 +4,8 @@ import type { Socket } from "node:net";
 import { isEbbError, type Target } from "@ebb/core";
 import { waitFor } from "@ebb/testkit";
 import { afterEach, describe, expect, it } from "vitest";
-import { connectVip, LAB_HOST, startL4Lab } from "../test-support/l4-lab.js";
-import { Teardown } from "../test-support/teardown.js";
+import { connectVip, LAB_HOST, startL4Lab } from "../../test-support/l4-lab.js";
+import { Teardown } from "../../test-support/teardown.js";
 import { L4Balancer } from "./balancer.js";
 
 const teardown = new Teardown();

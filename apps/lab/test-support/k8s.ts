@@ -4,8 +4,8 @@ import { existsSync } from "node:fs";
 import { mkdtemp } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { serverPath } from "../vm/paths.js";
-import { buildLab } from "../vm/testing.js";
+import { serverPath } from "../src/vm/paths.js";
+import { buildLab } from "./vm.js";
 
 export const KUBECTL = process.env.KUBECTL ?? "/usr/bin/kubectl";
 

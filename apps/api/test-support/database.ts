@@ -6,11 +6,16 @@ import { access, cp, mkdtemp, readFile, rename, rm } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { type Database, type DatabaseConfig, type OpenDatabaseOptions, openDatabase } from "./client.js";
-import { connectPostgres, connectSql } from "./connect-sql.js";
-import { openPGlite } from "./pglite-data-dir.js";
-import { secretsSafeUrl } from "./safe-url.js";
-import type { DatabaseKind, SqlConnection } from "./sql-client.js";
+import {
+  type Database,
+  type DatabaseConfig,
+  type OpenDatabaseOptions,
+  openDatabase,
+} from "../src/database/client.js";
+import { connectPostgres, connectSql } from "../src/database/connect-sql.js";
+import { openPGlite } from "../src/database/pglite-data-dir.js";
+import { secretsSafeUrl } from "../src/database/safe-url.js";
+import type { DatabaseKind, SqlConnection } from "../src/database/sql-client.js";
 
 export const DEFAULT_TEST_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/postgres";
 

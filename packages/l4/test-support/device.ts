@@ -1,6 +1,6 @@
 import { request } from "node:http";
 import { waitFor } from "@ebb/testkit";
-import { type DeepPartialConfig, L4Device, type RealServerSpec } from "../index.js";
+import { type DeepPartialConfig, L4Device, type RealServerSpec } from "../src/index.js";
 import { RawClient } from "./raw-client.js";
 import { type HttpUpstream, startHttpUpstream } from "./upstreams.js";
 

@@ -25,14 +25,14 @@ import {
 import { METHOD_METADATA, PATH_METADATA } from "@nestjs/common/constants.js";
 import { DiscoveryService, MetadataScanner, Reflector } from "@nestjs/core";
 import { Observable } from "rxjs";
-import type { ModuleImport } from "../app/app.module.js";
-import { API_PREFIX, bootstrap, type RunningApp } from "../app/bootstrap.js";
-import { featureModules } from "../app/features.js";
-import { parseConfig } from "../config/config.js";
-import { type TestDatabase, testDatabases } from "../database/testing.js";
-import { ACCESS_METADATA, Access, type AccessLevel, UNGUARDED_ROUTES } from "./access.js";
-import { CredentialWatch } from "./credential-watch.js";
-import type { AuthenticatedRequest, Principal } from "./principal.js";
+import type { ModuleImport } from "../src/app/app.module.js";
+import { API_PREFIX, bootstrap, type RunningApp } from "../src/app/bootstrap.js";
+import { featureModules } from "../src/app/features.js";
+import { ACCESS_METADATA, Access, type AccessLevel, UNGUARDED_ROUTES } from "../src/auth/access.js";
+import { CredentialWatch } from "../src/auth/credential-watch.js";
+import type { AuthenticatedRequest, Principal } from "../src/auth/principal.js";
+import { parseConfig } from "../src/config/config.js";
+import { type TestDatabase, testDatabases } from "./database.js";
 
 /** Every line Nest and our loggers wrote, for "no secret in the logs" assertions. */
 export class RecordingLogger implements LoggerService {

@@ -1,4 +1,4 @@
-// Helpers for the VM tests (real processes, real sockets). Node built-ins only, so it builds with the rest.
+// Helpers for the VM tests (real processes, real sockets).
 import { execFile, execFileSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { mkdtemp } from "node:fs/promises";
@@ -7,9 +7,9 @@ import type { Socket } from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { ctlPath, serverPath } from "./paths.js";
+import { ctlPath, serverPath } from "../src/vm/paths.js";
 
-const repoRoot = fileURLToPath(new URL("../../../../", import.meta.url));
+const repoRoot = fileURLToPath(new URL("../../../", import.meta.url));
 
 /**
  * Builds apps/lab so dist/vm/{server,ctl}.js exist for spawning. Other folders of apps/lab may be mid-edit by
