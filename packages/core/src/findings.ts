@@ -23,7 +23,8 @@ export const FINDING_CODES = [
   "plan_breaks_min_healthy",
   "plan_unknown_target",
   // targets and balancer configuration
-  "keepalive_below_idle",
+  "pool_idle_not_below_keepalive",
+  "idle_outlives_session_aging",
   "reset_on_port_fail",
   "stop_deadline_too_short",
   // pods
