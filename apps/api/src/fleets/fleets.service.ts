@@ -8,6 +8,7 @@ import type {
   updateFleetBodySchema,
   updateTargetBodySchema,
 } from "@ebb/contracts";
+import { defaultRunbookFor } from "@ebb/contracts";
 import { EbbError } from "@ebb/core";
 import { localExecutorConfigSchema, sshExecutorConfigSchema } from "@ebb/drivers";
 import { Inject, Injectable } from "@nestjs/common";
@@ -212,6 +213,7 @@ export function fleetView(row: FleetRow): FleetView {
     name: row.name,
     balancer: row.balancer,
     balancerConfig: redact(row.balancerConfig),
+    defaultRunbook: defaultRunbookFor(row.balancer),
     protected: row.protected,
     createdAt: row.createdAt.toISOString(),
     updatedAt: row.updatedAt.toISOString(),
