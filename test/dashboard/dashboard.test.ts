@@ -453,13 +453,15 @@ describe("the dashboard in a browser", () => {
     const ticks = await page.locator("[data-testid^='traffic-'] svg.recharts-surface").evaluateAll((svgs) =>
       svgs.flatMap((svg) => {
         const box = svg.getBoundingClientRect();
-        return [...svg.querySelectorAll(".recharts-yAxis .recharts-cartesian-axis-tick-value")].map((t) => {
-          const r = t.getBoundingClientRect();
-          return {
-            text: t.textContent ?? "",
-            inside: r.left >= box.left - 0.5 && r.right <= box.right + 0.5,
-          };
-        });
+        return Array.from(svg.querySelectorAll(".recharts-yAxis .recharts-cartesian-axis-tick-value")).map(
+          (t) => {
+            const r = t.getBoundingClientRect();
+            return {
+              text: t.textContent ?? "",
+              inside: r.left >= box.left - 0.5 && r.right <= box.right + 0.5,
+            };
+          },
+        );
       }),
     );
     expect(ticks.length).toBeGreaterThan(0);

@@ -206,7 +206,7 @@ function rolloutOf(e: AuditEventView): string | null {
 
 export function AuditView() {
   const [filters, setFilters] = useState<Filters>(EMPTY);
-  const [applied, setApplied] = useState<AuditQuery>({});
+  const [applied, setApplied] = useState<AuditQuery>(() => toQuery(EMPTY));
   const [items, setItems] = useState<AuditEventView[] | null>(null);
   const [cursor, setCursor] = useState<string | null>(null);
   const [error, setError] = useState<unknown>(null);
