@@ -321,7 +321,7 @@ describe("the dashboard in a browser", () => {
     await screenshot(page, "audit-folded");
 
     // When they ask for everything, the transitions are rows of the list again
-    await page.getByLabel("Show").selectOption("all");
+    await page.getByLabel("Show", { exact: true }).selectOption("all");
     await expect
       .poll(
         async () =>
@@ -450,20 +450,30 @@ describe("the dashboard in a browser", () => {
       .toBe(8);
 
     // Then every axis label is a short count (1.5k, 4k) and lies wholly inside its chart
-    const ticks = await page.locator("[data-testid^='traffic-'] svg.recharts-surface").evaluateAll((svgs) =>
-      svgs.flatMap((svg) => {
-        const box = svg.getBoundingClientRect();
-        return Array.from(svg.querySelectorAll(".recharts-yAxis .recharts-cartesian-axis-tick-value")).map(
-          (t) => {
+    const readTicks = () =>
+      page.locator("[data-testid^='traffic-'] svg.recharts-surface").evaluateAll((svgs) =>
+        svgs.flatMap((svg) => {
+          const box = svg.getBoundingClientRect();
+          // Typed by shape: the tests compile without the DOM library.
+          type Drawn = {
+            textContent: string | null;
+            getBoundingClientRect(): { left: number; right: number };
+          };
+          const values = Array.from(
+            svg.querySelectorAll(".recharts-yAxis .recharts-cartesian-axis-tick-value") as ArrayLike<Drawn>,
+          );
+          return values.map((t) => {
             const r = t.getBoundingClientRect();
             return {
               text: t.textContent ?? "",
               inside: r.left >= box.left - 0.5 && r.right <= box.right + 0.5,
             };
-          },
-        );
-      }),
-    );
+          });
+        }),
+      );
+    // The charts measure their box before they draw their axes.
+    await expect.poll(async () => (await readTicks()).length, { timeout: 15_000 }).toBeGreaterThan(0);
+    const ticks = await readTicks();
     expect(ticks.length).toBeGreaterThan(0);
     expect(ticks.filter((t) => !t.inside)).toEqual([]);
     expect(ticks.map((t) => t.text).filter((t) => !/^\d+(\.\d)?k?$/.test(t))).toEqual([]);
