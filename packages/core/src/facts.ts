@@ -14,6 +14,11 @@ export interface BalancerTiming {
   healthCheckIntervalMs: number;
   /** Failures after the first one (which only marks the target suspect) before it is unbound. */
   retryCount: number;
+  /**
+   * Consecutive passing checks before a failed target is bound again (HAProxy's `rise`). Absent: 1, the
+   * L4 device's "first 200 re-binds".
+   */
+  riseCount?: number;
   checkTimeoutMs: number;
   /** How long the balancer keeps an idle session entry (the L4 device's aging time). */
   sessionIdleTimeoutMs: number;
@@ -108,9 +113,16 @@ export function detectionWindowMs(timing: BalancerTiming): TimeWindow {
   return { minMs: retry * interval, maxMs: (retry + 1) * interval + timeout };
 }
 
-/** The first passing check re-binds a failed target: at most one interval plus the check itself. */
+/**
+ * The `riseCount`-th passing check re-binds a failed target (the L4 device: the first): at most that many
+ * intervals plus the check itself.
+ */
 export function bringUpWindowMs(timing: BalancerTiming): TimeWindow {
-  return { minMs: 0, maxMs: timing.healthCheckIntervalMs + timing.checkTimeoutMs };
+  const rise = Math.max(1, timing.riseCount ?? 1);
+  return {
+    minMs: (rise - 1) * timing.healthCheckIntervalMs,
+    maxMs: rise * timing.healthCheckIntervalMs + timing.checkTimeoutMs,
+  };
 }
 
 /** The L4 device's factory settings (domain.md §1): 10 s interval, retry 1, 600 s aging, L7 check. */

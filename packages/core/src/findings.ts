@@ -26,6 +26,10 @@ export const FINDING_CODES = [
   "keepalive_below_idle",
   "reset_on_port_fail",
   "stop_deadline_too_short",
+  // what the balancer itself reports (HAProxy: backend and servers exist, timing matches the declaration)
+  "balancer_backend_unknown",
+  "balancer_server_unknown",
+  "balancer_timing_mismatch",
   // pods
   "grace_period_too_short",
   "readiness_gate_missing",
