@@ -7,6 +7,12 @@ export {
 } from "./config.js";
 export { StatPoller, type StatReading } from "./poller.js";
 export {
+  type HaproxyLabSpec,
+  type HaproxyProcess,
+  renderHaproxyConfig,
+  startHaproxyProcess,
+} from "./process.js";
+export {
   DEFAULT_COMMAND_TIMEOUT_MS,
   formatRuntimeAddress,
   parseRuntimeAddress,
