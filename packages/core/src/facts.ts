@@ -6,6 +6,17 @@
 export const BALANCER_KINDS = ["l4", "haproxy", "kubernetes"] as const;
 export type BalancerKind = (typeof BALANCER_KINDS)[number];
 
+/**
+ * Balancers in front of VMs, driven by the same observed steps (health check, unbind, traffic, bind): a
+ * runbook written for one runs unchanged behind another. The built-in `l4-drain` drains through HAProxy's
+ * own L7 check exactly as through the L4 device's.
+ */
+const VM_BALANCERS: ReadonlySet<BalancerKind> = new Set(["l4", "haproxy"]);
+
+export function runbookFitsBalancer(written: BalancerKind, fleet: BalancerKind): boolean {
+  return written === fleet || (VM_BALANCERS.has(written) && VM_BALANCERS.has(fleet));
+}
+
 export const EXECUTOR_KINDS = ["local", "ssh"] as const;
 export type ExecutorKind = (typeof EXECUTOR_KINDS)[number];
 

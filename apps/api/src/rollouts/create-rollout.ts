@@ -119,12 +119,16 @@ export async function prepareRollout(
       { details: [{ field: "fleet", message: "too many targets for one rollout" }] },
     );
   }
-  const findings = preflight({
-    runbook,
-    fleet: { targets: facts },
-    balancer: { kind: balancer.kind, timing, ...live?.balancer },
-    plan,
-  });
+  const findings = [
+    // What only the balancer can tell (HAProxy: the backend and every server exist, its timing matches).
+    ...(balancer.preflight ? await balancer.preflight(asTargets) : []),
+    ...preflight({
+      runbook,
+      fleet: { targets: facts },
+      balancer: { kind: balancer.kind, timing, ...live?.balancer },
+      plan,
+    }),
+  ];
   const blocked = findings.some((f) => f.severity === "error") && !(input.force && plan.batches.length > 0);
   return {
     fleet: fleet as PreparedRollout["fleet"],

@@ -183,7 +183,16 @@ describe("preflight", () => {
   });
 
   it("warns when the runbook was written for another balancer", () => {
-    expect(codes(run({ balancer: { kind: "haproxy" } }))).toEqual([["warning", "runbook_balancer_mismatch"]]);
+    expect(codes(run({ balancer: { kind: "kubernetes" } }))).toEqual([
+      ["warning", "runbook_balancer_mismatch"],
+    ]);
+  });
+
+  it("l4-drain runs unchanged behind HAProxy, and haproxy-drain behind it finds nothing", () => {
+    const haproxy = { kind: "haproxy" as const };
+    const timing = { healthCheckIntervalMs: 2000, retryCount: 2, riseCount: 2, checkTimeoutMs: 2000 };
+    expect(run({ balancer: haproxy, timing })).toEqual([]);
+    expect(run({ runbook: builtins["haproxy-drain"], balancer: haproxy, timing })).toEqual([]);
   });
 
   it("includes the plan's own findings", () => {
