@@ -283,6 +283,7 @@ describe("HaproxyBalancer", () => {
     const stop = balancer.watch((t) => changed.push(t));
     teardown.defer(stop);
     await waitFor(async () => (await balancer.observe({ ...lab.targets.vm1!, name: "app1" })).state === "up");
+    await waitFor(async () => (await balancer.observe(lab.targets.vm2!)).state === "up");
     changed.length = 0;
     await balancer.disable({ ...lab.targets.vm1!, name: "app1" });
     await waitFor(() => changed.includes("app1"), { what: "a change for app1" });

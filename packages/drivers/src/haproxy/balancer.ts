@@ -233,19 +233,14 @@ export class HaproxyBalancer implements Balancer {
    */
   async preflight(targets: readonly Target[]): Promise<Finding[]> {
     const { backend } = this.config;
-    let reading: StatReading;
-    try {
-      reading = await this.poller.read(0);
-    } catch (err) {
-      if (err instanceof EbbError && err.code === "not_found") {
-        return [
-          errorFinding(
-            "balancer_backend_unknown",
-            `HAProxy has no backend "${backend}" (balancerConfig.backend); its Runtime API answered: ${String((err.details as { answer?: string })?.answer ?? err.message)}`,
-          ),
-        ];
-      }
-      throw err;
+    const reading = await this.poller.read(0);
+    if (reading.backendMissing !== undefined) {
+      return [
+        errorFinding(
+          "balancer_backend_unknown",
+          `HAProxy has no backend "${backend}" (balancerConfig.backend): ${reading.backendMissing}`,
+        ),
+      ];
     }
     const findings: Finding[] = [];
     if (reading.servers.size === 0) {
@@ -306,6 +301,13 @@ export class HaproxyBalancer implements Balancer {
   }
 
   private statOf(reading: StatReading, target: Target): ServerStat {
+    if (reading.backendMissing !== undefined) {
+      throw new EbbError(
+        "not_found",
+        `target ${target.name}: HAProxy has no backend "${this.config.backend}" (balancerConfig.backend)`,
+        { details: { target: target.name, backend: this.config.backend } },
+      );
+    }
     const stat = reading.servers.get(this.serverOf(target));
     if (!stat) throw this.unknownServer(target);
     return stat;

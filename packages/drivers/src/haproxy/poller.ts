@@ -1,3 +1,4 @@
+import { EbbError } from "@ebb/core";
 import type { RuntimeApiClient } from "./runtime-api.js";
 import { parseShowStat, type ServerStat } from "./stats.js";
 
@@ -6,6 +7,8 @@ export interface StatReading {
   atMs: number;
   /** The backend's servers by server name. */
   servers: Map<string, ServerStat>;
+  /** HAProxy answered that it has no such backend ("No such proxy."): servers is empty. */
+  backendMissing?: string;
 }
 
 /**
@@ -78,7 +81,16 @@ export class StatPoller {
 
   private async fetch(): Promise<StatReading> {
     // `show stat <proxy> 4 -1`: only this backend's server lines (type 4), not the whole process.
-    const answer = await this.client.command(`show stat ${this.backend} 4 -1`);
+    let answer: string;
+    try {
+      answer = await this.client.command(`show stat ${this.backend} 4 -1`);
+    } catch (err) {
+      // A missing backend is a reading, not an outage: preflight must be able to say so, naming it.
+      if (!(err instanceof EbbError) || err.code !== "not_found") throw err;
+      const reading: StatReading = { atMs: this.now(), servers: new Map(), backendMissing: err.message };
+      this.last = reading;
+      return reading;
+    }
     const atMs = this.now();
     const servers = new Map(
       parseShowStat(answer)

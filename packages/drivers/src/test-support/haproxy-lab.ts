@@ -44,6 +44,9 @@ export async function startHaproxyLab(
     interMs: 100,
     fall: 2,
     rise: 1,
+    // Well above a healthy answer's time on a busy 2-core machine: a check that times out would flap a
+    // server these tests expect steady.
+    checkTimeoutMs: 1000,
     ...overrides,
   };
   const haproxy = teardown.add(await startHaproxyProcess(spec), (p) => p.stop());
