@@ -1,3 +1,4 @@
+import path from "node:path";
 import type { NextConfig } from "next";
 
 /**
@@ -14,6 +15,12 @@ const config: NextConfig = {
   // LAN or loopback; uncompressed assets cost little there.
   compress: false,
   devIndicators: false,
+  // The Docker image (EBB_DASHBOARD_STANDALONE=1 in the Dockerfile) runs `.next/standalone`: a server.js
+  // with only the modules it imports, traced from the repository root so @ebb/contracts is included.
+  // The lab keeps `next start` and skips the tracing.
+  ...(process.env.EBB_DASHBOARD_STANDALONE === "1"
+    ? { output: "standalone", outputFileTracingRoot: path.resolve(import.meta.dirname, "../..") }
+    : {}),
 };
 
 export default config;

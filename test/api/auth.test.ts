@@ -5,16 +5,16 @@ import type { CreateTokenResponse, LoginResponse, MeResponse, TokenView, UserVie
 import { waitFor } from "@ebb/testkit";
 import { Agent, fetch, type Response } from "undici";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { REDIS_CONNECTION } from "../../apps/api/src/app/tokens.js";
 import { CredentialWatch } from "../../apps/api/src/auth/credential-watch.js";
 import { API_TOKEN_PATTERN } from "../../apps/api/src/auth/secrets.js";
+import { REDIS_CONNECTION } from "../../apps/api/src/common/tokens.js";
+import type { RedisConnections } from "../../apps/api/src/redis/connections.js";
 import {
   type AuthTestApp,
   createProbeModule,
   type ProbeAnswer,
   startAuthTestApp,
-} from "../../apps/api/src/auth/testing.js";
-import type { RedisConnections } from "../../apps/api/src/redis/connections.js";
+} from "../../apps/api/test-support/auth.js";
 
 // What an audit middleware sees: the principal the guard set, on every answer.
 const answered: ProbeAnswer[] = [];

@@ -13,7 +13,7 @@ import {
   startAuthTestApp,
   type WalkedRoute,
   walkRoutes,
-} from "../../apps/api/src/auth/testing.js";
+} from "../../apps/api/test-support/auth.js";
 
 const ADMIN_TOKEN = "route-matrix-admin-token-0123456789";
 

@@ -7,7 +7,7 @@ import { registerWorld } from "@ebb/lab";
 import { freePort, waitFor } from "@ebb/testkit";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type TestDatabase, testDatabases } from "../../apps/api/src/database/testing.js";
+import { type TestDatabase, testDatabases } from "../../apps/api/test-support/database.js";
 import type { Lab } from "../support/rollouts.js";
 import { givenLab } from "../support/world.js";
 

@@ -4,7 +4,7 @@ import type { RolloutView } from "@ebb/contracts";
 import { LoadGenerator, registerWorld, vmStatus } from "@ebb/lab";
 import { waitFor } from "@ebb/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { testDatabases } from "../../apps/api/src/database/testing.js";
+import { testDatabases } from "../../apps/api/test-support/database.js";
 import { TEST_ADMIN_TOKEN } from "../support/ebb.js";
 import { givenSplitEbb, type SplitEbb } from "../support/split.js";
 import { givenLab, totalErrors } from "../support/world.js";

@@ -15,6 +15,11 @@ import {
 import { K8S_STATEFULSETS, type LabCluster, labPodsFleet } from "@ebb/lab";
 import { waitFor } from "@ebb/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  awaitEndpointRemoved,
+  awaitReplacementReady,
+  deletePodAndWait,
+} from "../../packages/drivers/test-support/kubernetes.js";
 import { fleetConfig, givenLabCluster, SCALE } from "./support.js";
 
 const target = (lab: LabCluster, name: string): Target => {
@@ -88,7 +93,7 @@ describe("the Kubernetes driver against the lab's cluster (readiness gate)", () 
     expect(await versionOf(lab.pods[0]!.host, 8080)).toBe("1.0.0");
 
     const started = Date.now();
-    const removal = await fleet.awaitEndpointRemoved("web-0", { timeoutMs: 10_000 });
+    const removal = await awaitEndpointRemoved(fleet, "web-0", { timeoutMs: 10_000 });
     expect(removal).toMatchObject({ removed: true, propagated: true, remainingMs: 0 });
     expect(removal.endpoint).toMatchObject({ present: true, ready: false, terminating: false });
     expect(Date.now() - started).toBeGreaterThanOrEqual(600 - 50);
@@ -117,12 +122,12 @@ describe("the Kubernetes driver against the lab's cluster (readiness gate)", () 
     expect((await fleet.pods()).every((p) => p.version === "1.0.0")).toBe(true);
 
     const oldUid = (await fleet.pod("web-0"))!.uid;
-    const deleted = await fleet.deletePod("web-0");
+    const deleted = await deletePodAndWait(fleet, "web-0");
     expect(deleted).toMatchObject({ outcome: "deleted", uid: oldUid });
     // preStop (5 s) ran before SIGTERM.
     expect(deleted.waitedMs).toBeGreaterThanOrEqual(5 * 1000 * SCALE);
 
-    const replacement = await fleet.awaitReplacementReady("web-0", "2.0.0", { timeoutMs: 15_000 });
+    const replacement = await awaitReplacementReady(fleet, "web-0", "2.0.0", { timeoutMs: 15_000 });
     expect(replacement.uid).not.toBe(oldUid);
     expect(replacement).toMatchObject({
       version: "2.0.0",
@@ -193,7 +198,7 @@ describe("the Kubernetes driver against the lab's cluster (readiness gate)", () 
 
   it("restores an aborted drain: a pod still there is put back, a deleted one's replacement is let in", async () => {
     await fleet.setReadiness("web-1", false);
-    await fleet.awaitEndpointRemoved("web-1", { timeoutMs: 10_000 });
+    await awaitEndpointRemoved(fleet, "web-1", { timeoutMs: 10_000 });
     const back = await fleet.restore("web-1", { timeoutMs: 10_000 });
     expect(back).toMatchObject({ gate: "True", ready: true });
     expect((await fleet.endpoint("web-1")).ready).toBe(true);
@@ -248,7 +253,7 @@ describe("the Kubernetes driver, fallback and gate ownership", () => {
     const out = await fleet.setReadiness("web-1", false);
     expect(out).toMatchObject({ method: "label", changed: true });
     expect(out.pod.servingLabel).toBe("false");
-    const removal = await fleet.awaitEndpointRemoved("web-1", { timeoutMs: 10_000 });
+    const removal = await awaitEndpointRemoved(fleet, "web-1", { timeoutMs: 10_000 });
     // Not selected any more: gone from the slices altogether, while the pod runs on.
     expect(removal.endpoint.present).toBe(false);
     expect((await fleet.pod("web-1"))?.phase).toBe("Running");
@@ -268,7 +273,7 @@ describe("the Kubernetes driver, fallback and gate ownership", () => {
     });
     await fleet.setTemplateVersion("3.0.0");
     await fleet.setReadiness("web-0", false);
-    await fleet.awaitEndpointRemoved("web-0", { timeoutMs: 10_000 });
+    await awaitEndpointRemoved(fleet, "web-0", { timeoutMs: 10_000 });
     // The non-blocking form a waiting step uses: issue the delete, then re-check.
     const issued = await fleet.deletePod("web-0", { wait: false });
     expect(issued.outcome).toBe("deleting");
@@ -276,7 +281,7 @@ describe("the Kubernetes driver, fallback and gate ownership", () => {
       timeoutMs: 15_000,
       what: "old web-0 gone",
     });
-    const ready = await fleet.awaitReplacementReady("web-0", "3.0.0", { timeoutMs: 15_000 });
+    const ready = await awaitReplacementReady(fleet, "web-0", "3.0.0", { timeoutMs: 15_000 });
     expect(ready).toMatchObject({ hasGate: true, gate: "True", ready: true, version: "3.0.0" });
   });
 });

@@ -3,6 +3,11 @@ import { isEbbError } from "@ebb/core";
 import { KubernetesBalancer, KubernetesFleet } from "@ebb/drivers/kubernetes";
 import { waitFor } from "@ebb/testkit";
 import { beforeAll, describe, expect, it } from "vitest";
+import {
+  awaitEndpointRemoved,
+  awaitReplacementReady,
+  deletePodAndWait,
+} from "../../packages/drivers/test-support/kubernetes.js";
 
 // The driver against a real API server and kubelet (kind), which the emulator can only imitate: the status
 // patch of a readiness gate, the kubelet's Ready and the EndpointSlice controller following it, a delete with
@@ -58,18 +63,18 @@ describe.skipIf(!kubeconfig)("the Kubernetes driver on a real cluster (kind)", (
   it("drains web-0 and replaces it at the new version; web-1 is untouched", async () => {
     const old = (await fleet.pod("web-0"))!;
     expect(await fleet.setReadiness("web-0", false)).toMatchObject({ method: "gate", changed: true });
-    const removal = await fleet.awaitEndpointRemoved("web-0", { timeoutMs: 60_000 });
+    const removal = await awaitEndpointRemoved(fleet, "web-0", { timeoutMs: 60_000 });
     expect(removal).toMatchObject({ removed: true, propagated: true });
     // Still running: only out of the Service.
     expect((await fleet.pod("web-0"))?.phase).toBe("Running");
 
     await fleet.setTemplateVersion("2.0.0");
-    const deleted = await fleet.deletePod("web-0", { uid: old.uid, timeoutMs: 60_000 });
+    const deleted = await deletePodAndWait(fleet, "web-0", { uid: old.uid, timeoutMs: 60_000 });
     expect(deleted).toMatchObject({ outcome: "deleted", uid: old.uid });
     // preStop (2 s) ran before the pod could go.
     expect(deleted.waitedMs).toBeGreaterThanOrEqual(2_000);
 
-    const replacement = await fleet.awaitReplacementReady("web-0", "2.0.0", { timeoutMs: 180_000 });
+    const replacement = await awaitReplacementReady(fleet, "web-0", "2.0.0", { timeoutMs: 180_000 });
     expect(replacement.uid).not.toBe(old.uid);
     expect(replacement).toMatchObject({ version: "2.0.0", ready: true, gate: "True" });
     expect(await fleet.endpoint("web-0")).toMatchObject({ ready: true, uid: replacement.uid });

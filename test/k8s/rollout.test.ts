@@ -3,6 +3,11 @@ import { KubernetesBalancer } from "@ebb/drivers/kubernetes";
 import { LoadGenerator, type LoadReport } from "@ebb/lab";
 import { waitFor } from "@ebb/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  awaitEndpointRemoved,
+  awaitReplacementReady,
+  deletePodAndWait,
+} from "../../packages/drivers/test-support/kubernetes.js";
 import { fleetConfig, givenLabCluster, totalErrors } from "./support.js";
 
 // The pod form of the drain runbook (k8s-pod-drain), step by step through the driver, under keep-alive
@@ -42,10 +47,10 @@ describe("k8s-pod-drain through the driver, sidecar mode", () => {
     const pod = (await fleet.pod(name))!;
     const target: Target = { name, host: pod.host, port: pod.port, executor: "local", labels: {} };
     await fleet.setReadiness(name, false);
-    await fleet.awaitEndpointRemoved(name, { timeoutMs: 10_000 });
+    await awaitEndpointRemoved(fleet, name, { timeoutMs: 10_000 });
     await awaitQuiet(target, 300);
-    await fleet.deletePod(name, { uid: pod.uid });
-    await fleet.awaitReplacementReady(name, version, { timeoutMs: 20_000 });
+    await deletePodAndWait(fleet, name, { uid: pod.uid });
+    await awaitReplacementReady(fleet, name, version, { timeoutMs: 20_000 });
     const res = await fetch(`http://${pod.host}:${pod.port}/`);
     expect(((await res.json()) as { version: string }).version).toBe(version);
   }

@@ -8,10 +8,10 @@ import {
   startLabCluster,
 } from "@ebb/lab";
 import { waitFor } from "@ebb/testkit";
-import { ensureVmServerBuilt, tempDir } from "../../apps/lab/src/k8s/testing.js";
+import { ensureVmServerBuilt, tempDir } from "../../apps/lab/test-support/k8s.js";
 import { givenEbbWith, type RunningEbb } from "../support/ebb.js";
 
-export { kubectl } from "../../apps/lab/src/k8s/testing.js";
+export { kubectl } from "../../apps/lab/test-support/k8s.js";
 
 export const SCALE = 0.05;
 

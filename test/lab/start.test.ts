@@ -7,7 +7,7 @@ import path from "node:path";
 import { stopVm } from "@ebb/lab";
 import { freePort, waitFor } from "@ebb/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { kubectl } from "../../apps/lab/src/k8s/testing.js";
+import { kubectl } from "../../apps/lab/test-support/k8s.js";
 
 // What `npm start` runs (apps/lab/dist/main.js), as a user's script would see it: the VIP answers, the
 // admin API lists the session of a keep-alive client, the API rolls the lab fleet with the defaults

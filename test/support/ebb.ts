@@ -4,7 +4,7 @@ import path from "node:path";
 import { bootstrap, featureModules, parseConfig, type RunningApp } from "@ebb/api";
 import { registerWorld, type World } from "@ebb/lab";
 import { freePort } from "@ebb/testkit";
-import { testDatabases } from "../../apps/api/src/database/testing.js";
+import { testDatabases } from "../../apps/api/test-support/database.js";
 
 /**
  * The EBB_ADMIN_TOKEN every givenEbb() starts with: `api()` sends it, so scenarios act as an admin

@@ -5,8 +5,8 @@ import path from "node:path";
 import { bootstrap, featureModules, parseConfig, type RunningApp } from "@ebb/api";
 import type { RolloutView } from "@ebb/contracts";
 import { freePort } from "@ebb/testkit";
-import type { TestDatabase, TestDatabaseVariant } from "../../apps/api/src/database/testing.js";
 import { type EmbeddedRedis, startEmbeddedRedis } from "../../apps/api/src/redis/embedded.js";
+import type { TestDatabase, TestDatabaseVariant } from "../../apps/api/test-support/database.js";
 import { TEST_ADMIN_TOKEN } from "./ebb.js";
 
 const root = path.resolve(import.meta.dirname, "../..");

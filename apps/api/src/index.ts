@@ -1,6 +1,5 @@
 export { API_PREFIX, type BootstrapDeps, bootstrap, type RunningApp } from "./app/bootstrap.js";
 export { featureModules } from "./app/features.js";
-export { DATABASE } from "./app/tokens.js";
 export {
   type AppendedAuditEvent,
   type AuditActor,
@@ -18,6 +17,7 @@ export {
 export { Access } from "./auth/access.js";
 export { CredentialWatch } from "./auth/credential-watch.js";
 export { ensureFirstAdmin } from "./auth/users.js";
+export { DATABASE } from "./common/tokens.js";
 export { type EbbConfig, parseConfig } from "./config/config.js";
 export { type Database, openDatabase } from "./database/client.js";
 export { EngineModule } from "./engine/engine.module.js";

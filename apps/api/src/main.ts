@@ -4,6 +4,18 @@ import { bootstrap, type RunningApp } from "./app/bootstrap.js";
 import { featureModules } from "./app/features.js";
 import { ConfigError, type EbbConfig, parseConfig } from "./config/config.js";
 
+const HELP = `usage: node apps/api/dist/main.js                      the API and/or workers (EBB_ROLE: all, api, worker)
+       node apps/api/dist/main.js users create <name> --role read|deploy|admin   (password on stdin)
+       node apps/api/dist/main.js users set-password <name>                      (password on stdin)
+
+Configured by environment variables only (DATABASE_URL, REDIS_URL, EBB_ROLE, EBB_API_HOST, EBB_API_PORT,
+EBB_DATA_DIR, ...): docs/configuration.md. Migrations: npm run db:migrate (database/migrate-cli.js).`;
+// Before the config is parsed: asking for help never opens a database or starts a server.
+if (process.argv.includes("--help") || process.argv.includes("-h")) {
+  console.log(HELP);
+  process.exit(0);
+}
+
 // The one place that reads the environment; everything below receives the typed config.
 let config: EbbConfig;
 try {

@@ -12,6 +12,16 @@ import { startWorld } from "./world.js";
 
 // `npm start`: the lab world (L4 device + VMs), Ebb itself (API + worker) and the dashboard, on embedded
 // defaults. The one place that reads the environment; everything below takes typed options.
+if (process.argv.slice(2).length > 0) {
+  // Configuration is by environment only; any argument is a question, never a reason to start a lab.
+  const help = process.argv.includes("--help") || process.argv.includes("-h");
+  (help ? console.log : console.error)(`usage: ebb-lab   (npm start)
+
+Starts the emulated lab (L4 device, VMs, Kubernetes emulator, HAProxy when installed), Ebb (API and
+worker) and the dashboard, on embedded defaults; Ctrl-C stops everything. It takes no arguments: the
+EBB_* and EBB_LAB_* variables configure it (docs/configuration.md).`);
+  process.exit(help ? 0 : 2);
+}
 const labConfig = (() => {
   try {
     return parseLabConfig(process.env);

@@ -1,7 +1,18 @@
 import type { ApiErrorBody } from "@ebb/contracts";
 
-/** Exit codes of `ebb`: what CI scripts branch on. */
-export const EXIT = { ok: 0, failed: 1, usage: 2, aborted: 3 } as const;
+/** Exit codes of `ebb`: what CI scripts branch on (documented in `ebb --help` and the README). */
+export const EXIT = {
+  ok: 0,
+  failed: 1,
+  usage: 2,
+  aborted: 3,
+  /** No answer from EBB_URL (refused, DNS, TLS): retrying the job may help, the rollout did not fail. */
+  unreachable: 4,
+  /** 401/403: the token is missing, wrong, expired, revoked or lacks the scope. */
+  unauthorised: 5,
+  /** `--timeout` elapsed while waiting; the rollout itself goes on. */
+  timeout: 6,
+} as const;
 
 /** Bad usage (exit 2): an unknown command, a missing flag, EBB_URL not a URL. */
 export class UsageError extends Error {

@@ -1,12 +1,16 @@
+import { readFileSync } from "node:fs";
 import { type ParseArgsConfig, parseArgs } from "node:util";
 import type {
   AuditPage,
   AuditVerifyResult,
   CreatedRolloutView,
   CreateTokenResponse,
+  FleetView,
   RolloutDetail,
   RolloutNoticeView,
   RolloutPage,
+  RolloutPreview,
+  RunbookSummary,
 } from "@ebb/contracts";
 import { ApiError, EbbClient, EXIT, UsageError } from "./client.js";
 import { follow } from "./sse.js";
@@ -19,22 +23,52 @@ export interface Io {
   now?: () => Date;
 }
 
+/** Each command's usage: `ebb <command> --help` prints its entry, `ebb --help` all of them. */
+const COMMANDS: Record<string, string> = {
+  "rollout start": `ebb rollout start --fleet F --version V [--runbook R] [--batch N|N%] [--max-unavailable N|N%]
+                  [--min-healthy N|N%] [--param KEY=VALUE ...] [--idempotency-key K] [--force]
+                  [--wait [--timeout 30m]] [--json]
+    Starts a rollout. With --wait, follows it and exits with its outcome; --timeout stops waiting (exit 6,
+    the rollout goes on). --json: the created rollout as JSON; with --wait, NDJSON progress instead.`,
+  "rollout watch": `ebb rollout watch ID [--timeout 30m] [--json]
+    Re-attaches to a rollout (a CI job that was restarted): its timeline until it is over, exit code as
+    with --wait. --json: NDJSON progress.`,
+  "rollout preview": `ebb rollout preview --fleet F --version V [--runbook R] [--batch N|N%] [--max-unavailable N|N%]
+                    [--min-healthy N|N%] [--param KEY=VALUE ...] [--json]
+    The plan and the preflight findings of that rollout, creating nothing. Exit 1 when preflight errors
+    would refuse it (without --force).`,
+  "rollout status": `ebb rollout status ID [--json]
+    The rollout and each target's step.`,
+  "rollout list": `ebb rollout list [--fleet F] [--status S[,S]] [--limit N] [--json]`,
+  "rollout pause": `ebb rollout pause ID`,
+  "rollout resume": `ebb rollout resume ID`,
+  "rollout abort": `ebb rollout abort ID [--reason TEXT]`,
+  "rollout retry": `ebb rollout retry ID --target T`,
+  "rollout approve": `ebb rollout approve ID [--target T]`,
+  fleets: `ebb fleets [--json]
+    The fleets, their balancer and targets.`,
+  runbooks: `ebb runbooks [--json]
+    The runbooks, built-in and stored, with their latest version.`,
+  audit: `ebb audit [--since 1h|ISO] [--until ISO] [--actor A] [--action A] [--fleet F] [--limit N] [--json]`,
+  "audit verify": `ebb audit verify [--json]
+    Checks the audit history's hash chain; exit 1 when it is broken.`,
+  "token create": `ebb token create --name N --scope read|deploy|admin [--expires-in-days D] [--json]
+    Prints the new token once.`,
+};
+
+const EXIT_CODES = `Exit codes: 0 succeeded (or done), 1 the rollout failed (or the API refused the request), 2 bad usage,
+3 aborted, 4 the API cannot be reached, 5 not authorised (401/403: a missing, wrong, expired or
+too narrow token), 6 --timeout elapsed before the rollout ended (it goes on).`;
+
 const USAGE = `ebb: rollouts from CI (talks to the Ebb API at EBB_URL with the token in EBB_TOKEN)
 
-  ebb rollout start --fleet F --version V [--runbook R] [--batch N|N%] [--max-unavailable N|N%]
-                    [--param KEY=VALUE ...] [--idempotency-key K] [--force] [--wait] [--json]
-  ebb rollout status ID [--json]
-  ebb rollout list [--fleet F] [--status S[,S]] [--limit N] [--json]
-  ebb rollout pause|resume ID
-  ebb rollout abort ID [--reason TEXT]
-  ebb rollout retry ID --target T
-  ebb rollout approve ID [--target T]
-  ebb audit [--since 1h|ISO] [--until ISO] [--actor A] [--action A] [--fleet F] [--limit N] [--json]
-  ebb audit verify [--json]
-  ebb token create --name N --scope read|deploy|admin [--expires-in-days D] [--json]
+${Object.values(COMMANDS)
+  .map((u) => `  ${u.split("\n")[0]}`)
+  .join("\n")}
+  ebb --version
 
-With --wait, start follows the rollout and exits 0 when it succeeded, 1 when it failed, 3 when it was
-aborted; 2 is bad usage. --json prints one JSON document on stdout instead of progress lines.
+\`ebb <command> --help\` explains one command.
+${EXIT_CODES}
 Environment: EBB_URL (default http://127.0.0.1:4000), EBB_TOKEN.`;
 
 /** Runs one `ebb` command; resolves with the process exit code. Never calls process.exit itself. */
@@ -47,10 +81,14 @@ export async function run(argv: readonly string[], io: Io): Promise<number> {
       return EXIT.usage;
     }
     if (err instanceof ApiError) {
-      io.err(`ebb: ${err.message}`);
+      // A held fleet in one line: the API's message names who holds it, in what state, and the commands
+      // that release it; the status and code say it is a hold, not a failed rollout.
+      io.err(`ebb: ${err.message}${err.code === "fleet_held" ? ` (${err.status} ${err.code})` : ""}`);
       if (err.code === "invalid_request" && Array.isArray(err.details))
         for (const d of err.details as { path: string; message: string }[])
           io.err(`  ${d.path}: ${d.message}`);
+      if (err.status === 0) return EXIT.unreachable;
+      if (err.status === 401 || err.status === 403) return EXIT.unauthorised;
       return err.status === 400 && err.code === "invalid_request" ? EXIT.usage : EXIT.failed;
     }
     io.err(`ebb: ${err instanceof Error ? err.message : String(err)}`);
@@ -64,6 +102,31 @@ async function dispatch(argv: readonly string[], io: Io): Promise<number> {
     io.out(USAGE);
     return group === undefined ? EXIT.usage : EXIT.ok;
   }
+  if (group === "--version" || group === "-V" || group === "version") {
+    io.out(version());
+    return EXIT.ok;
+  }
+  // `--help` anywhere after a command: that command's usage, before anything is parsed or requested.
+  if (argv.includes("--help") || argv.includes("-h")) {
+    const two = `${group} ${action ?? ""}`.trim();
+    const usage =
+      COMMANDS[two] ?? (action?.startsWith("-") || action === undefined ? COMMANDS[group] : undefined);
+    // `ebb rollout --help`: every command of the group.
+    const inGroup = Object.keys(COMMANDS).filter((name) => name.startsWith(`${group} `));
+    if (usage === undefined && inGroup.length > 0 && (action === undefined || action.startsWith("-"))) {
+      io.out(`${inGroup.map((name) => COMMANDS[name]).join("\n")}\n\n${EXIT_CODES}`);
+      return EXIT.ok;
+    }
+    if (usage === undefined)
+      throw new UsageError(
+        `unknown command "${argv
+          .filter((a) => !a.startsWith("-"))
+          .slice(0, 2)
+          .join(" ")}"`,
+      );
+    io.out(`${usage}\n\n${EXIT_CODES}`);
+    return EXIT.ok;
+  }
   const client = () =>
     new EbbClient({
       url: io.env.EBB_URL ?? "http://127.0.0.1:4000",
@@ -74,6 +137,10 @@ async function dispatch(argv: readonly string[], io: Io): Promise<number> {
       return rolloutStart(client(), rest, io);
     case "rollout status":
       return rolloutStatus(client(), rest, io);
+    case "rollout watch":
+      return rolloutWatch(client(), rest, io);
+    case "rollout preview":
+      return rolloutPreview(client(), rest, io);
     case "rollout list":
       return rolloutList(client(), rest, io);
     case "rollout pause":
@@ -88,6 +155,8 @@ async function dispatch(argv: readonly string[], io: Io): Promise<number> {
       return tokenCreate(client(), rest, io);
     default:
       if (group === "audit") return auditList(client(), argv.slice(1), io);
+      if (group === "fleets") return fleetsList(client(), argv.slice(1), io);
+      if (group === "runbooks") return runbooksList(client(), argv.slice(1), io);
       throw new UsageError(`unknown command "${argv.slice(0, 2).join(" ")}"`);
   }
 }
@@ -119,28 +188,34 @@ function oneId(positionals: string[], what = "rollout id"): string {
   return positionals[0]!;
 }
 
-async function rolloutStart(client: EbbClient, rest: readonly string[], io: Io): Promise<number> {
-  const { values, positionals } = args(rest, {
-    fleet: { type: "string" },
-    version: { type: "string" },
-    runbook: { type: "string" },
-    batch: { type: "string" },
-    "max-unavailable": { type: "string" },
-    "min-healthy": { type: "string" },
-    param: { type: "string", multiple: true },
-    "idempotency-key": { type: "string" },
-    force: { type: "boolean" },
-    wait: { type: "boolean" },
-    json: { type: "boolean" },
-  });
-  if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
+const ROLLOUT_OPTIONS = {
+  fleet: { type: "string" },
+  version: { type: "string" },
+  runbook: { type: "string" },
+  batch: { type: "string" },
+  "max-unavailable": { type: "string" },
+  "min-healthy": { type: "string" },
+  param: { type: "string", multiple: true },
+  json: { type: "boolean" },
+} as const;
+
+/** The body of `POST /rollouts` (and of its preview) from the flags. */
+function rolloutBody(values: {
+  fleet?: string | undefined;
+  version?: string | undefined;
+  runbook?: string | undefined;
+  batch?: string | undefined;
+  "max-unavailable"?: string | undefined;
+  "min-healthy"?: string | undefined;
+  param?: string[] | undefined;
+}) {
   const params: Record<string, string> = {};
   for (const p of values.param ?? []) {
     const eq = p.indexOf("=");
     if (eq <= 0) throw new UsageError(`--param: "${p}" is not KEY=VALUE`);
     params[p.slice(0, eq)] = p.slice(eq + 1);
   }
-  const body = {
+  return {
     fleet: required(values.fleet, "--fleet"),
     version: required(values.version, "--version"),
     ...(values.runbook ? { runbook: values.runbook } : {}),
@@ -148,37 +223,105 @@ async function rolloutStart(client: EbbClient, rest: readonly string[], io: Io):
     ...optional("maxUnavailable", countOrPercent(values["max-unavailable"], "--max-unavailable")),
     ...optional("minHealthy", countOrPercent(values["min-healthy"], "--min-healthy")),
     ...(Object.keys(params).length > 0 ? { params } : {}),
-    ...(values.force ? { force: true } : {}),
   };
+}
+
+async function rolloutStart(client: EbbClient, rest: readonly string[], io: Io): Promise<number> {
+  const { values, positionals } = args(rest, {
+    ...ROLLOUT_OPTIONS,
+    "idempotency-key": { type: "string" },
+    force: { type: "boolean" },
+    wait: { type: "boolean" },
+    timeout: { type: "string" },
+  });
+  if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
+  const timeoutMs = parseTimeout(values.timeout);
+  if (timeoutMs !== undefined && !values.wait) throw new UsageError("--timeout applies to --wait");
+  const body = { ...rolloutBody(values), ...(values.force ? { force: true } : {}) };
   const created = await client.post<CreatedRolloutView>(
     "/rollouts",
     body,
     values["idempotency-key"] ? { "idempotency-key": values["idempotency-key"] } : {},
   );
-  const log = progress(io, values.json === true);
-  log(
-    `rollout ${created.id}: ${created.batches.flat().length} target(s) in ${created.batches.length} batch(es), expected ${duration(created.expectedDurationMs)}`,
-  );
-  for (const f of created.findings) log(`  ${f.severity}: ${f.message}`);
-  if (created.requiresApproval) log("  waiting for approval by someone other than the requester");
-  if (!values.wait) {
-    if (values.json) io.out(JSON.stringify(created));
+  if (values.json && !values.wait) {
+    io.out(JSON.stringify(created));
     return EXIT.ok;
   }
-  const final = await waitFor(client, created.id, log);
-  if (values.json) io.out(JSON.stringify(final));
+  const out = output(io, values.json === true);
+  out.event("created", { rollout: created });
+  out.line(
+    `rollout ${created.id}: ${created.batches.flat().length} target(s) in ${created.batches.length} batch(es), expected ${duration(created.expectedDurationMs)}`,
+  );
+  for (const f of created.findings) out.line(`  ${f.severity}: ${f.message}`);
+  if (created.requiresApproval) out.line("  waiting for approval by someone other than the requester");
+  if (!values.wait) return EXIT.ok;
+  return waitAndReport(client, created.id, out, timeoutMs);
+}
+
+async function rolloutWatch(client: EbbClient, rest: readonly string[], io: Io): Promise<number> {
+  const { values, positionals } = args(rest, { timeout: { type: "string" }, json: { type: "boolean" } });
+  const id = oneId(positionals);
+  const timeoutMs = parseTimeout(values.timeout);
+  return waitAndReport(client, encodeURIComponent(id), output(io, values.json === true), timeoutMs);
+}
+
+async function rolloutPreview(client: EbbClient, rest: readonly string[], io: Io): Promise<number> {
+  const { values, positionals } = args(rest, ROLLOUT_OPTIONS);
+  if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
+  const p = await client.post<RolloutPreview>("/rollouts/preview", rolloutBody(values));
+  if (values.json) io.out(JSON.stringify(p));
+  else {
+    io.out(
+      `fleet ${p.fleet}, runbook ${p.runbook}: ${p.batches.flat().length} target(s) in ${p.batches.length} batch(es), expected ${duration(p.expectedDurationMs)}`,
+    );
+    for (const [i, batch] of p.batches.entries()) io.out(`  batch ${i + 1}: ${batch.join(", ")}`);
+    if (p.skipped.length > 0) io.out(`  skipped: ${p.skipped.join(", ")}`);
+    for (const f of p.findings) io.out(`  ${f.severity}: ${f.message}`);
+    if (p.requiresApproval) io.out("  needs approval by someone other than the requester");
+    if (p.blocked) io.out("  blocked: preflight errors refuse it (--force runs it anyway)");
+  }
+  return p.blocked ? EXIT.failed : EXIT.ok;
+}
+
+/** Follows a rollout to its end (or the timeout) and turns the outcome into the exit code. */
+async function waitAndReport(
+  client: EbbClient,
+  id: string,
+  out: Output,
+  timeoutMs: number | undefined,
+): Promise<number> {
+  const final = await waitFor(client, id, out, timeoutMs);
+  if (final === undefined) {
+    out.event("timeout", { id, timeoutMs });
+    out.line(`rollout ${id} still running after --timeout ${duration(timeoutMs ?? 0)}; not waiting longer`);
+    return EXIT.timeout;
+  }
+  out.event("finished", { rollout: final });
   return exitFor(final);
 }
 
-/** Follows the rollout's event stream, printing its timeline, until it is over. */
-async function waitFor(client: EbbClient, id: string, log: (line: string) => void): Promise<RolloutDetail> {
+/**
+ * Follows the rollout's event stream, printing its timeline, until it is over; undefined when
+ * `timeoutMs` elapsed first.
+ */
+async function waitFor(
+  client: EbbClient,
+  id: string,
+  out: Output,
+  timeoutMs: number | undefined,
+): Promise<RolloutDetail | undefined> {
   let final: RolloutDetail | undefined;
   let started = Date.now();
+  const signal = timeoutMs === undefined ? undefined : AbortSignal.timeout(timeoutMs);
   await follow(
     client,
     `/rollouts/${id}/events`,
     (m) => {
-      if (m.event === "notice") log(describeNotice(JSON.parse(m.data) as RolloutNoticeView));
+      if (m.event === "notice") {
+        const notice = JSON.parse(m.data) as RolloutNoticeView;
+        out.event("notice", { notice });
+        out.line(describeNotice(notice));
+      }
       if (m.event === "snapshot" || m.event === "rollout") {
         const r = JSON.parse(m.data) as RolloutDetail;
         if (r.startedAt) started = Date.parse(r.startedAt);
@@ -189,13 +332,26 @@ async function waitFor(client: EbbClient, id: string, log: (line: string) => voi
       }
       return undefined;
     },
-    { onReconnect: (ms, why) => log(`  (stream cut: ${why}; reconnecting in ${ms} ms)`) },
+    {
+      ...(signal ? { signal } : {}),
+      onReconnect: (ms, why) => out.line(`  (stream cut: ${why}; reconnecting in ${ms} ms)`),
+    },
   );
-  const r = final!;
+  if (final === undefined) return undefined;
+  const r: RolloutDetail = final;
   const took = r.finishedAt ? Date.parse(r.finishedAt) - started : undefined;
-  log(`rollout ${r.id} ${r.status}${took === undefined ? "" : ` in ${duration(took)}`}`);
-  if (r.failure) log(`  ${r.failure.target} at ${r.failure.step}: ${r.failure.message}`);
+  out.line(`rollout ${r.id} ${r.status}${took === undefined ? "" : ` in ${duration(took)}`}`);
+  if (r.failure) out.line(`  ${r.failure.target} at ${r.failure.step}: ${r.failure.message}`);
   return r;
+}
+
+/** "90s", "30m", "2h", or plain seconds. */
+function parseTimeout(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const m = /^(\d+)([smh]?)$/.exec(value);
+  if (!m || Number(m[1]) === 0)
+    throw new UsageError(`--timeout: "${value}" is not a duration (90s, 30m, 2h)`);
+  return Number(m[1]) * { "": 1_000, s: 1_000, m: 60_000, h: 3_600_000 }[m[2] as "" | "s" | "m" | "h"];
 }
 
 function exitFor(r: RolloutDetail): number {
@@ -370,8 +526,53 @@ function describeNotice(n: RolloutNoticeView): string {
   }
 }
 
-function progress(io: Io, json: boolean): (line: string) => void {
-  return json ? () => {} : io.out;
+/**
+ * Progress of a followed rollout: readable lines, or with --json one JSON object per line (NDJSON) whose
+ * `event` is created | notice | timeout | finished; `finished` carries the final rollout.
+ */
+interface Output {
+  line(text: string): void;
+  event(event: string, data: Record<string, unknown>): void;
+}
+
+function output(io: Io, json: boolean): Output {
+  return json
+    ? { line: () => {}, event: (event, data) => io.out(JSON.stringify({ event, ...data })) }
+    : { line: io.out, event: () => {} };
+}
+
+/** The package's version, from its package.json (one level above src/ and dist/ alike). */
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as {
+    version: string;
+  };
+  return pkg.version;
+}
+
+async function fleetsList(client: EbbClient, rest: readonly string[], io: Io): Promise<number> {
+  const { values, positionals } = args(rest, { json: { type: "boolean" } });
+  if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
+  const fleets = await client.get<FleetView[]>("/fleets");
+  if (values.json) io.out(JSON.stringify(fleets));
+  else
+    for (const f of fleets)
+      io.out(
+        `${f.name.padEnd(16)} ${f.balancer.padEnd(11)} ${String(f.targets.length).padStart(3)} target(s)${f.protected ? "  protected" : ""}  ${f.targets.map((t) => t.name).join(", ")}`,
+      );
+  return EXIT.ok;
+}
+
+async function runbooksList(client: EbbClient, rest: readonly string[], io: Io): Promise<number> {
+  const { values, positionals } = args(rest, { json: { type: "boolean" } });
+  if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
+  const runbooks = await client.get<RunbookSummary[]>("/runbooks");
+  if (values.json) io.out(JSON.stringify(runbooks));
+  else
+    for (const r of runbooks)
+      io.out(
+        `${r.name.padEnd(24)} ${r.builtin ? "built-in" : "stored  "}  ${r.latestVersion === null ? "-" : `v${r.latestVersion}`}`,
+      );
+  return EXIT.ok;
 }
 
 function duration(ms: number): string {

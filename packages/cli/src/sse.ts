@@ -1,4 +1,4 @@
-import type { EbbClient } from "./client.js";
+import { ApiError, type EbbClient } from "./client.js";
 
 export interface SseMessage {
   event: string;
@@ -33,7 +33,10 @@ export async function follow(
         try {
           message = (JSON.parse(text) as { error: { message: string } }).error.message;
         } catch {}
-        throw Object.assign(new Error(`${path}: ${res.status} ${message}`), { final: true });
+        // An ApiError: a 401/403 on the stream exits as "not authorised", like any other request.
+        throw Object.assign(new ApiError(`${path}: ${res.status} ${message}`, res.status, "http_error"), {
+          final: true,
+        });
       }
       if (!res.ok || !res.body) throw new Error(`${path}: ${res.status}`);
       failures = 0;

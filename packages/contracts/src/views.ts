@@ -67,6 +67,71 @@ export const targetSchema = z.object({
 });
 export type TargetView = z.infer<typeof targetSchema>;
 
+export const BALANCER_STATES = ["up", "suspect", "failed", "disabled", "unknown"] as const;
+
+// ---- a fleet held by a stopped rollout ----
+
+/** What releases a held target: retry its failed step, resume the paused rollout, or abort it. */
+export const HOLD_RELEASE_ACTIONS = ["retry", "resume", "abort"] as const;
+
+export const heldTargetSchema = z.object({
+  name: z.string(),
+  /** Its run in the holding rollout (`failed`, `pending`, ...). */
+  status: targetRunStatusSchema,
+  /** The step it failed at or stopped before; null before its first step. */
+  step: z.string().nullable(),
+  error: z.string().nullable(),
+  /** As the balancer reports it now; null where it was not read or did not answer. */
+  balancer: z.object({ state: z.enum(BALANCER_STATES), bound: z.boolean() }).nullable(),
+});
+export type HeldTarget = z.infer<typeof heldTargetSchema>;
+
+export const holdReleaseSchema = z.object({
+  action: z.enum(HOLD_RELEASE_ACTIONS),
+  /** For `retry`: the target whose failed step runs again. */
+  target: z.string().optional(),
+  /** The CLI command, e.g. `ebb rollout retry <id> --target vm2`. */
+  command: z.string(),
+  method: z.literal("POST"),
+  /** e.g. `/api/v1/rollouts/<id>/retry`, with `body`. */
+  path: z.string(),
+  body: z.record(z.string(), z.string()).nullable(),
+});
+export type HoldRelease = z.infer<typeof holdReleaseSchema>;
+
+/**
+ * A rollout that keeps targets of a fleet leased, so no other rollout can start there: the 409
+ * `fleet_held`'s `details`, a preview's `holds`, a fleet's `holds`.
+ */
+export const fleetHoldSchema = z.object({
+  fleet: z.string(),
+  rolloutId: z.uuid(),
+  status: rolloutStatusSchema,
+  version: z.string(),
+  /** The failure that halted it, while it is failed. */
+  failure: z.object({ target: z.string(), step: z.string(), message: z.string() }).nullable(),
+  targets: z.array(heldTargetSchema),
+  release: z.array(holdReleaseSchema),
+});
+export type FleetHold = z.infer<typeof fleetHoldSchema>;
+
+/** The hold as one line, the same in the API's message, the CLI and the dashboard. */
+export function describeFleetHold(hold: FleetHold): string {
+  const why = hold.failure
+    ? ` (failed at ${hold.failure.target} ${hold.failure.step}: ${hold.failure.message})`
+    : hold.status === "paused"
+      ? " (paused)"
+      : ` (${hold.status})`;
+  const targets = hold.targets
+    .map((t) => {
+      const lb = t.balancer ? `, balancer ${t.balancer.state}${t.balancer.bound ? "" : " unbound"}` : "";
+      return `${t.name} ${t.status}${lb}`;
+    })
+    .join("; ");
+  const release = hold.release.map((r) => `\`${r.command}\``).join(" or ");
+  return `fleet ${hold.fleet} is held by rollout ${hold.rolloutId}${why}: ${targets}${release ? `; release with ${release}` : ""}`;
+}
+
 export const fleetSchema = z.object({
   id: z.uuid(),
   name: z.string(),
@@ -76,12 +141,12 @@ export const fleetSchema = z.object({
   createdAt: timestamp,
   updatedAt: timestamp,
   targets: z.array(targetSchema),
+  /** Rollouts that stopped (failed, paused) while holding targets of this fleet: none start here until released. */
+  holds: z.array(fleetHoldSchema),
 });
 export type FleetView = z.infer<typeof fleetSchema>;
 
 // ---- live traffic (SSE) ----
-
-export const BALANCER_STATES = ["up", "suspect", "failed", "disabled", "unknown"] as const;
 
 export const liveTargetSchema = z.object({
   name: z.string(),
@@ -130,8 +195,10 @@ export const rolloutPreviewSchema = z.object({
   /** A second person must approve before it starts (protected fleet, or more targets than the limit). */
   requiresApproval: z.boolean(),
   protected: z.boolean(),
-  /** Preflight errors refuse the rollout unless `force`. */
+  /** Preflight errors refuse the rollout unless `force`; a held fleet refuses it even then. */
   blocked: z.boolean(),
+  /** Failed or paused rollouts that hold targets of the fleet (each also a `fleet_held` finding). */
+  holds: z.array(fleetHoldSchema),
 });
 export type RolloutPreview = z.infer<typeof rolloutPreviewSchema>;
 

@@ -54,14 +54,24 @@ export interface TargetSnapshot {
   requests?: number;
 }
 
+/**
+ * A balancer and what it can do. The engine asks for a capability (`admin`, `events`, `vipUrl`, `pods`),
+ * never for a driver's class: a new driver plugs in by declaring what it has, and a step that needs a
+ * capability the fleet's balancer lacks fails with a message naming both.
+ */
 export interface Balancer {
   readonly kind: BalancerKind;
   timing(): Promise<BalancerTiming>;
   observe(target: Target): Promise<TargetObservation>;
-  /** Only where the balancer has an admin API (HAProxy runtime API, the L4 device); absent otherwise. */
-  disable?(target: Target): Promise<void>;
-  enable?(target: Target): Promise<void>;
   traffic(target: Target): Promise<TrafficSample>;
+  /** Take a target out of / into service directly (HAProxy's runtime API, the L4 device's admin API). */
+  readonly admin?: BalancerAdmin;
+  /** The balancer pushes changes; without it, waits poll. */
+  readonly events?: BalancerEvents;
+  /** The VIP clients use, for http.check `via: vip`. */
+  readonly vipUrl?: string;
+  /** The targets are pods the balancer's platform runs (loaded on first use: the client is heavy). */
+  readonly pods?: () => Promise<PodControl>;
   /** Every target at once, in one call where the balancer allows it. */
   snapshot?(targets: readonly Target[]): Promise<TargetSnapshot[]>;
   /** Facts the balancer reads live for planning and preflight (a pod's grace period, its gate ...). */
@@ -100,3 +110,78 @@ export interface Executor {
 }
 
 export type ExecutorFactory = (target: Target) => Executor;
+
+/**
+ * Direct take-out and put-back. The engine counts a `balancer.disable`/`enable` step as done only when
+ * `observe` reports the new state, not when the call returned.
+ */
+export interface BalancerAdmin {
+  disable(target: Target): Promise<void>;
+  enable(target: Target): Promise<void>;
+}
+
+export interface BalancerEvents {
+  /**
+   * Calls back with a target's name, or "*" when anything may have changed (a reconnect), whenever the
+   * balancer reports a change that a waiting step may be looking for. Returns the unsubscribe.
+   */
+  watch(onChange: (target: string) => void): () => void;
+}
+
+/** A pod as the k8s.* steps see it. */
+export interface PodView {
+  uid: string;
+  /** The pod IP ("" until it has one). */
+  host: string;
+  version: string;
+  ready: boolean;
+  gate: "True" | "False" | "Unknown" | null;
+}
+
+/**
+ * The pod operations behind the k8s.* steps. Every change is read back before it counts, and every
+ * decision is taken from what the cluster records (conditions, annotations, uids), so a worker that
+ * resumes a step after a crash decides the same way.
+ */
+export interface PodControl {
+  readonly config: { readonly propagationWindowMs: number; readonly timeScale: number };
+  pod(name: string): Promise<PodView | null>;
+  setReadiness(
+    name: string,
+    ready: boolean,
+  ): Promise<{ method: "gate" | "label"; changed: boolean; pod: PodView }>;
+  checkEndpointRemoved(
+    name: string,
+    opts?: { observedAt?: number },
+  ): Promise<{ removed: boolean; removedAt?: number }>;
+  /** Points the workload's template at a version, so a replacement runs it. */
+  setTemplateVersion(version: string): Promise<{ revision: string }>;
+  deletePod(
+    name: string,
+    opts: { wait: false; since: number; allowInService?: boolean; graceSeconds?: number },
+  ): Promise<{ outcome: "deleted" | "deleting" | "already-gone" | "replaced"; uid?: string }>;
+  checkPodGone(name: string, uid: string): Promise<boolean>;
+  checkReplacementReady(
+    name: string,
+    version: string,
+  ): Promise<{ ready: boolean; reason: string; pod?: PodView }>;
+  /** Brings an aborted pod back into its Services on whatever version it runs. */
+  restore(name: string, opts: { timeoutMs: number }): Promise<unknown>;
+}
+
+/** A stored target (its executor kind and labels untyped, as stored) as drivers address it. */
+export function targetOf(record: {
+  name: string;
+  host: string;
+  port: number;
+  executor: string;
+  labels: unknown;
+}): Target {
+  return {
+    name: record.name,
+    host: record.host,
+    port: record.port,
+    executor: record.executor === "ssh" ? "ssh" : "local",
+    labels: (record.labels ?? {}) as Record<string, string>,
+  };
+}

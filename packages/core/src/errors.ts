@@ -20,6 +20,23 @@ export const ERROR_CODES = [
   "not_found",
   /** The request contradicts current state: a target leased by another rollout, a duplicate name. */
   "conflict",
+  /**
+   * A target of the fleet is leased by another rollout; `details` names it, its status, the targets it
+   * holds and how to release them (contracts' fleetHoldSchema).
+   */
+  "fleet_held",
+  /** The same Idempotency-Key sent again for a different rollout: a client bug, never valid by waiting. */
+  "idempotency_key_reused",
+  /** No valid credential came with the request. */
+  "unauthenticated",
+  /** The caller is known but may not do this (scope, role, or approving their own rollout). */
+  "forbidden",
+  /** A cookie-authenticated, state-changing request without a valid CSRF token or from another site. */
+  "csrf_failed",
+  /** A limit per caller was reached (logins, rollouts a minute); `details.retryAfterSeconds` says when. */
+  "too_many_requests",
+  /** Ebb itself cannot serve now (its database or queue does not answer): try again later. */
+  "unavailable",
   "internal",
 ] as const;
 
@@ -34,6 +51,8 @@ const RETRYABLE_BY_DEFAULT: ReadonlySet<EbbErrorCode> = new Set([
   "balancer_unavailable",
   "executor_unavailable",
   "step_timeout",
+  "too_many_requests",
+  "unavailable",
 ]);
 
 export interface EbbErrorOptions {

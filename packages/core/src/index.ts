@@ -8,6 +8,7 @@ export * from "./errors.js";
 export * from "./exec.js";
 export * from "./facts.js";
 export * from "./findings.js";
+export * from "./holds.js";
 export * from "./params.js";
 export * from "./plan/estimate.js";
 export * from "./plan/planner.js";

@@ -1,10 +1,10 @@
 import { isEbbError, type Target } from "@ebb/core";
 import { freePort } from "@ebb/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startSshd, type TestSshd } from "../test-support/sshd.js";
 import { createExecutor } from "./factory.js";
 import { LocalExecutor } from "./local/local-executor.js";
 import { SshExecutor } from "./ssh/ssh-executor.js";
-import { startSshd, type TestSshd } from "./test-support/sshd.js";
 
 const PATH = "/usr/local/bin:/usr/bin:/bin";
 let sshd: TestSshd;

@@ -1,9 +1,5 @@
-import { type Balancer, EbbError, type Executor, type Target } from "@ebb/core";
+import { EbbError, type Executor, type Target } from "@ebb/core";
 import { z } from "zod";
-import { HaproxyBalancer } from "./haproxy/balancer.js";
-import { parseKubernetesConfig } from "./kubernetes/config.js";
-import { LazyKubernetesBalancer } from "./kubernetes/lazy.js";
-import { L4Balancer } from "./l4/balancer.js";
 import { LocalExecutor } from "./local/local-executor.js";
 import { type KeySources, resolveKeyReference } from "./ssh/key-reference.js";
 import { SshExecutor } from "./ssh/ssh-executor.js";
@@ -118,74 +114,4 @@ function parse<T>(target: Target, schema: z.ZodType<T>, config: unknown): T {
       details: issues,
     },
   );
-}
-
-/** A fleet's balancerConfig when its balancer is `l4` (the emulated device). */
-export const l4BalancerConfigSchema = z.object({
-  /** The device's admin API, e.g. http://127.0.0.1:8081. */
-  adminUrl: z.url(),
-  /** The VIP clients use, for http.check `via: vip`. */
-  vipUrl: z.url().optional(),
-});
-
-/** What createBalancer needs of a stored fleet. */
-export interface BalancerFleet {
-  name: string;
-  balancer: string;
-  balancerConfig: unknown;
-}
-
-/**
- * The balancer driver for a stored fleet, from its kind and its (untrusted, stored) balancerConfig.
- * Validates at once: errors are EbbError `param_invalid` naming the fleet and `balancerConfig.<field>`.
- * Callers cache the result per config (balancers keep traffic baselines, pollers and event streams).
- */
-export function createBalancer(
-  fleet: BalancerFleet,
-  options: { log?: (line: string) => void } = {},
-): Balancer {
-  try {
-    switch (fleet.balancer) {
-      case "l4": {
-        const parsed = l4BalancerConfigSchema.safeParse(fleet.balancerConfig);
-        if (!parsed.success) {
-          const details = parsed.error.issues.map((i) => ({
-            field: `balancerConfig.${i.path.join(".")}`,
-            message: i.message,
-          }));
-          throw new EbbError("param_invalid", details.map((d) => `${d.field}: ${d.message}`).join("; "), {
-            details,
-          });
-        }
-        return new L4Balancer({
-          adminUrl: parsed.data.adminUrl,
-          ...(options.log ? { log: options.log } : {}),
-        });
-      }
-      case "haproxy":
-        return new HaproxyBalancer({
-          config: fleet.balancerConfig,
-          ...(options.log ? { log: options.log } : {}),
-        });
-      case "kubernetes":
-        // Validates now; @kubernetes/client-node loads on first use.
-        return new LazyKubernetesBalancer(parseKubernetesConfig(fleet.balancerConfig));
-      default:
-        throw new EbbError(
-          "param_invalid",
-          `balancer "${fleet.balancer}" is not supported (l4, haproxy, kubernetes)`,
-          {
-            details: [{ field: "balancer", message: "unsupported balancer kind" }],
-          },
-        );
-    }
-  } catch (err) {
-    if (err instanceof EbbError && err.code === "param_invalid") {
-      throw new EbbError("param_invalid", `fleet ${fleet.name}: ${err.message}`, {
-        cause: err,
-        details: err.details,
-      });
-    }
-    throw err;
-  }
 }

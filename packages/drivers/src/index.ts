@@ -18,4 +18,5 @@ export {
 export { LazyKubernetesBalancer } from "./kubernetes/lazy.js";
 export * from "./l4/index.js";
 export * from "./local/index.js";
+export * from "./registry.js";
 export * from "./ssh/index.js";

@@ -1,10 +1,10 @@
 import { request } from "node:http";
 import { waitFor } from "@ebb/testkit";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { startTestDevice, Teardown, vipAddress } from "../test-support/device.js";
+import { RawClient } from "../test-support/raw-client.js";
+import { type HttpUpstream, startHttpUpstream } from "../test-support/upstreams.js";
 import type { L4Device } from "./device.js";
-import { startTestDevice, Teardown, vipAddress } from "./test-support/device.js";
-import { RawClient } from "./test-support/raw-client.js";
-import { type HttpUpstream, startHttpUpstream } from "./test-support/upstreams.js";
 import type { DeviceEvent } from "./types.js";
 
 const teardown = new Teardown();

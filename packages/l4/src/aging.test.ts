@@ -2,9 +2,9 @@ import { once } from "node:events";
 import { createServer, type Socket } from "node:net";
 import { waitFor } from "@ebb/testkit";
 import { afterEach, describe, expect, it } from "vitest";
+import { connectClient, givenHttpLab, serverOf, startTestDevice, Teardown } from "../test-support/device.js";
+import { startEchoUpstream } from "../test-support/upstreams.js";
 import type { L4Device } from "./device.js";
-import { connectClient, givenHttpLab, serverOf, startTestDevice, Teardown } from "./test-support/device.js";
-import { startEchoUpstream } from "./test-support/upstreams.js";
 
 // Aging time 120 s at time scale 0.01: entries idle for 1.2 s are forgotten.
 const teardown = new Teardown();

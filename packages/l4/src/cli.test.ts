@@ -2,8 +2,8 @@ import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import path from "node:path";
 import { waitFor } from "@ebb/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type HttpUpstream, startHttpUpstream } from "../test-support/upstreams.js";
 import { CliError, parseCliArgs, parseHostPort } from "./cli-args.js";
-import { type HttpUpstream, startHttpUpstream } from "./test-support/upstreams.js";
 
 const root = path.resolve(import.meta.dirname, "../../..");
 

@@ -2,7 +2,6 @@ import { once } from "node:events";
 import { createServer, type Socket } from "node:net";
 import { waitFor } from "@ebb/testkit";
 import { afterEach, describe, expect, it } from "vitest";
-import type { L4Device } from "./device.js";
 import {
   connectClient,
   freshRequest,
@@ -11,8 +10,9 @@ import {
   startTestDevice,
   Teardown,
   vipAddress,
-} from "./test-support/device.js";
-import { RawClient } from "./test-support/raw-client.js";
+} from "../test-support/device.js";
+import { RawClient } from "../test-support/raw-client.js";
+import type { L4Device } from "./device.js";
 
 const teardown = new Teardown();
 afterEach(() => teardown.run());

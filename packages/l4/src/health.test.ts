@@ -2,10 +2,10 @@ import { once } from "node:events";
 import { createServer, type Socket } from "node:net";
 import { waitFor } from "@ebb/testkit";
 import { afterEach, describe, expect, it } from "vitest";
+import { startTestDevice, Teardown } from "../test-support/device.js";
+import { startHttpUpstream } from "../test-support/upstreams.js";
 import type { L4Device } from "./device.js";
 import { nextHealth } from "./health-state.js";
-import { startTestDevice, Teardown } from "./test-support/device.js";
-import { startHttpUpstream } from "./test-support/upstreams.js";
 import { detectionWindowMs } from "./timing.js";
 import type { DeviceEvent } from "./types.js";
 

@@ -1,9 +1,9 @@
 import { waitFor } from "@ebb/testkit";
 import { afterEach, describe, expect, it } from "vitest";
+import { startTestDevice, Teardown, vipAddress } from "../test-support/device.js";
+import { RawClient } from "../test-support/raw-client.js";
+import { startHttpUpstream } from "../test-support/upstreams.js";
 import { renderMetrics } from "./metrics.js";
-import { startTestDevice, Teardown, vipAddress } from "./test-support/device.js";
-import { RawClient } from "./test-support/raw-client.js";
-import { startHttpUpstream } from "./test-support/upstreams.js";
 
 const teardown = new Teardown();
 afterEach(() => teardown.run());

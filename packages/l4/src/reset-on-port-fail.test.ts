@@ -1,9 +1,9 @@
 import { waitFor } from "@ebb/testkit";
 import { afterEach, describe, expect, it } from "vitest";
+import { connectClient, givenHttpLab, serverOf, Teardown } from "../test-support/device.js";
+import type { RawClient } from "../test-support/raw-client.js";
+import type { HttpUpstream } from "../test-support/upstreams.js";
 import type { L4Device } from "./device.js";
-import { connectClient, givenHttpLab, serverOf, Teardown } from "./test-support/device.js";
-import type { RawClient } from "./test-support/raw-client.js";
-import type { HttpUpstream } from "./test-support/upstreams.js";
 
 const teardown = new Teardown();
 afterEach(() => teardown.run());

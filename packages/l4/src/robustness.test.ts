@@ -1,10 +1,16 @@
 import { createHash, randomBytes } from "node:crypto";
 import { waitFor } from "@ebb/testkit";
 import { afterEach, describe, expect, it } from "vitest";
+import {
+  connectClient,
+  freshRequest,
+  startTestDevice,
+  Teardown,
+  vipAddress,
+} from "../test-support/device.js";
+import { RawClient } from "../test-support/raw-client.js";
+import { type EchoUpstream, startEchoUpstream, startHttpUpstream } from "../test-support/upstreams.js";
 import type { L4Device } from "./device.js";
-import { connectClient, freshRequest, startTestDevice, Teardown, vipAddress } from "./test-support/device.js";
-import { RawClient } from "./test-support/raw-client.js";
-import { type EchoUpstream, startEchoUpstream, startHttpUpstream } from "./test-support/upstreams.js";
 
 const teardown = new Teardown();
 afterEach(() => teardown.run());

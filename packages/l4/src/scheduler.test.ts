@@ -1,10 +1,10 @@
 import { waitFor } from "@ebb/testkit";
 import { afterEach, describe, expect, it } from "vitest";
+import { connectClient, freshRequest, givenHttpLab, serverOf, Teardown } from "../test-support/device.js";
+import type { RawClient } from "../test-support/raw-client.js";
 import type { L4Device } from "./device.js";
 import { RealServer } from "./real-server.js";
 import { createScheduler } from "./scheduler.js";
-import { connectClient, freshRequest, givenHttpLab, serverOf, Teardown } from "./test-support/device.js";
-import type { RawClient } from "./test-support/raw-client.js";
 
 const teardown = new Teardown();
 afterEach(() => teardown.run());

@@ -7,15 +7,15 @@ import { freePort, waitFor } from "@ebb/testkit";
 import { Controller, Get, Inject, Injectable, Module } from "@nestjs/common";
 import type { Queue } from "bullmq";
 import { afterEach, describe, expect, it } from "vitest";
+import { testDatabases } from "../../test-support/database.js";
 import { Access } from "../auth/access.js";
+import { CONFIG, DATABASE, REDIS_CONNECTION, ROLLOUT_QUEUE } from "../common/tokens.js";
 import { type EbbConfig, parseConfig } from "../config/config.js";
 import type { Database } from "../database/client.js";
-import { testDatabases } from "../database/testing.js";
 import type { RedisConnections } from "../redis/connections.js";
 import { type EmbeddedRedis, startEmbeddedRedis } from "../redis/embedded.js";
 import { pingRedis, withRedisProbe } from "../redis/probe.js";
 import { bootstrap, type RunningApp } from "./bootstrap.js";
-import { CONFIG, DATABASE, REDIS_CONNECTION, ROLLOUT_QUEUE } from "./tokens.js";
 
 const HOST = "127.0.7.10";
 const pglite = testDatabases().find((v) => v.kind === "pglite")!;

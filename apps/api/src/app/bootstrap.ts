@@ -3,6 +3,7 @@ import type { INestApplication, INestApplicationContext, LoggerService } from "@
 import { NestFactory } from "@nestjs/core";
 import type { NestExpressApplication } from "@nestjs/platform-express";
 import { notFoundFallback } from "../common/not-found.js";
+import { serveOpenApi } from "../common/openapi.js";
 import { requestIdMiddleware } from "../common/request-id.js";
 import type { EbbConfig } from "../config/config.js";
 import { describeConfig } from "../config/describe.js";
@@ -14,7 +15,6 @@ import { checkRedisPolicy } from "../redis/policy.js";
 import { AppModule, type ModuleImport } from "./app.module.js";
 import { drainableHttp } from "./graceful-http.js";
 import { createLogger } from "./logger.js";
-import { serveOpenApi } from "./openapi.js";
 
 export const API_PREFIX = "api/v1";
 
@@ -46,7 +46,7 @@ export interface RunningApp {
  * the lab launcher and tests all start the app through here.
  */
 export async function bootstrap(config: EbbConfig, deps: BootstrapDeps = {}): Promise<RunningApp> {
-  const logger = deps.logger === undefined ? createLogger(config.logLevel) : deps.logger;
+  const logger = deps.logger === undefined ? createLogger(config.logLevel, config.logFormat) : deps.logger;
   const log = (context: string) => (line: string) => {
     if (logger) logger.log(line, context);
   };

@@ -8,10 +8,10 @@ import {
   type OnApplicationShutdown,
 } from "@nestjs/common";
 import { Queue } from "bullmq";
+import { CONFIG, DATABASE, REDIS_CONNECTION, ROLLOUT_QUEUE } from "../common/tokens.js";
 import type { EbbConfig } from "../config/config.js";
 import type { Database } from "../database/client.js";
 import type { RedisConnections } from "../redis/connections.js";
-import { CONFIG, DATABASE, REDIS_CONNECTION, ROLLOUT_QUEUE } from "./tokens.js";
 
 /** What bootstrap opened before Nest started; their lifetimes belong to bootstrap. */
 export interface AppResources {

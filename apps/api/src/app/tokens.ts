@@ -1,15 +1,6 @@
 /**
- * Injection tokens of what the app is built on. Feature modules inject them without importing anything:
- * the module that provides them is global.
- *
- *   constructor(@Inject(DATABASE) private readonly db: Database, @Inject(ROLLOUT_QUEUE) private readonly queue: Queue)
+ * The tokens live in common/tokens.ts, so that features import common/ and only app/ imports features.
+ * This re-export stays for engine/ alone, which is moving to packages/engine: its adapters then import
+ * common/tokens.ts and this file goes.
  */
-
-/** The frozen `EbbConfig`. */
-export const CONFIG = Symbol("ebb.config");
-/** The opened `Database` ({ prisma, kind, close }); its lifetime belongs to bootstrap, not to Nest. */
-export const DATABASE = Symbol("ebb.database");
-/** The `RedisConnections` factory: `create("worker")` for BullMQ workers, `queueConnection()` for queues. */
-export const REDIS_CONNECTION = Symbol("ebb.redis-connection");
-/** The BullMQ `Queue` named QUEUES.rollout. Add jobs with `buildJob()` from @ebb/contracts. */
-export const ROLLOUT_QUEUE = Symbol("ebb.rollout-queue");
+export { CONFIG, DATABASE, REDIS_CONNECTION, ROLLOUT_QUEUE } from "../common/tokens.js";

@@ -3,7 +3,7 @@
 import { randomBytes } from "node:crypto";
 import { waitFor } from "@ebb/testkit";
 import { afterEach, describe, expect, it } from "vitest";
-import { type TestDatabase, type TestDatabaseVariant, testDatabases } from "../database/testing.js";
+import { type TestDatabase, type TestDatabaseVariant, testDatabases } from "../../test-support/database.js";
 import {
   type AuditEventInput,
   appendAuditEvent,

@@ -16,8 +16,8 @@ import {
 import { applyDecorators, Controller, Get, Inject, Logger, Query, StreamableFile } from "@nestjs/common";
 import { ApiOkResponse, ApiProduces, ApiQuery, ApiTags } from "@nestjs/swagger";
 import type { z } from "zod";
-import { openApiSchema } from "../app/openapi.js";
 import { Access } from "../auth/access.js";
+import { openApiSchema } from "../common/openapi.js";
 import { RequestValidationError } from "../common/validation.js";
 import { AuditService } from "./audit.service.js";
 import { AuditCursorError } from "./audit-store.js";

@@ -30,11 +30,11 @@ import {
 } from "@nestjs/common";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { z } from "zod";
+import { type TestDatabase, testDatabases } from "../../test-support/database.js";
 import { bootstrap, type RunningApp } from "../app/bootstrap.js";
 import { featureModules } from "../app/features.js";
 import { Access } from "../auth/access.js";
 import { parseConfig } from "../config/config.js";
-import { type TestDatabase, testDatabases } from "../database/testing.js";
 import { AuditService } from "./audit.service.js";
 import { clientIpOf, noteAudit, outcomeOf } from "./audit-http.js";
 

@@ -7,7 +7,7 @@ import type {
   AuditVerifyResult,
 } from "@ebb/contracts";
 import { Inject, Injectable, Logger, type OnApplicationShutdown } from "@nestjs/common";
-import { DATABASE } from "../app/tokens.js";
+import { DATABASE } from "../common/tokens.js";
 import type { Database, Db } from "../database/client.js";
 import {
   type AppendedAuditEvent,

@@ -1,8 +1,8 @@
 // auditNotices inside a caller's transaction, the way the engine's applyEvent calls it.
 import type { Notice } from "@ebb/core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type TestDatabase, testDatabases } from "../../test-support/database.js";
 import type { Db } from "../database/client.js";
-import { type TestDatabase, testDatabases } from "../database/testing.js";
 import { verifyAuditChain } from "./audit-store.js";
 import { auditNotices } from "./notices.js";
 

@@ -23,7 +23,7 @@ export const UNGUARDED_ROUTES: readonly {
   readonly why: string;
 }[] = [
   {
-    // DOCS_PATH of app/openapi.ts.
+    // DOCS_PATH of common/openapi.ts.
     prefix: "/api/docs",
     access: "public",
     why: "the OpenAPI document and its UI describe the API (as the defaults table promises); they hold no data",

@@ -1,18 +1,8 @@
 import type { ServerResponse } from "node:http";
 import { type LoginBody, type LoginResponse, loginBodySchema, type MeResponse } from "@ebb/contracts";
-import {
-  Body,
-  Controller,
-  Get,
-  HttpCode,
-  HttpException,
-  Inject,
-  Post,
-  Req,
-  Res,
-  UseGuards,
-} from "@nestjs/common";
-import { CONFIG, DATABASE } from "../app/tokens.js";
+import { isEbbError } from "@ebb/core";
+import { Body, Controller, Get, HttpCode, Inject, Post, Req, Res, UseGuards } from "@nestjs/common";
+import { CONFIG, DATABASE } from "../common/tokens.js";
 import type { EbbConfig } from "../config/config.js";
 import type { Database } from "../database/client.js";
 import { Access } from "./access.js";
@@ -51,8 +41,8 @@ export class AuthController {
       req.principal = { kind: "user", id, name: username, scope: role, sessionId };
       return response;
     } catch (err) {
-      if (err instanceof HttpException && err.getStatus() === 429) {
-        const details = (err.getResponse() as { details?: { retryAfterSeconds?: number } }).details;
+      if (isEbbError(err, "too_many_requests")) {
+        const details = err.details as { retryAfterSeconds?: number } | undefined;
         res.setHeader("retry-after", String(details?.retryAfterSeconds ?? 60));
       }
       throw err;

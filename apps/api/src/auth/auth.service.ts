@@ -1,7 +1,7 @@
 import type { IncomingMessage } from "node:http";
 import type { LoginBody, LoginResponse } from "@ebb/contracts";
 import { Inject, Injectable, Logger, type OnModuleInit } from "@nestjs/common";
-import { CONFIG, DATABASE } from "../app/tokens.js";
+import { CONFIG, DATABASE } from "../common/tokens.js";
 import type { EbbConfig } from "../config/config.js";
 import type { Database } from "../database/client.js";
 import { readCookie, SESSION_COOKIE } from "./cookies.js";

@@ -1,5 +1,5 @@
 import { Inject, Injectable, Logger, type OnModuleDestroy } from "@nestjs/common";
-import { DATABASE } from "../app/tokens.js";
+import { DATABASE } from "../common/tokens.js";
 import type { Database } from "../database/client.js";
 import { principalStillValid } from "./credentials.js";
 import type { Principal } from "./principal.js";

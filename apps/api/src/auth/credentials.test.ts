@@ -1,7 +1,7 @@
 // Credentials in the database, on PGlite and PostgreSQL: the seeded admin token, the first admin, and
 // what makes a token or a session stop working.
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { type TestDatabase, testDatabases } from "../database/testing.js";
+import { type TestDatabase, testDatabases } from "../../test-support/database.js";
 import {
   authenticateSession,
   authenticateToken,

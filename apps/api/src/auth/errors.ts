@@ -1,26 +1,23 @@
-import { HttpException, HttpStatus } from "@nestjs/common";
+import { EbbError } from "@ebb/core";
 
 /**
- * The auth answers, in the API's error shape (see common/error-mapping.ts: `code` replaces the status's
- * generic one). Messages never quote a credential.
+ * The auth answers, as domain errors (common/error-status.ts gives each code its HTTP status). Messages
+ * never quote a credential.
  */
 export function unauthenticated(
   message = "authentication required: send a bearer token or log in",
-): HttpException {
-  return new HttpException({ code: "unauthenticated", message, details: null }, HttpStatus.UNAUTHORIZED);
+): EbbError {
+  return new EbbError("unauthenticated", message);
 }
 
-export function forbidden(message: string, details: unknown = null): HttpException {
-  return new HttpException({ code: "forbidden", message, details }, HttpStatus.FORBIDDEN);
+export function forbidden(message: string, details: unknown = null): EbbError {
+  return new EbbError("forbidden", message, { details });
 }
 
-export function csrfFailed(message: string): HttpException {
-  return new HttpException({ code: "csrf_failed", message, details: null }, HttpStatus.FORBIDDEN);
+export function csrfFailed(message: string): EbbError {
+  return new EbbError("csrf_failed", message);
 }
 
-export function tooManyRequests(message: string, retryAfterSeconds: number): HttpException {
-  return new HttpException(
-    { code: "too_many_requests", message, details: { retryAfterSeconds } },
-    HttpStatus.TOO_MANY_REQUESTS,
-  );
+export function tooManyRequests(message: string, retryAfterSeconds: number): EbbError {
+  return new EbbError("too_many_requests", message, { details: { retryAfterSeconds } });
 }

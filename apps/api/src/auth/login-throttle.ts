@@ -1,5 +1,5 @@
 import { Inject, Injectable, Logger } from "@nestjs/common";
-import { REDIS_CONNECTION } from "../app/tokens.js";
+import { REDIS_CONNECTION } from "../common/tokens.js";
 import type { RedisConnections } from "../redis/connections.js";
 import { sha256Hex } from "./secrets.js";
 

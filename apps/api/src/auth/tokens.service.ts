@@ -1,7 +1,7 @@
 import type { CreateTokenBody, CreateTokenResponse, TokenView } from "@ebb/contracts";
 import { EbbError } from "@ebb/core";
 import { Inject, Injectable } from "@nestjs/common";
-import { DATABASE } from "../app/tokens.js";
+import { DATABASE } from "../common/tokens.js";
 import type { Database } from "../database/client.js";
 import type { Prisma } from "../generated/prisma/client.js";
 import { CredentialWatch } from "./credential-watch.js";

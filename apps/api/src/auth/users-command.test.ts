@@ -6,8 +6,8 @@ import path from "node:path";
 import { Readable } from "node:stream";
 import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, it } from "vitest";
+import { type EmptyTestDatabase, testDatabases } from "../../test-support/database.js";
 import { openDatabase } from "../database/client.js";
-import { type EmptyTestDatabase, testDatabases } from "../database/testing.js";
 import { verifyPassword } from "./passwords.js";
 import { runUsersCommand } from "./users-command.js";
 

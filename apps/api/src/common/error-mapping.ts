@@ -27,7 +27,8 @@ export function mapError(exception: unknown): MappedError {
       code: exception.code,
       message: exception.message,
       details: exception.details ?? null,
-      severity: status >= 500 ? "warn" : "none",
+      // A failing readiness probe answers `unavailable` every few seconds: its caller logs, not us.
+      severity: status >= 500 && exception.code !== "unavailable" ? "warn" : "none",
     };
   }
   if (exception instanceof RequestValidationError) return invalidRequest(exception);
@@ -48,10 +49,9 @@ function invalidRequest(error: RequestValidationError): MappedError {
 }
 
 /**
- * Framework exceptions (a 404 route, a body the JSON parser rejected) and the ones our code throws on
- * purpose. A body `{ message, details }` passes both through, and a `code` (snake case) replaces the
- * status's generic one (`csrf_failed` rather than `forbidden`). Deliberate answers are not logged here:
- * the code that throws them decides (a failing readiness probe every few seconds must not flood the log).
+ * Framework exceptions (a 404 route, a body the JSON parser rejected, a pipe's refusal): our own code
+ * throws EbbError. A body `{ message, details }` passes both through, and a `code` (snake case) replaces
+ * the status's generic one. Not logged here: they describe the request, not a fault of ours.
  */
 function fromHttpException(exception: HttpException): MappedError {
   const status = exception.getStatus();

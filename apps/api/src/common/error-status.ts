@@ -10,18 +10,26 @@ export const EBB_ERROR_STATUS: Readonly<Record<EbbErrorCode, number>> = {
   plan_invalid: 400,
   param_invalid: 400,
   duration_invalid: 400,
+  unauthenticated: 401,
+  forbidden: 403,
+  csrf_failed: 403,
   not_found: 404,
   // Valid, but not now: the current state forbids it (a leased target, a finished rollout).
   conflict: 409,
+  fleet_held: 409,
   invalid_transition: 409,
   lease_lost: 409,
   target_unhealthy: 409,
+  // Well-formed, but it contradicts what the same key asked for first.
+  idempotency_key_reused: 422,
+  too_many_requests: 429,
   // Something we depend on failed or is unreachable: the request may succeed later.
   exec_failed: 502,
   step_failed: 502,
   verify_failed: 502,
   balancer_unavailable: 503,
   executor_unavailable: 503,
+  unavailable: 503,
   step_timeout: 504,
   internal: 500,
 };

@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { withLogContext } from "../app/log-context.js";
 
 export const REQUEST_ID_HEADER = "x-request-id";
 
@@ -32,8 +33,10 @@ export function requestIdOf(req: IncomingMessage): string | undefined {
   return ids.get(req);
 }
 
-/** Plain (platform) middleware: runs before routing, so 404s and body-parser errors get an id too. */
+/**
+ * Plain (platform) middleware: runs before routing, so 404s and body-parser errors get an id too. The rest
+ * of the request runs inside its log context: every line logged for it carries the id.
+ */
 export function requestIdMiddleware(req: IncomingMessage, res: ServerResponse, next: () => void): void {
-  ensureRequestId(req, res);
-  next();
+  withLogContext({ requestId: ensureRequestId(req, res) }, next);
 }

@@ -35,6 +35,7 @@ describe("parseConfig", () => {
         maxBodyBytes: 512 * 1024,
       },
       logLevel: "info",
+      logFormat: "auto",
     });
   });
 
@@ -65,6 +66,7 @@ describe("parseConfig", () => {
       lockDir: "/srv/ebb/run/locks",
       adminToken: "s3cret-token-0123456",
       logLevel: "debug",
+      logFormat: "auto",
     });
   });
 

@@ -4,6 +4,8 @@ import { ROLES, type Role } from "./roles.js";
 
 export const LOG_LEVELS = ["error", "warn", "info", "debug"] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
+export const LOG_FORMATS = ["auto", "json", "text"] as const;
+export type LogFormat = (typeof LOG_FORMATS)[number];
 
 /** The whole configuration of the api/worker process, parsed once at boot. Deeply frozen. */
 export interface EbbConfig {
@@ -41,6 +43,8 @@ export interface EbbConfig {
     readonly maxBodyBytes: number;
   };
   readonly logLevel: LogLevel;
+  /** auto: JSON lines when stdout is not a terminal, coloured text on one. */
+  readonly logFormat: LogFormat;
 }
 
 /** The variables that hold secrets (or URLs that may embed one): their values never appear in errors. */
@@ -145,6 +149,8 @@ const envSchema = z.object({
   EBB_MIGRATE: z.enum(["true", "false"], "must be true or false").default("true"),
   /** error | warn | info | debug. */
   EBB_LOG_LEVEL: z.enum(LOG_LEVELS).default("info"),
+  /** auto | json | text. auto: JSON lines when stdout is not a terminal. */
+  EBB_LOG_FORMAT: z.enum(LOG_FORMATS).default("auto"),
 });
 
 export type EnvVariable = keyof z.input<typeof envSchema>;
@@ -242,6 +248,7 @@ export function parseConfig(
       maxBodyBytes: e.EBB_MAX_BODY_BYTES,
     },
     logLevel: e.EBB_LOG_LEVEL,
+    logFormat: e.EBB_LOG_FORMAT,
   };
   return deepFreeze(config);
 }

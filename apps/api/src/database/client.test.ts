@@ -3,11 +3,11 @@ import { readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { freePort, waitFor } from "@ebb/testkit";
 import { afterEach, describe, expect, it } from "vitest";
+import { type EmptyTestDatabase, type TestDatabase, testDatabases } from "../../test-support/database.js";
 import { openDatabase, secretsSafeUrl } from "./client.js";
 import { connectSql } from "./connect-sql.js";
 import { runMigrateCommand } from "./migrate-command.js";
 import { DATA_DIR_LOCK_FILE, DataDirInUseError } from "./pglite-data-dir.js";
-import { type EmptyTestDatabase, type TestDatabase, testDatabases } from "./testing.js";
 
 describe("secretsSafeUrl", () => {
   it("drops the password of a URL and keeps everything else", () => {

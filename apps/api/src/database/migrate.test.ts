@@ -15,7 +15,7 @@ const PROJECT_MIGRATIONS = readdirSync(DEFAULT_MIGRATIONS_DIR, { withFileTypes: 
   .map((e) => e.name)
   .sort();
 
-import { type EmptyTestDatabase, testDatabases } from "./testing.js";
+import { type EmptyTestDatabase, testDatabases } from "../../test-support/database.js";
 
 const TABLES = [
   "api_tokens",

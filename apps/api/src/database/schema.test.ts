@@ -3,9 +3,9 @@
 // schema goes red here.
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type TestDatabase, testDatabases } from "../../test-support/database.js";
 import { Prisma } from "../generated/prisma/client.js";
 import type { Db } from "./client.js";
-import { type TestDatabase, testDatabases } from "./testing.js";
 
 /** The error a Prisma operation rejects with; fails the test when it succeeds. */
 async function prismaError(operation: PromiseLike<unknown>): Promise<Prisma.PrismaClientKnownRequestError> {

@@ -1,7 +1,7 @@
 import { waitFor } from "@ebb/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type TestDatabase, testDatabases } from "../../test-support/database.js";
 import type { Db } from "./client.js";
-import { type TestDatabase, testDatabases } from "./testing.js";
 
 async function leasedTarget(db: Db, token: bigint): Promise<string> {
   const fleet = await db.fleet.create({

@@ -1,15 +1,16 @@
-import { baseEnvFrom } from "@ebb/drivers";
+import { baseEnvFrom, DefaultDriverRegistry } from "@ebb/drivers";
+import { Engine } from "@ebb/engine";
 import { type DynamicModule, Module } from "@nestjs/common";
 import type { Queue } from "bullmq";
-import { DATABASE, REDIS_CONNECTION, ROLLOUT_QUEUE } from "../app/tokens.js";
+import { DATABASE, REDIS_CONNECTION, ROLLOUT_QUEUE } from "../common/tokens.js";
 import type { EbbConfig } from "../config/config.js";
 import { runsWorkers } from "../config/roles.js";
 import type { Database } from "../database/client.js";
 import type { RedisConnections } from "../redis/connections.js";
+import { BullmqJobQueue } from "./bullmq-queue.js";
 import { RolloutChanges } from "./changes.js";
-import { DefaultDriverRegistry } from "./drivers.js";
-import { Engine } from "./engine.js";
 import { EngineWorker } from "./engine.worker.js";
+import { PrismaRolloutStore } from "./prisma-store.js";
 import { CHANGES, DRIVERS, ENGINE } from "./tokens.js";
 
 export interface EngineModuleOptions {
@@ -49,8 +50,8 @@ export class EngineModule {
             changes: RolloutChanges,
           ) => {
             const engine = new Engine({
-              prisma: database.prisma,
-              queue,
+              store: new PrismaRolloutStore(database.prisma),
+              queue: new BullmqJobQueue(queue),
               drivers,
               log: (line) => console.log(`[engine] ${line}`),
             });

@@ -1,4 +1,5 @@
 import { QUEUES } from "@ebb/contracts";
+import type { Engine } from "@ebb/engine";
 import {
   Inject,
   Injectable,
@@ -7,10 +8,10 @@ import {
   type OnModuleDestroy,
 } from "@nestjs/common";
 import { Worker } from "bullmq";
-import { CONFIG, REDIS_CONNECTION } from "../app/tokens.js";
+import { CONFIG, REDIS_CONNECTION } from "../common/tokens.js";
 import type { EbbConfig } from "../config/config.js";
 import type { RedisConnections } from "../redis/connections.js";
-import type { Engine } from "./engine.js";
+import { processJob } from "./bullmq-queue.js";
 import { ENGINE } from "./tokens.js";
 
 /**
@@ -28,7 +29,7 @@ export class EngineWorker implements OnApplicationBootstrap, OnModuleDestroy {
   private reconciling: Promise<unknown> | undefined;
 
   async onApplicationBootstrap(): Promise<void> {
-    this.worker = new Worker(QUEUES.rollout, (job, token) => this.engine.process(job, token), {
+    this.worker = new Worker(QUEUES.rollout, (job, token) => processJob(this.engine, job, token), {
       connection: this.redis.create("worker"),
       concurrency: this.config.worker.concurrency,
       // A killed worker's job is handed to another after the lock expires; a step that stalls many times

@@ -31,10 +31,10 @@ import {
   ApiTags,
 } from "@nestjs/swagger";
 import type { z } from "zod";
-import { openApiSchema } from "../app/openapi.js";
 import { Access } from "../auth/access.js";
 import { CredentialWatch } from "../auth/credential-watch.js";
 import type { AuthenticatedRequest } from "../auth/principal.js";
+import { openApiSchema } from "../common/openapi.js";
 import { openSse } from "../common/sse.js";
 import { FleetsService } from "./fleets.service.js";
 import { LIVE_TRAFFIC } from "./fleets.tokens.js";

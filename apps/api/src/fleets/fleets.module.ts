@@ -1,7 +1,7 @@
+import type { DriverRegistry } from "@ebb/engine";
 import { Inject, Injectable, Module, type OnModuleDestroy } from "@nestjs/common";
-import { DATABASE } from "../app/tokens.js";
+import { DATABASE } from "../common/tokens.js";
 import type { Database } from "../database/client.js";
-import type { DriverRegistry } from "../engine/engine.js";
 import { DRIVERS } from "../engine/tokens.js";
 import { FleetsController } from "./fleets.controller.js";
 import { FleetsService } from "./fleets.service.js";

@@ -2,26 +2,25 @@ import type {
   CreateFleetBody,
   createFleetBodySchema,
   FleetView,
-  TargetBody,
   TargetView,
   targetBodySchema,
   updateFleetBodySchema,
   updateTargetBodySchema,
 } from "@ebb/contracts";
 import { EbbError } from "@ebb/core";
-import { localExecutorConfigSchema, sshExecutorConfigSchema } from "@ebb/drivers";
+import type { DriverRegistry } from "@ebb/engine";
 import { Inject, Injectable } from "@nestjs/common";
 import type { z } from "zod";
-import { DATABASE } from "../app/tokens.js";
-import { redact } from "../audit/redact.js";
-import { RequestValidationError, toFieldIssues } from "../common/validation.js";
+import { DATABASE } from "../common/tokens.js";
 import type { Database } from "../database/client.js";
-import type { DriverRegistry, FleetRecord } from "../engine/engine.js";
 import { DRIVERS } from "../engine/tokens.js";
 import { Prisma } from "../generated/prisma/client.js";
+import { checkBalancer, checkExecutor, checkFleet, targetData } from "./fleet-checks.js";
+import { fleetHolds } from "./fleet-holds.js";
+import { fleetView, targetView } from "./fleet-view.js";
+import { upsertFleet } from "./upsert-fleet.js";
 
 type FleetRow = Prisma.FleetGetPayload<{ include: { targets: true } }>;
-type TargetRow = FleetRow["targets"][number];
 
 /** Fleets and their targets. Thin over Prisma; validation of driver configs is the drivers' own. */
 @Injectable()
@@ -34,24 +33,18 @@ export class FleetsService {
       include: { targets: { orderBy: { name: "asc" } } },
       orderBy: { name: "asc" },
     });
-    return rows.map(fleetView);
+    const holds = await fleetHolds(this.db.prisma, rows, { onlyStopped: true });
+    return rows.map((row) => fleetView(row, holds.get(row.name)));
   }
 
   async get(name: string): Promise<FleetView> {
-    return fleetView(await this.row(name));
+    const row = await this.row(name);
+    const holds = await fleetHolds(this.db.prisma, [row], { onlyStopped: true, drivers: this.drivers });
+    return fleetView(row, holds.get(row.name));
   }
 
   async create(body: z.output<typeof createFleetBodySchema>): Promise<FleetView> {
-    this.checkBalancer(body.name, body.balancer, body.balancerConfig);
-    const names = new Set<string>();
-    for (const [i, t] of body.targets.entries()) {
-      checkExecutor(t, `targets.${i}`);
-      if (names.has(t.name))
-        throw new RequestValidationError([
-          { path: `targets.${i}.name`, message: `duplicate target "${t.name}"` },
-        ]);
-      names.add(t.name);
-    }
+    checkFleet(this.drivers, body);
     try {
       const row = await this.db.prisma.fleet.create({
         data: {
@@ -69,9 +62,15 @@ export class FleetsService {
     }
   }
 
+  /** Creates the fleet or brings it to this config (how the lab registers its fleets at every start). */
+  upsert(body: CreateFleetBody): Promise<FleetView> {
+    return upsertFleet({ prisma: this.db.prisma, drivers: this.drivers }, body);
+  }
+
   async update(name: string, body: z.output<typeof updateFleetBodySchema>): Promise<FleetView> {
     const row = await this.row(name);
-    if (body.balancerConfig !== undefined) this.checkBalancer(name, row.balancer, body.balancerConfig);
+    if (body.balancerConfig !== undefined)
+      checkBalancer(this.drivers, name, row.balancer, body.balancerConfig);
     const updated = await this.db.prisma.fleet.update({
       where: { id: row.id },
       data: {
@@ -152,84 +151,12 @@ export class FleetsService {
     if (!row) throw new EbbError("not_found", `fleet "${name}" does not exist`);
     return row;
   }
-
-  /** Builds the balancer once: its own config validation names the bad field. */
-  private checkBalancer(name: string, balancer: string, balancerConfig: unknown): void {
-    const record: FleetRecord = { id: `check:${name}`, name, balancer, balancerConfig };
-    try {
-      this.drivers.balancer(record);
-    } catch (err) {
-      if (err instanceof EbbError && err.code === "param_invalid") {
-        const details = Array.isArray(err.details)
-          ? (err.details as { field: string; message: string }[])
-          : [];
-        throw new RequestValidationError(
-          details.length > 0
-            ? details.map((d) => ({ path: d.field, message: d.message }))
-            : [{ path: "balancerConfig", message: err.message }],
-        );
-      }
-      throw err;
-    }
-  }
-}
-
-function checkExecutor(target: { executor: string; executorConfig: unknown }, prefix: string): void {
-  const schema = target.executor === "ssh" ? sshExecutorConfigSchema : localExecutorConfigSchema;
-  const parsed = schema.safeParse(target.executorConfig);
-  if (!parsed.success) {
-    const at = prefix ? `${prefix}.executorConfig` : "executorConfig";
-    throw new RequestValidationError(
-      toFieldIssues(parsed.error.issues).map((i) => ({
-        path: i.path ? `${at}.${i.path}` : at,
-        message: i.message,
-      })),
-    );
-  }
-}
-
-function targetData(t: z.output<typeof targetBodySchema> | (TargetBody & { executor: string })) {
-  return {
-    name: t.name,
-    host: t.host,
-    port: t.port,
-    executor: t.executor ?? "local",
-    executorConfig: (t.executorConfig ?? {}) as Prisma.InputJsonValue,
-    labels: (t.labels ?? {}) as Prisma.InputJsonValue,
-    facts: (t.facts ?? {}) as Prisma.InputJsonValue,
-  };
 }
 
 function uniqueAsConflict(err: unknown, message: string): unknown {
   if (err instanceof Prisma.PrismaClientKnownRequestError && err.code === "P2002")
     return new EbbError("conflict", message);
   return err;
-}
-
-export function fleetView(row: FleetRow): FleetView {
-  return {
-    id: row.id,
-    name: row.name,
-    balancer: row.balancer,
-    balancerConfig: redact(row.balancerConfig),
-    protected: row.protected,
-    createdAt: row.createdAt.toISOString(),
-    updatedAt: row.updatedAt.toISOString(),
-    targets: row.targets.map(targetView),
-  };
-}
-
-/** Executor configs hold references, never keys; values under secret-looking names are still redacted. */
-function targetView(row: TargetRow): TargetView {
-  return {
-    name: row.name,
-    host: row.host,
-    port: row.port,
-    executor: row.executor,
-    executorConfig: redact(row.executorConfig),
-    labels: (row.labels ?? {}) as Record<string, string>,
-    facts: redact(row.facts),
-  };
 }
 
 export type { CreateFleetBody };

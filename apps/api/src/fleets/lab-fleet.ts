@@ -1,4 +1,6 @@
-import type { Prisma, PrismaClient } from "../generated/prisma/client.js";
+import { DefaultDriverRegistry } from "@ebb/drivers";
+import type { PrismaClient } from "../generated/prisma/client.js";
+import { upsertFleet } from "./upsert-fleet.js";
 
 export interface L4LabFleetSpec {
   balancer?: "l4";
@@ -43,35 +45,31 @@ export type LabFleetSpec = L4LabFleetSpec | KubernetesLabFleetSpec | HaproxyLabF
 /**
  * Registers (or updates) a lab fleet: the VMs behind the emulated L4 device, driven by the local executor
  * through `ebb-vm` as a production fleet is driven through ssh and systemctl; or the emulated cluster's pods,
- * driven through its Kubernetes API.
+ * driven through its Kubernetes API. Through the fleets feature's own upsert, with its checks: the lab's
+ * fleets are fleets a user could have registered with `POST /fleets`.
  */
 export async function registerLabFleet(prisma: PrismaClient, spec: LabFleetSpec): Promise<string> {
-  const balancer = spec.balancer ?? "l4";
-  const balancerConfig = (
-    spec.balancer === "kubernetes" || spec.balancer === "haproxy"
-      ? spec.balancerConfig
-      : { adminUrl: spec.adminUrl, vipUrl: spec.vipUrl }
-  ) as Prisma.InputJsonValue;
-  const fleet = await prisma.fleet.upsert({
-    where: { name: spec.name },
-    create: { name: spec.name, balancer, balancerConfig },
-    update: { balancer, balancerConfig },
-  });
   const executorConfig =
     spec.balancer === "kubernetes" ? {} : { env: { ...spec.env, EBB_LAB_DIR: spec.labDir, PATH: spec.path } };
-  for (const t of spec.targets) {
-    const data = {
-      host: t.host,
-      port: t.port,
-      executor: "local",
-      executorConfig,
-      facts: (t.facts ?? {}) as Prisma.InputJsonValue,
-    };
-    await prisma.target.upsert({
-      where: { fleetId_name: { fleetId: fleet.id, name: t.name } },
-      create: { fleetId: fleet.id, name: t.name, ...data },
-      update: data,
-    });
-  }
+  const fleet = await upsertFleet(
+    // Only to check the balancer config: building a balancer opens no connection.
+    { prisma, drivers: new DefaultDriverRegistry({}) },
+    {
+      name: spec.name,
+      balancer: spec.balancer ?? "l4",
+      balancerConfig:
+        spec.balancer === "kubernetes" || spec.balancer === "haproxy"
+          ? spec.balancerConfig
+          : { adminUrl: spec.adminUrl, vipUrl: spec.vipUrl },
+      targets: spec.targets.map((t) => ({
+        name: t.name,
+        host: t.host,
+        port: t.port,
+        executor: "local",
+        executorConfig,
+        facts: t.facts ?? {},
+      })),
+    },
+  );
   return fleet.id;
 }

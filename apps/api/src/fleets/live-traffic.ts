@@ -1,6 +1,6 @@
 import type { FleetLive, LiveTarget } from "@ebb/contracts";
 import type { Balancer, Target, TargetSnapshot } from "@ebb/core";
-import type { DriverRegistry, FleetRecord } from "../engine/engine.js";
+import type { DriverRegistry, FleetRecord } from "@ebb/engine";
 import type { PrismaClient } from "../generated/prisma/client.js";
 
 type Listener = (live: FleetLive) => void;

@@ -1,5 +1,6 @@
 import type { Readiness } from "@ebb/contracts";
-import { Controller, Get, HttpException, HttpStatus, Inject } from "@nestjs/common";
+import { EbbError } from "@ebb/core";
+import { Controller, Get, Inject } from "@nestjs/common";
 import { Access } from "../auth/access.js";
 import { HealthService } from "./health.service.js";
 
@@ -27,10 +28,7 @@ export class HealthController {
       const failed = Object.entries(readiness.checks)
         .filter(([, check]) => !check.ok)
         .map(([name, check]) => `${name} (${check.error ?? "failed"})`);
-      throw new HttpException(
-        { message: `not ready: ${failed.join(", ")}`, details: readiness },
-        HttpStatus.SERVICE_UNAVAILABLE,
-      );
+      throw new EbbError("unavailable", `not ready: ${failed.join(", ")}`, { details: readiness });
     }
     return readiness;
   }

@@ -1,7 +1,7 @@
 import type { Readiness } from "@ebb/contracts";
 import { Inject, Injectable } from "@nestjs/common";
 import type { Queue } from "bullmq";
-import { DATABASE, REDIS_CONNECTION, ROLLOUT_QUEUE } from "../app/tokens.js";
+import { DATABASE, REDIS_CONNECTION, ROLLOUT_QUEUE } from "../common/tokens.js";
 import type { Database } from "../database/client.js";
 import type { RedisConnections } from "../redis/connections.js";
 

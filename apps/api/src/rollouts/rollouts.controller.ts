@@ -35,10 +35,10 @@ import {
   ApiTags,
 } from "@nestjs/swagger";
 import { z } from "zod";
-import { openApiSchema } from "../app/openapi.js";
 import { Access } from "../auth/access.js";
 import { CredentialWatch } from "../auth/credential-watch.js";
 import type { AuthenticatedRequest } from "../auth/principal.js";
+import { openApiSchema } from "../common/openapi.js";
 import { openSse } from "../common/sse.js";
 import type { RolloutChanges } from "../engine/changes.js";
 import { CHANGES } from "../engine/tokens.js";
@@ -73,20 +73,12 @@ export class RolloutsController {
   @ApiOperation({ summary: "Create a rollout (header Idempotency-Key makes retries safe)" })
   @ApiBody({ schema: openApiSchema(createRolloutBodySchema, "input") })
   @ApiCreatedResponse({ schema: openApiSchema(createdRolloutSchema) })
-  async create(
+  create(
     @Body({ schema: createRolloutBodySchema }) body: CreateRolloutBody,
     @Req() req: AuthenticatedRequest,
     @Headers("idempotency-key") idempotencyKey?: string,
   ): Promise<CreatedRolloutView> {
-    const key = idempotencyKeySchema.parse(idempotencyKey);
-    const created = await this.rollouts.create(body, key, req.principal);
-    return {
-      id: created.id,
-      findings: created.findings,
-      expectedDurationMs: created.plan.expectedDurationMs,
-      batches: created.plan.batches,
-      requiresApproval: created.requiresApproval,
-    };
+    return this.rollouts.create(body, idempotencyKeySchema.parse(idempotencyKey), req.principal);
   }
 
   /** What POST /rollouts would plan and find (batches, expected duration, preflight), creating nothing. */

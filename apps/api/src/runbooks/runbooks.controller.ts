@@ -9,9 +9,9 @@ import {
 } from "@ebb/contracts";
 import { Body, Controller, Get, HttpCode, Inject, Param, ParseIntPipe, Post, Req, Res } from "@nestjs/common";
 import { ApiBody, ApiCreatedResponse, ApiOkResponse, ApiTags } from "@nestjs/swagger";
-import { openApiSchema } from "../app/openapi.js";
 import { Access } from "../auth/access.js";
 import type { AuthenticatedRequest } from "../auth/principal.js";
+import { openApiSchema } from "../common/openapi.js";
 import { RunbooksService } from "./runbooks.service.js";
 
 /** /api/v1/runbooks: versions of runbook documents, and validation without saving. */

@@ -2,11 +2,11 @@ import { createHash } from "node:crypto";
 import type { RunbookSummary, RunbookValidation, RunbookVersionView } from "@ebb/contracts";
 import { BUILTIN_RUNBOOK_NAMES, EbbError, isBuiltinRunbookName, parseRunbook } from "@ebb/core";
 import { Inject, Injectable } from "@nestjs/common";
-import { DATABASE } from "../app/tokens.js";
 import type { Principal } from "../auth/principal.js";
+import { DATABASE } from "../common/tokens.js";
 import type { Database } from "../database/client.js";
 import { Prisma } from "../generated/prisma/client.js";
-import { resolveRunbook } from "../rollouts/create-rollout.js";
+import { resolveRunbook } from "./resolve-runbook.js";
 
 type VersionRow = Prisma.RunbookVersionGetPayload<object>;
 

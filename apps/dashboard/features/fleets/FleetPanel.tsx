@@ -10,6 +10,7 @@ import { LiveStatus } from "../shell/LiveStatus";
 import { StatusBadge } from "../shell/StatusBadge";
 import { appendSample, isReceivingWhileOut, recentRates, type TrafficHistory } from "../traffic/history";
 import { Sparkline } from "../traffic/Sparkline";
+import { HeldFleetBanner } from "./HeldFleetBanner";
 
 const STATE_LABEL: Record<TargetTraffic["state"], string> = {
   up: "Up",
@@ -20,7 +21,16 @@ const STATE_LABEL: Record<TargetTraffic["state"], string> = {
 };
 
 /** One fleet: its targets with the balancer's view of each, live while the panel is open. */
-export function FleetPanel({ fleet, initiallyOpen }: { fleet: FleetView; initiallyOpen: boolean }) {
+export function FleetPanel({
+  fleet,
+  initiallyOpen,
+  onChanged,
+}: {
+  fleet: FleetView;
+  initiallyOpen: boolean;
+  /** A hold was released: the fleet list is read again. */
+  onChanged(): void;
+}) {
   const { can } = useSession();
   const [open, setOpen] = useState(initiallyOpen);
   const [latest, setLatest] = useState<Record<string, TargetTraffic>>({});
@@ -44,8 +54,12 @@ export function FleetPanel({ fleet, initiallyOpen }: { fleet: FleetView; initial
             {fleet.balancer} · {fleet.targets.length} targets
           </span>
           {fleet.protected && <span className="badge badge-protected">protected</span>}
+          {fleet.holds.length > 0 && <span className="badge badge-held">held</span>}
           {open && <LiveStatus status={status} />}
         </summary>
+        {fleet.holds.map((hold) => (
+          <HeldFleetBanner key={hold.rolloutId} hold={hold} onReleased={onChanged} />
+        ))}
         {can("triggerRollout") && (
           <p>
             <Link href={`/rollouts/new?fleet=${encodeURIComponent(fleet.name)}`} className="button secondary">

@@ -1,7 +1,7 @@
 "use client";
 
 import Link from "next/link";
-import { useEffect, useState } from "react";
+import { useCallback, useEffect, useState } from "react";
 import * as api from "../../lib/api/endpoints";
 import type { FleetView } from "../../lib/api/types";
 import { useSession } from "../../lib/session";
@@ -16,9 +16,10 @@ export function FleetsView() {
   const [fleets, setFleets] = useState<FleetView[] | null>(null);
   const [error, setError] = useState<unknown>(null);
 
-  useEffect(() => {
+  const load = useCallback(() => {
     api.fleets().then(setFleets, setError);
   }, []);
+  useEffect(load, [load]);
 
   return (
     <>
@@ -34,7 +35,7 @@ export function FleetsView() {
       {fleets === null && !error && <p role="status">Loading fleets…</p>}
       {fleets?.length === 0 && <p>No fleet is registered yet.</p>}
       {fleets?.map((fleet, i) => (
-        <FleetPanel key={fleet.id} fleet={fleet} initiallyOpen={i < LIVE_BY_DEFAULT} />
+        <FleetPanel key={fleet.id} fleet={fleet} initiallyOpen={i < LIVE_BY_DEFAULT} onChanged={load} />
       ))}
     </>
   );

@@ -3,10 +3,10 @@ import path from "node:path";
 import { waitFor } from "@ebb/testkit";
 import { CoreV1Api, KubeConfig, makeInformer, type V1Pod } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { kubectl, tempDir } from "../../test-support/k8s.js";
 import { type Cluster, startCluster } from "./cluster.js";
 import { writeKubeconfig } from "./kubeconfig.js";
 import { PODS } from "./resources.js";
-import { kubectl, tempDir } from "./testing.js";
 import type { Pod } from "./types.js";
 
 // API only (no kubelet): these tests are about the REST surface, watches and clients, not pod processes.

@@ -2,12 +2,12 @@ import { readdir, rm } from "node:fs/promises";
 import path from "node:path";
 import { waitFor } from "@ebb/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ensureVmServerBuilt, kubectl, tempDir } from "../../test-support/k8s.js";
 import { setHealthCheck } from "../vm/index.js";
 import { canConnect, getJson } from "../vm/probe.js";
 import { type Cluster, startCluster } from "./cluster.js";
 import { writeKubeconfig } from "./kubeconfig.js";
 import { PODS } from "./resources.js";
-import { ensureVmServerBuilt, kubectl, tempDir } from "./testing.js";
 import { conditionOf, type Pod } from "./types.js";
 
 // Pods are real lab VM processes on 127.0.51.21+; durations run at 0.05 (grace 10 s = 500 ms).

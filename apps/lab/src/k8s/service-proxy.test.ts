@@ -1,10 +1,10 @@
 import { rm } from "node:fs/promises";
 import { waitFor } from "@ebb/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ensureVmServerBuilt, tempDir } from "../../test-support/k8s.js";
 import { LoadGenerator, type LoadReport } from "../loadgen/index.js";
 import { type LabCluster, startLabCluster } from "./lab-cluster.js";
 import { PODS, STATEFULSETS } from "./resources.js";
-import { ensureVmServerBuilt, tempDir } from "./testing.js";
 import { isPodReady, type Pod } from "./types.js";
 
 const SCALE = 0.05;

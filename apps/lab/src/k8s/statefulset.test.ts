@@ -1,12 +1,12 @@
 import { rm } from "node:fs/promises";
 import { waitFor } from "@ebb/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ensureVmServerBuilt, tempDir } from "../../test-support/k8s.js";
 import { getJson } from "../vm/probe.js";
 import { type Cluster, startCluster } from "./cluster.js";
 import { demoStatefulSet } from "./lab-cluster.js";
 import { ENDPOINTSLICES, PODS, SERVICES, STATEFULSETS } from "./resources.js";
 import { REVISION_LABEL } from "./statefulset-controller.js";
-import { ensureVmServerBuilt, tempDir } from "./testing.js";
 import { type EndpointSlice, isPodReady, type Pod, type StatefulSet } from "./types.js";
 
 const NET = "127.0.52";

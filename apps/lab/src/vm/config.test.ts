@@ -2,8 +2,8 @@ import { execFile } from "node:child_process";
 import { access, readFile, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
+import { buildLab, ctl, tempLabDir } from "../../test-support/vm.js";
 import { createVm, parseVmConfig, readVmConfig, serverPath, VmConfigError, vmDir } from "./index.js";
-import { buildLab, ctl, tempLabDir } from "./testing.js";
 
 const HOST = "127.0.3.15";
 const valid = { name: "vm1", host: HOST, port: 8080 };

@@ -2,9 +2,9 @@ import { rm } from "node:fs/promises";
 import http from "node:http";
 import { freePort } from "@ebb/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { buildLab, tempLabDir } from "../../test-support/vm.js";
 import { createVm, startVm, stopVm } from "./index.js";
 import { getJson } from "./probe.js";
-import { buildLab, tempLabDir } from "./testing.js";
 
 const HOST = "127.0.58.13";
 

@@ -5,9 +5,9 @@ import net, { type AddressInfo, type Socket } from "node:net";
 import path from "node:path";
 import { freePort, waitFor } from "@ebb/testkit";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
+import { buildLab, KeepAliveClient, tempLabDir } from "../../test-support/vm.js";
 import { createVm, serverPath } from "./index.js";
 import { canConnect, getJson } from "./probe.js";
-import { buildLab, KeepAliveClient, tempLabDir } from "./testing.js";
 
 const HOST = "127.0.3.12";
 const LINGER_MS = 300;

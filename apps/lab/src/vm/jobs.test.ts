@@ -2,9 +2,9 @@ import { readFile, rm } from "node:fs/promises";
 import path from "node:path";
 import { freePort, waitFor } from "@ebb/testkit";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
+import { buildLab, ctl, tempLabDir } from "../../test-support/vm.js";
 import { createVm, startVm, stopVm } from "./index.js";
 import { getJson } from "./probe.js";
-import { buildLab, ctl, tempLabDir } from "./testing.js";
 
 const HOST = "127.0.3.13";
 

@@ -4,8 +4,8 @@ import type { AddressInfo } from "node:net";
 import path from "node:path";
 import { freePort } from "@ebb/testkit";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
+import { buildLab, ctl, tempLabDir } from "../../test-support/vm.js";
 import { createVm, deployVm, stopVm, vmStatus } from "./index.js";
-import { buildLab, ctl, tempLabDir } from "./testing.js";
 
 const HOST = "127.0.3.11";
 

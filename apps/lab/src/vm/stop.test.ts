@@ -2,10 +2,10 @@ import { readFile, rm } from "node:fs/promises";
 import path from "node:path";
 import { freePort } from "@ebb/testkit";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
+import { buildLab, ctl, tempLabDir } from "../../test-support/vm.js";
 import { createVm, startVm, stopVm, type VmSpec, vmStatus } from "./index.js";
 import { getJson } from "./probe.js";
 import { isVmProcessAlive } from "./process.js";
-import { buildLab, ctl, tempLabDir } from "./testing.js";
 
 const HOST = "127.0.3.14";
 

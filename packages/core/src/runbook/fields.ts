@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { isEbbError } from "../errors.js";
-import { ENV_NAME, isReservedEnvName } from "../params.js";
+import { ENV_NAME, isReservedEnvName } from "../param-names.js";
 import { parseDuration } from "./duration.js";
 
 /**

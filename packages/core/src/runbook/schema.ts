@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { BALANCER_KINDS } from "../facts.js";
-import { BUILTIN_PARAMS, PARAM_NAME } from "../params.js";
+import { BUILTIN_PARAMS, PARAM_NAME } from "../param-names.js";
 import { TemplateError, templateRefs } from "../template.js";
 import { envField, STEP_ID, scalarString } from "./fields.js";
 import { type Step, stepSchema } from "./steps.js";

@@ -3,9 +3,9 @@ import { connect, createServer, type Socket } from "node:net";
 import { isEbbError, type Target } from "@ebb/core";
 import { freePort, waitFor } from "@ebb/testkit";
 import { afterEach, describe, expect, it } from "vitest";
-import { createBalancer } from "../factory.js";
-import { startHaproxyLab } from "../test-support/haproxy-lab.js";
-import { Teardown } from "../test-support/teardown.js";
+import { startHaproxyLab } from "../../test-support/haproxy-lab.js";
+import { Teardown } from "../../test-support/teardown.js";
+import { createBalancer } from "../registry.js";
 import { HaproxyBalancer } from "./balancer.js";
 import { parseRuntimeAddress, RuntimeApiClient } from "./runtime-api.js";
 

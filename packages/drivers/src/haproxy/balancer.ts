@@ -1,5 +1,8 @@
 import {
   type Balancer,
+  type BalancerAdmin,
+  type BalancerEvents,
+  type BalancerTargetState,
   type BalancerTiming,
   EbbError,
   errorFinding,
@@ -16,8 +19,9 @@ import { DEFAULT_COMMAND_TIMEOUT_MS, RuntimeApiClient } from "./runtime-api.js";
 import { parseServersState, type ServerStat, type ServerState, stateOfStatus } from "./stats.js";
 
 export interface HaproxyBalancerOptions {
-  /** The fleet's balancerConfig (validated here). */
+  /** The fleet's balancerConfig (validated here; errors name the fleet and `balancerConfig.<field>`). */
   config: unknown;
+  fleetName?: string;
   /** One line per notable event; never called with secrets. */
   log?: (line: string) => void;
   now?: () => number;
@@ -45,7 +49,7 @@ export class HaproxyBalancer implements Balancer {
   private readonly log: (line: string) => void;
 
   constructor(options: HaproxyBalancerOptions) {
-    this.config = parseHaproxyConfig(options.config);
+    this.config = parseHaproxyConfig(options.config, options.fleetName);
     this.client = new RuntimeApiClient(
       this.config.socket,
       this.config.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS,
@@ -65,6 +69,15 @@ export class HaproxyBalancer implements Balancer {
   get vipUrl(): string | undefined {
     return this.config.vipUrl;
   }
+
+  /** Capability: DRAIN / READY through the Runtime API, each verified by reading the admin state back. */
+  readonly admin: BalancerAdmin = {
+    disable: (target) => this.setState(target, "drain"),
+    enable: (target) => this.setState(target, "ready"),
+  };
+
+  /** Capability: changes, from the shared poll (HAProxy 2.6 has no event stream). */
+  readonly events: BalancerEvents = { watch: (onChange) => this.watch(onChange) };
 
   serverOf(target: Target | string): string {
     const name = typeof target === "string" ? target : target.name;
@@ -105,7 +118,7 @@ export class HaproxyBalancer implements Balancer {
 
   async observe(target: Target): Promise<TargetObservation> {
     const stat = this.statOf(await this.poller.read(), target);
-    const { state, bound } = stateOfStatus(stat.status);
+    const { state, bound } = stateOf(stat);
     return {
       state,
       bound,
@@ -197,7 +210,7 @@ export class HaproxyBalancer implements Balancer {
           sessionsOpened: 0,
           resets: 0,
         };
-      const { state, bound } = stateOfStatus(stat.status);
+      const { state, bound } = stateOf(stat);
       return {
         name: target.name,
         state,
@@ -330,6 +343,15 @@ export class HaproxyBalancer implements Balancer {
       { cause: err, details: err.details },
     );
   }
+}
+
+/**
+ * A server set to DRAIN whose checks also fail reads "DOWN" in `show stat`; the poller then adds the admin
+ * state from `show servers state`, and an operator's DRAIN/MAINT wins, as on the L4 device.
+ */
+function stateOf(stat: ServerStat): { state: BalancerTargetState; bound: boolean } {
+  if (stat.admin === "drain" || stat.admin === "maint") return { state: "disabled", bound: false };
+  return stateOfStatus(stat.status);
 }
 
 function delta(before: number | undefined, now: number): number {

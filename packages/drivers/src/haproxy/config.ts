@@ -44,7 +44,8 @@ export const haproxyConfigSchema = z.strictObject({
 export type HaproxyConfig = z.infer<typeof haproxyConfigSchema>;
 
 /** Validates a stored balancerConfig; errors are EbbError `param_invalid` naming `balancerConfig.<field>`. */
-export function parseHaproxyConfig(config: unknown): HaproxyConfig {
+export function parseHaproxyConfig(config: unknown, fleetName?: string): HaproxyConfig {
+  const prefix = fleetName === undefined ? "" : `fleet ${fleetName}: `;
   const parsed = haproxyConfigSchema.safeParse(config);
   if (!parsed.success) {
     const details = parsed.error.issues.map((issue) => {
@@ -53,10 +54,16 @@ export function parseHaproxyConfig(config: unknown): HaproxyConfig {
     });
     throw new EbbError(
       "param_invalid",
-      `invalid haproxy balancerConfig: ${details.map((d) => `${d.field}: ${d.message}`).join("; ")}`,
+      `${prefix}invalid haproxy balancerConfig: ${details.map((d) => `${d.field}: ${d.message}`).join("; ")}`,
       { details },
     );
   }
-  parseRuntimeAddress(parsed.data.socket);
+  try {
+    parseRuntimeAddress(parsed.data.socket);
+  } catch (err) {
+    if (err instanceof EbbError)
+      throw new EbbError(err.code, `${prefix}${err.message}`, { details: err.details });
+    throw err;
+  }
   return parsed.data;
 }

@@ -1,6 +1,6 @@
 import { EbbError } from "@ebb/core";
 import type { RuntimeApiClient } from "./runtime-api.js";
-import { parseShowStat, type ServerStat } from "./stats.js";
+import { parseServersState, parseShowStat, type ServerStat } from "./stats.js";
 
 export interface StatReading {
   /** Date.now() when the answer arrived. */
@@ -97,6 +97,15 @@ export class StatPoller {
         .filter((s) => s.backend === this.backend)
         .map((s) => [s.server, s]),
     );
+    if ([...servers.values()].some((s) => /^(DOWN|NOLB)/.test(s.status))) {
+      // `show stat` prints DOWN for a server that is both drained and failing its checks: the admin state
+      // tells whether an operator (or Ebb) took it out. Only then: one more command per tick, not per target.
+      const states = parseServersState(await this.client.command(`show servers state ${this.backend}`));
+      for (const st of states) {
+        const stat = servers.get(st.server);
+        if (stat) stat.admin = st.admin;
+      }
+    }
     const reading: StatReading = { atMs, servers };
     this.noteChecks(reading);
     const previous = this.told;

@@ -26,6 +26,8 @@ export interface ServerStat {
   aborts: number;
   /** Server-side connection errors and response errors: a client saw them as failed requests. */
   errors: number;
+  /** From `show servers state`, read only when some server is DOWN (where `status` hides a DRAIN). */
+  admin?: "ready" | "drain" | "maint";
 }
 
 /**

@@ -1,9 +1,11 @@
 import {
   type Balancer,
+  type BalancerAdmin,
   type BalancerTargetState,
   type BalancerTiming,
   EbbError,
   type LiveFleetFacts,
+  type PodControl,
   type Target,
   type TargetObservation,
   type TargetSnapshot,
@@ -79,13 +81,17 @@ export class KubernetesBalancer implements Balancer {
     return { state, bound: endpoint.present && endpoint.ready, sessions };
   }
 
-  async disable(target: Target): Promise<void> {
-    await this.fleet.setReadiness(target.name, false);
-  }
+  /** Ebb's readiness gate (or the selector label's flip). */
+  readonly admin: BalancerAdmin = {
+    disable: async (target) => {
+      await this.fleet.setReadiness(target.name, false);
+    },
+    enable: async (target) => {
+      await this.fleet.setReadiness(target.name, true);
+    },
+  };
 
-  async enable(target: Target): Promise<void> {
-    await this.fleet.setReadiness(target.name, true);
-  }
+  readonly pods = (): Promise<PodControl> => Promise.resolve(this.fleet);
 
   async traffic(target: Target): Promise<TrafficSample> {
     const pod = await this.fleet.pod(target.name);

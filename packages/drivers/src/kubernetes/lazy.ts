@@ -1,7 +1,10 @@
 import type {
   Balancer,
+  BalancerAdmin,
+  BalancerEvents,
   BalancerTiming,
   LiveFleetFacts,
+  PodControl,
   Target,
   TargetObservation,
   TargetSnapshot,
@@ -52,13 +55,40 @@ export class LazyKubernetesBalancer implements Balancer {
     return (await this.load()).observe(target);
   }
 
-  async disable(target: Target): Promise<void> {
-    return (await this.load()).disable(target);
+  readonly admin: BalancerAdmin = {
+    disable: async (target) => (await this.load()).admin.disable(target),
+    enable: async (target) => (await this.load()).admin.enable(target),
+  };
+
+  /** The pod operations of the k8s.* steps (the client loads on the first call). */
+  readonly pods = (): Promise<PodControl> => this.fleet();
+
+  get vipUrl(): string | undefined {
+    return this.config.vipUrl;
   }
 
-  async enable(target: Target): Promise<void> {
-    return (await this.load()).enable(target);
-  }
+  /**
+   * The pods and EndpointSlices, watched (informers), so that waiting k8s.* steps re-check when the cluster
+   * changes. Starting needs the client loaded: until then, and if the watch cannot start, the steps' own
+   * polling carries on.
+   */
+  readonly events: BalancerEvents = {
+    watch: (onChange) => {
+      let stopped = false;
+      let stop: (() => Promise<void>) | undefined;
+      void this.fleet()
+        .then((fleet) => fleet.watchChanges(onChange, () => {}))
+        .then((s) => {
+          stop = s;
+          if (stopped) void s();
+        })
+        .catch(() => {});
+      return () => {
+        stopped = true;
+        void stop?.();
+      };
+    },
+  };
 
   async traffic(target: Target): Promise<TrafficSample> {
     return (await this.load()).traffic(target);

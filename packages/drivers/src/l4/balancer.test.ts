@@ -4,8 +4,8 @@ import type { Socket } from "node:net";
 import { isEbbError, type Target } from "@ebb/core";
 import { waitFor } from "@ebb/testkit";
 import { afterEach, describe, expect, it } from "vitest";
-import { connectVip, LAB_HOST, startL4Lab } from "../test-support/l4-lab.js";
-import { Teardown } from "../test-support/teardown.js";
+import { connectVip, LAB_HOST, startL4Lab } from "../../test-support/l4-lab.js";
+import { Teardown } from "../../test-support/teardown.js";
 import { L4Balancer } from "./balancer.js";
 
 const teardown = new Teardown();
@@ -89,13 +89,13 @@ describe("L4Balancer", () => {
     const vm1 = targets.vm1!;
     await waitFor(() => device.server("vm1")?.bound, { what: "vm1 bound" });
 
-    await balancer.disable(vm1);
+    await balancer.admin.disable(vm1);
     expect(device.server("vm1")?.adminState).toBe("disabled");
     expect(await balancer.observe(vm1)).toMatchObject({ state: "disabled", bound: false });
     // Idempotent: disabling a disabled target is fine.
-    await balancer.disable(vm1);
+    await balancer.admin.disable(vm1);
 
-    await balancer.enable(vm1);
+    await balancer.admin.enable(vm1);
     expect(device.server("vm1")?.adminState).toBe("enabled");
     expect(await balancer.observe(vm1)).toMatchObject({ state: "up", bound: true });
   });
@@ -130,7 +130,7 @@ describe("L4Balancer", () => {
     });
     const balancer = balancerFor(`http://${LAB_HOST}:${(server.address() as { port: number }).port}`);
     const err = await errorOf(
-      balancer.disable({ name: "vm1", host: "127.0.6.10", port: 8080, executor: "local", labels: {} }),
+      balancer.admin.disable({ name: "vm1", host: "127.0.6.10", port: 8080, executor: "local", labels: {} }),
     );
     expect(isEbbError(err, "verify_failed")).toBe(true);
     expect((err as Error).message).toContain("did not disable vm1");
@@ -187,7 +187,7 @@ describe("L4Balancer", () => {
     const { device } = await startL4Lab(teardown, ["vm1"]);
     const balancer = balancerFor(device.adminUrl);
     const ghost: Target = { name: "no such/vm", host: "127.0.6.99", port: 80, executor: "local", labels: {} };
-    for (const call of [balancer.observe(ghost), balancer.disable(ghost), balancer.traffic(ghost)]) {
+    for (const call of [balancer.observe(ghost), balancer.admin.disable(ghost), balancer.traffic(ghost)]) {
       const err = await errorOf(call);
       expect(isEbbError(err, "not_found")).toBe(true);
       expect((err as { retryable: boolean }).retryable).toBe(false);

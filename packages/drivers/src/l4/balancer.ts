@@ -1,5 +1,7 @@
 import {
   type Balancer,
+  type BalancerAdmin,
+  type BalancerEvents,
   type BalancerFacts,
   type BalancerTargetState,
   type BalancerTiming,
@@ -29,6 +31,8 @@ export interface L4BalancerOptions {
   requestTimeoutMs?: number;
   /** Reconnect behaviour of watch(). */
   watch?: WatchOptions;
+  /** The VIP clients use (for http.check `via: vip`), when the fleet declares it. */
+  vipUrl?: string;
   /** One line per notable event (stream reconnects); never called with secrets. */
   log?: (line: string) => void;
 }
@@ -48,6 +52,20 @@ export interface L4FleetFacts {
  */
 export class L4Balancer implements Balancer {
   readonly kind = "l4" as const;
+  readonly vipUrl: string | undefined;
+  /** The device's admin API takes servers out and in directly. */
+  readonly admin: BalancerAdmin = {
+    disable: (target) => this.setAdminState(target, "disabled"),
+    enable: (target) => this.setAdminState(target, "enabled"),
+  };
+  /** The device's event stream: health and admin changes of a server ("*" when continuity was lost). */
+  readonly events: BalancerEvents = {
+    watch: (onChange) =>
+      this.watch((e) => {
+        if (e.type !== "server.health" && e.type !== "server.admin" && e.server !== "*") return;
+        onChange(e.server);
+      }),
+  };
   private readonly client: AdminClient;
   private readonly meter = new TrafficMeter();
   private readonly watchOptions: Required<WatchOptions>;
@@ -68,6 +86,7 @@ export class L4Balancer implements Balancer {
       idleTimeoutMs: options.watch?.idleTimeoutMs ?? 45_000,
     };
     this.log = options.log ?? (() => {});
+    this.vipUrl = options.vipUrl;
   }
 
   async timing(): Promise<BalancerTiming> {
@@ -76,14 +95,6 @@ export class L4Balancer implements Balancer {
 
   async observe(target: Target): Promise<TargetObservation> {
     return observationOf(await this.server(target));
-  }
-
-  async disable(target: Target): Promise<void> {
-    await this.setAdminState(target, "disabled");
-  }
-
-  async enable(target: Target): Promise<void> {
-    await this.setAdminState(target, "enabled");
   }
 
   async traffic(target: Target): Promise<TrafficSample> {

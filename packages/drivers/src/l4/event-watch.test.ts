@@ -1,9 +1,9 @@
 import type { L4Device } from "@ebb/l4";
 import { freePort, waitFor } from "@ebb/testkit";
 import { afterEach, describe, expect, it } from "vitest";
-import { startCutProxy } from "../test-support/cut-proxy.js";
-import { LAB_HOST, startDevice, startL4Lab } from "../test-support/l4-lab.js";
-import { Teardown } from "../test-support/teardown.js";
+import { startCutProxy } from "../../test-support/cut-proxy.js";
+import { LAB_HOST, startDevice, startL4Lab } from "../../test-support/l4-lab.js";
+import { Teardown } from "../../test-support/teardown.js";
 import { L4Balancer } from "./balancer.js";
 import { type L4WatchEvent, WATCH_RESYNC } from "./event-watch.js";
 

@@ -4,8 +4,8 @@ import { join } from "node:path";
 import { isEbbError } from "@ebb/core";
 import { waitFor } from "@ebb/testkit";
 import { afterEach, describe, expect, it } from "vitest";
-import { isRunning } from "../test-support/proc.js";
-import { Teardown } from "../test-support/teardown.js";
+import { isRunning } from "../../test-support/proc.js";
+import { Teardown } from "../../test-support/teardown.js";
 import { baseEnvFrom, LocalExecutor } from "./local-executor.js";
 
 const teardown = new Teardown();

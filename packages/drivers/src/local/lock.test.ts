@@ -6,8 +6,8 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { waitFor } from "@ebb/testkit";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
-import { pidsWithArg } from "../test-support/proc.js";
-import { Teardown } from "../test-support/teardown.js";
+import { pidsWithArg } from "../../test-support/proc.js";
+import { Teardown } from "../../test-support/teardown.js";
 import { LocalExecutor } from "./local-executor.js";
 import { lockFilePath } from "./lock-file.js";
 

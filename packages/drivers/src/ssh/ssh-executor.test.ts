@@ -4,8 +4,8 @@ import { join } from "node:path";
 import { isEbbError } from "@ebb/core";
 import { freePort, waitFor } from "@ebb/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { pidsWithArg } from "../test-support/proc.js";
-import { startSshd, type TestSshd } from "../test-support/sshd.js";
+import { pidsWithArg } from "../../test-support/proc.js";
+import { startSshd, type TestSshd } from "../../test-support/sshd.js";
 import { resolveKeyReference } from "./key-reference.js";
 import { SshExecutor } from "./ssh-executor.js";
 

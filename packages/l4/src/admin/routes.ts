@@ -1,23 +1,31 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
-import type { L4Device } from "../device.js";
+import type { DeepPartialConfig, DeviceConfig } from "../config.js";
 import { renderMetrics } from "../metrics.js";
+import type {
+  AdminState,
+  CountersView,
+  DeviceEvent,
+  RealServerSpec,
+  ServerView,
+  SessionView,
+} from "../types.js";
 import { HttpError, readJsonBody, sendJson, sendText } from "./http-util.js";
 import { streamEvents } from "./sse.js";
 
-export type AdminDevice = Pick<
-  L4Device,
-  | "config"
-  | "updateConfig"
-  | "servers"
-  | "server"
-  | "addServer"
-  | "removeServer"
-  | "setAdminState"
-  | "sessions"
-  | "counters"
-  | "events"
-  | "onEvent"
->;
+/** What the admin API drives of the device (L4Device implements it; declared here so the two don't import each other). */
+export interface AdminDevice {
+  readonly config: DeviceConfig;
+  updateConfig(patch: DeepPartialConfig): DeviceConfig;
+  servers(): ServerView[];
+  server(name: string): ServerView | undefined;
+  addServer(spec: RealServerSpec): ServerView;
+  removeServer(name: string): void;
+  setAdminState(name: string, state: AdminState): ServerView;
+  sessions(server?: string, limit?: number): SessionView[];
+  counters(): CountersView;
+  events(sinceSeq?: number): DeviceEvent[];
+  onEvent(listener: (e: DeviceEvent) => void): () => void;
+}
 
 export interface RequestContext {
   req: IncomingMessage;

@@ -1,0 +1,61 @@
+import { JOBS, type JobName, type JobPayload, jobId } from "@ebb/contracts";
+import type { Engine, JobQueue, JobState } from "@ebb/engine";
+import { DelayedError, type Job, type Queue } from "bullmq";
+
+/** The engine's job queue on BullMQ: jobs under deterministic ids, with the catalog's default options. */
+export class BullmqJobQueue implements JobQueue {
+  constructor(private readonly queue: Queue) {}
+
+  async add<N extends JobName>(name: N, payload: JobPayload<N>, delayMs: number): Promise<void> {
+    await this.queue.add(name, payload, {
+      ...JOBS[name].defaults,
+      jobId: jobId(name, payload),
+      delay: delayMs,
+    });
+  }
+
+  async state(id: string): Promise<JobState> {
+    const job = await this.queue.getJob(id);
+    if (!job) return "missing";
+    const state = await job.getState();
+    switch (state) {
+      case "waiting":
+      case "active":
+      case "delayed":
+      case "completed":
+      case "failed":
+        return state;
+      case "prioritized":
+      case "waiting-children":
+        return "waiting";
+      default:
+        return "unknown";
+    }
+  }
+
+  async remove(id: string): Promise<void> {
+    await (await this.queue.getJob(id))?.remove();
+  }
+
+  async promote(id: string): Promise<void> {
+    await (await this.queue.getJob(id))?.promote();
+  }
+}
+
+/**
+ * The BullMQ processor: hands the job to the engine and carries out what it answers. A waiting step goes
+ * back to the delayed set under its own id and lock token (moveToDelayed, then DelayedError so BullMQ
+ * leaves it there), so one job lives from a step's first check to its last.
+ */
+export async function processJob(engine: Engine, job: Job, token: string | undefined): Promise<void> {
+  const result = await engine.process({
+    name: job.name,
+    data: job.data,
+    ...(job.id === undefined ? {} : { id: job.id }),
+    canDelay: token !== undefined,
+  });
+  if (result.kind === "delay" && token !== undefined) {
+    await job.moveToDelayed(result.untilMs, token);
+    throw new DelayedError();
+  }
+}

@@ -1,0 +1,287 @@
+import { EbbError, type Notice, type PlannedStep, type RolloutState, type TargetRun } from "@ebb/core";
+import type {
+  ApplyOutcome,
+  FleetRecord,
+  LockedRollout,
+  RolloutStatics,
+  RolloutStore,
+  StepRecord,
+  TargetRecord,
+} from "@ebb/engine";
+import { auditNotices } from "../audit/notices.js";
+import { Prisma, type PrismaClient } from "../generated/prisma/client.js";
+
+/** A client or an open transaction: functions that write take this so callers can compose them. */
+export type Db = PrismaClient | Prisma.TransactionClient;
+
+export type { ApplyOutcome, StepRecord };
+
+const MAX_OBSERVATIONS = 50;
+
+/**
+ * The engine's rollout store on PostgreSQL (or PGlite). The hot path is raw SQL: it runs for every
+ * observed change of every waiting target, and the query builder's per-query work and its walk of the
+ * state JSON cost more CPU than the database does. Four round trips for an ordinary batch of events.
+ */
+export class PrismaRolloutStore implements RolloutStore {
+  constructor(private readonly prisma: PrismaClient) {}
+
+  withLockedRollout<T>(rolloutId: string, fn: (locked: LockedRollout) => Promise<T>): Promise<T> {
+    return this.prisma.$transaction(
+      async (tx) => {
+        const { state, fleet, targets } = await lockRollout(tx, rolloutId);
+        const locked: LockedRollout = {
+          state,
+          fleet,
+          targets,
+          acquireLease: async (name) => {
+            const t = known(targets, name, rolloutId);
+            const held = await tx.lease.findUnique({ where: { targetId: t.targetId } });
+            if (held && held.rolloutId !== rolloutId)
+              throw new EbbError("conflict", `target ${name} is leased by rollout ${held.rolloutId}`);
+            return held ? held.token.toString() : (await acquireLease(tx, rolloutId, t.targetId)).toString();
+          },
+          releaseLease: async (name) => {
+            const t = known(targets, name, rolloutId);
+            await tx.$executeRaw`
+              DELETE FROM leases WHERE target_id = ${t.targetId}::uuid AND rollout_id = ${rolloutId}::uuid`;
+          },
+          releaseAllLeases: async () => {
+            await tx.$executeRaw`DELETE FROM leases WHERE rollout_id = ${rolloutId}::uuid`;
+          },
+          save: async (before, after, records) => {
+            await tx.$executeRaw`
+              UPDATE rollouts SET state = ${JSON.stringify(after)}::jsonb, status = ${after.status},
+                revision = revision + 1, started_at = ${toDate(after.startedAt)},
+                finished_at = ${toDate(after.finishedAt)}, updated_at = now()
+              WHERE id = ${rolloutId}::uuid`;
+            await project(tx, before, after, targets, records);
+          },
+          appendNotices: async (notices) => {
+            await tx.$executeRaw`
+              INSERT INTO rollout_events (rollout_id, at, type, target, data) VALUES ${Prisma.join(
+                notices.map(
+                  ({ notice: n, at }) =>
+                    Prisma.sql`(${rolloutId}::uuid, ${new Date(at)}, ${n.type}, ${noticeTarget(n)}, ${JSON.stringify(n)}::jsonb)`,
+                ),
+              )}`;
+            // Last before commit: the audit chain's lock is held from here to the commit.
+            for (const [at, group] of groupByTime(notices))
+              await auditNotices(tx, { rolloutId, fleet, at: new Date(at) }, group);
+          },
+        };
+        return fn(locked);
+      },
+      { timeout: 15_000, maxWait: 15_000 },
+    );
+  }
+
+  async currentStep(rolloutId: string, target: string) {
+    const rows = await this.prisma.$queryRaw<{ run: TargetRun | null; planned: PlannedStep | null }[]>`
+      SELECT state->'targets'->${target} AS run,
+             state->'steps'->((state->'targets'->${target}->>'stepIndex')::int) AS planned
+      FROM rollouts WHERE id = ${rolloutId}::uuid`;
+    return rows[0];
+  }
+
+  state(rolloutId: string): Promise<RolloutState> {
+    return loadState(this.prisma, rolloutId);
+  }
+
+  async statics(id: string): Promise<RolloutStatics | undefined> {
+    const row = await this.prisma.rollout.findUnique({
+      where: { id },
+      select: {
+        id: true,
+        fleetId: true,
+        version: true,
+        params: true,
+        runbookVersion: { select: { id: true, source: true } },
+      },
+    });
+    if (!row) return undefined;
+    return {
+      id: row.id,
+      fleetId: row.fleetId,
+      version: row.version,
+      params: (row.params ?? {}) as Record<string, string>,
+      runbookVersionId: row.runbookVersion.id,
+      runbookSource: row.runbookVersion.source,
+    };
+  }
+
+  async fleet(id: string): Promise<FleetRecord | undefined> {
+    const row = await this.prisma.fleet.findUnique({
+      where: { id },
+      select: { id: true, name: true, balancer: true, balancerConfig: true },
+    });
+    return row ?? undefined;
+  }
+
+  targets(fleetId: string): Promise<TargetRecord[]> {
+    return this.prisma.target.findMany({
+      where: { fleetId },
+      select: {
+        id: true,
+        name: true,
+        host: true,
+        port: true,
+        executor: true,
+        executorConfig: true,
+        labels: true,
+      },
+    });
+  }
+
+  activeRollouts(): Promise<{ id: string; status: string }[]> {
+    return this.prisma.rollout.findMany({
+      where: {
+        status: { in: ["pending", "running", "aborting", "failed", "paused"] },
+        // A rollout waiting for a second person's approval must not be started by the reconciler.
+        NOT: { requiresApproval: true, approvedAt: null },
+      },
+      select: { id: true, status: true },
+    });
+  }
+
+  async leaseTokens(rolloutId: string): Promise<Record<string, string>> {
+    const leases = await this.prisma.lease.findMany({
+      where: { rolloutId },
+      include: { target: { select: { name: true } } },
+    });
+    return Object.fromEntries(leases.map((l) => [l.target.name, l.token.toString()]));
+  }
+}
+
+function known(targets: Map<string, LockedRow>, name: string, rolloutId: string): LockedRow {
+  const t = targets.get(name);
+  if (!t) throw new EbbError("internal", `target ${name} is not part of rollout ${rolloutId}`);
+  return t;
+}
+
+/** One target of a locked rollout: its ids and who holds its lease now. */
+interface LockedRow {
+  targetId: string;
+  targetRunId: string;
+  /** The lease token, as text (a bigint), or null when no one holds the target. */
+  lease: string | null;
+  leaseRollout: string | null;
+}
+
+/** Locks the rollout row and reads, in the same round trip, its targets' ids and leases. */
+async function lockRollout(
+  tx: Prisma.TransactionClient,
+  rolloutId: string,
+): Promise<{ state: RolloutState; fleet: string; targets: Map<string, LockedRow> }> {
+  const rows = await tx.$queryRaw<
+    { state: RolloutState; fleet: string; targets: (LockedRow & { name: string })[] | null }[]
+  >`
+    SELECT r.state, (SELECT f.name FROM fleets f WHERE f.id = r.fleet_id) AS fleet,
+      (SELECT json_agg(json_build_object('name', t.name, 'targetId', t.id, 'targetRunId', tr.id,
+                'lease', l.token::text, 'leaseRollout', l.rollout_id))
+         FROM target_runs tr JOIN targets t ON t.id = tr.target_id
+         LEFT JOIN leases l ON l.target_id = tr.target_id
+        WHERE tr.rollout_id = r.id) AS targets
+    FROM rollouts r WHERE r.id = ${rolloutId}::uuid FOR UPDATE OF r`;
+  const row = rows[0];
+  if (!row) throw new EbbError("not_found", `rollout ${rolloutId} does not exist`);
+  return {
+    state: row.state,
+    fleet: row.fleet,
+    targets: new Map((row.targets ?? []).map(({ name, ...t }) => [name, t])),
+  };
+}
+
+/** Notices in order, grouped by the time of the event that produced them. */
+function groupByTime(notices: readonly { notice: Notice; at: number }[]): [number, Notice[]][] {
+  const groups: [number, Notice[]][] = [];
+  for (const { notice, at } of notices) {
+    const last = groups.at(-1);
+    if (last && last[0] === at) last[1].push(notice);
+    else groups.push([at, [notice]]);
+  }
+  return groups;
+}
+
+function toDate(ms: number | undefined): Date | null {
+  return ms === undefined ? null : new Date(ms);
+}
+
+export async function loadState(db: Db, rolloutId: string): Promise<RolloutState> {
+  const row = await db.rollout.findUnique({ where: { id: rolloutId }, select: { state: true } });
+  if (!row) throw new EbbError("not_found", `rollout ${rolloutId} does not exist`);
+  return row.state as unknown as RolloutState;
+}
+
+/** Takes a target's lease for a rollout with a fresh fencing token. */
+export async function acquireLease(db: Db, rolloutId: string, targetId: string): Promise<bigint> {
+  const [row] = await db.$queryRaw<{ token: bigint }[]>`SELECT nextval('lease_token_seq') AS token`;
+  const token = row!.token;
+  await db.lease.create({ data: { targetId, rolloutId, token } });
+  return token;
+}
+
+/** Keeps the queryable rows (target runs, step runs) in step with the state. */
+async function project(
+  tx: Prisma.TransactionClient,
+  before: RolloutState,
+  after: RolloutState,
+  targets: Map<string, LockedRow>,
+  records: ReadonlyMap<string, StepRecord>,
+): Promise<void> {
+  for (const [name, run] of Object.entries(after.targets)) {
+    const old = before.targets[name];
+    if (old && JSON.stringify(old) === JSON.stringify(run)) continue;
+    const t = targets.get(name);
+    if (!t) continue;
+    await tx.$executeRaw`
+      UPDATE target_runs SET status = ${run.status}, step_index = ${run.stepIndex}, attempt = ${run.attempt},
+        error = ${run.error ? JSON.stringify(run.error) : null}::jsonb,
+        started_at = ${toDate(run.startedAt)}, finished_at = ${toDate(run.finishedAt)}
+      WHERE id = ${t.targetRunId}::uuid`;
+    await projectSteps(tx, t.targetRunId, after, old, run, name, records);
+  }
+}
+
+async function projectSteps(
+  tx: Prisma.TransactionClient,
+  targetRunId: string,
+  state: RolloutState,
+  old: TargetRun | undefined,
+  run: TargetRun,
+  name: string,
+  records: ReadonlyMap<string, StepRecord>,
+): Promise<void> {
+  for (const [index, step] of run.steps.entries()) {
+    const prev = old?.steps[index];
+    if (step.attempts === 0 || (prev && JSON.stringify(prev) === JSON.stringify(step))) continue;
+    const planned = state.steps[index]!;
+    const outputTail = records.get(`${name}#${index}`)?.outputTail ?? null;
+    const observation = step.observation ? JSON.stringify(step.observation) : null;
+    const error = step.error ? JSON.stringify(step.error) : null;
+    // The observation is appended only when it differs from the last one kept, and only the last
+    // MAX_OBSERVATIONS are kept: a long wait records each change it saw, not each poll.
+    await tx.$executeRaw`
+      INSERT INTO step_runs (id, target_run_id, step_index, step_id, type, attempt, status, started_at,
+        finished_at, output_tail, error, observations)
+      VALUES (gen_random_uuid(), ${targetRunId}::uuid, ${index}, ${planned.step.id}, ${planned.step.type},
+        ${step.attempts}, ${step.status}, ${toDate(step.startedAt)}, ${toDate(step.finishedAt)}, ${outputTail},
+        ${error}::jsonb, CASE WHEN ${observation}::jsonb IS NULL THEN '[]'::jsonb
+          ELSE jsonb_build_array(${observation}::jsonb) END)
+      ON CONFLICT (target_run_id, step_index, attempt) DO UPDATE SET
+        status = EXCLUDED.status, started_at = EXCLUDED.started_at, finished_at = EXCLUDED.finished_at,
+        error = EXCLUDED.error,
+        output_tail = COALESCE(EXCLUDED.output_tail, step_runs.output_tail),
+        observations = CASE
+          WHEN ${observation}::jsonb IS NULL OR step_runs.observations -> -1 = ${observation}::jsonb
+            THEN step_runs.observations
+          WHEN jsonb_array_length(step_runs.observations) >= ${MAX_OBSERVATIONS}
+            THEN (step_runs.observations - 0) || jsonb_build_array(${observation}::jsonb)
+          ELSE step_runs.observations || jsonb_build_array(${observation}::jsonb)
+        END`;
+  }
+}
+
+function noticeTarget(n: Notice): string | null {
+  return "target" in n ? n.target : null;
+}

@@ -1,0 +1,143 @@
+import type {
+  CreatedRolloutView,
+  RolloutDetail,
+  RolloutNoticeView,
+  RolloutPreview,
+  RolloutSummary,
+} from "@ebb/contracts";
+import type { RolloutPlan, RolloutState } from "@ebb/core";
+import type { CreatedRollout } from "./create-rollout.js";
+import type { PreparedRollout } from "./prepare-rollout.js";
+import type { RolloutRow } from "./rollouts.repository.js";
+
+/** Stored rows and use-case results as the contracts' views: the only place that knows both shapes. */
+
+function iso(d: Date | null): string | null {
+  return d === null ? null : d.toISOString();
+}
+
+function isoMs(ms: number | undefined): string | null {
+  return ms === undefined ? null : new Date(ms).toISOString();
+}
+
+export function summaryOf(row: RolloutRow): RolloutSummary {
+  const state = row.state as unknown as RolloutState;
+  const runs = Object.values(state.targets);
+  return {
+    id: row.id,
+    status: state.status,
+    fleet: row.fleet.name,
+    runbook: row.runbookVersion.name,
+    version: row.version,
+    requestedBy: row.requestedBy,
+    createdAt: row.createdAt.toISOString(),
+    startedAt: iso(row.startedAt),
+    finishedAt: iso(row.finishedAt),
+    targets: {
+      total: runs.length,
+      succeeded: runs.filter((r) => r.status === "succeeded").length,
+      failed: runs.filter((r) => r.status === "failed").length,
+    },
+    requiresApproval: row.requiresApproval,
+    approvedBy: row.approvedBy,
+  };
+}
+
+export function detailOf(row: RolloutRow): RolloutDetail {
+  const state = row.state as unknown as RolloutState;
+  const plan = row.plan as unknown as RolloutPlan;
+  const failure = state.failure;
+  const stepId = (index: number) => state.steps[index]?.step.id ?? String(index);
+  return {
+    id: row.id,
+    status: state.status,
+    fleet: row.fleet.name,
+    runbook: row.runbookVersion.name,
+    runbookVersion: row.runbookVersion.version,
+    version: row.version,
+    requestedBy: row.requestedBy,
+    createdAt: row.createdAt.toISOString(),
+    startedAt: iso(row.startedAt),
+    finishedAt: iso(row.finishedAt),
+    requiresApproval: row.requiresApproval,
+    approvedBy: row.approvedBy,
+    batches: state.batches,
+    currentBatch: state.currentBatch,
+    expectedDurationMs: plan.expectedDurationMs ?? 0,
+    floorPerTargetMs: plan.floorPerTargetMs ?? 0,
+    failure: failure
+      ? {
+          target: failure.target,
+          step: stepId(failure.stepIndex),
+          code: failure.error.code,
+          message: failure.error.message,
+        }
+      : null,
+    steps: state.steps.map((p) => ({ id: p.step.id, type: p.step.type, timeoutMs: p.timeoutMs })),
+    targets: Object.values(state.targets).map((t) => ({
+      name: t.target,
+      batch: t.batch,
+      status: t.status,
+      stepIndex: t.stepIndex,
+      step: t.attempt === 0 ? null : (state.steps[t.stepIndex]?.step.id ?? null),
+      attempt: t.attempt,
+      error: t.error ?? null,
+      startedAt: isoMs(t.startedAt),
+      finishedAt: isoMs(t.finishedAt),
+      steps: t.steps.flatMap((s, index) =>
+        s.attempts === 0
+          ? []
+          : [
+              {
+                index,
+                id: stepId(index),
+                type: state.steps[index]?.step.type ?? "unknown",
+                status: s.status,
+                attempt: s.attempts,
+                startedAt: isoMs(s.startedAt),
+                finishedAt: isoMs(s.finishedAt),
+                deadlineAt: index === t.stepIndex && s.finishedAt === undefined ? isoMs(t.deadline) : null,
+                error: s.error ?? null,
+                ...(s.observation === undefined ? {} : { observation: s.observation }),
+              },
+            ],
+      ),
+    })),
+  };
+}
+
+export function noticeOf(r: {
+  id: bigint;
+  at: Date;
+  type: string;
+  target: string | null;
+  data: unknown;
+}): RolloutNoticeView {
+  return { id: r.id.toString(), at: r.at.toISOString(), type: r.type, target: r.target, data: r.data };
+}
+
+export function previewOf(prepared: PreparedRollout): RolloutPreview {
+  return {
+    fleet: prepared.fleet.name,
+    runbook: prepared.runbookName,
+    findings: prepared.findings,
+    batches: prepared.plan.batches,
+    skipped: prepared.plan.skipped,
+    expectedDurationMs: prepared.plan.expectedDurationMs,
+    floorPerTargetMs: prepared.plan.floorPerTargetMs,
+    requiresApproval: prepared.requiresApproval,
+    protected: prepared.fleet.protected,
+    blocked: prepared.blocked,
+    holds: prepared.holds,
+  };
+}
+
+export function createdOf(created: CreatedRollout): CreatedRolloutView {
+  return {
+    id: created.id,
+    findings: created.findings,
+    expectedDurationMs: created.plan.expectedDurationMs,
+    batches: created.plan.batches,
+    requiresApproval: created.requiresApproval,
+  };
+}

@@ -1,0 +1,125 @@
+import { EbbError, type Notice, type RolloutEvent, type TransitionResult, transition } from "@ebb/core";
+import type { ApplyOptions, ApplyOutcome, LockedRollout, RolloutStore, StepRecord } from "./ports.js";
+
+interface PendingEvent {
+  event: RolloutEvent;
+  now: number;
+  opts: ApplyOptions;
+  resolve: (outcome: ApplyOutcome) => void;
+  reject: (err: unknown) => void;
+}
+
+/**
+ * Applies events to rollouts. The pure state machine decides; the new state, its projections, the timeline
+ * and the leases are written in one transaction with the rollout's row locked. Effects other than leases
+ * are returned for the caller to dispatch after commit; the reconciler re-derives any dispatch lost to a
+ * crash from the state.
+ *
+ * Events for one rollout that arrive while its transaction runs are applied together in the next one
+ * (group commit): twenty targets of a batch seeing the device fail them within a few milliseconds cost
+ * one transaction, not twenty queued on the row lock, each holding a pooled connection while it waits.
+ */
+export class EventApplier {
+  private readonly pending = new Map<string, PendingEvent[]>();
+
+  constructor(private readonly store: RolloutStore) {}
+
+  apply(rolloutId: string, event: RolloutEvent, now: number, opts: ApplyOptions = {}): Promise<ApplyOutcome> {
+    return new Promise((resolve, reject) => {
+      const queue = this.pending.get(rolloutId);
+      const p = { event, now, opts, resolve, reject };
+      if (queue) {
+        queue.push(p);
+        return;
+      }
+      this.pending.set(rolloutId, [p]);
+      void this.drain(rolloutId);
+    });
+  }
+
+  private async drain(rolloutId: string): Promise<void> {
+    // The queue stays in the map while a transaction runs, so new events join the next batch.
+    for (;;) {
+      const batch = this.pending.get(rolloutId)!.splice(0);
+      if (batch.length === 0) {
+        this.pending.delete(rolloutId);
+        return;
+      }
+      let outcomes: (ApplyOutcome | Error)[];
+      try {
+        outcomes = await this.store.withLockedRollout(rolloutId, (locked) =>
+          applyBatch(rolloutId, locked, batch),
+        );
+      } catch (err) {
+        outcomes = batch.map(() => err as Error);
+      }
+      batch.forEach((p, i) => {
+        const o = outcomes[i]!;
+        if (o instanceof Error) p.reject(o);
+        else p.resolve(o);
+      });
+    }
+  }
+}
+
+/** A batch in arrival order. An event whose fence fails is rejected alone; the others still apply. */
+async function applyBatch(
+  rolloutId: string,
+  locked: LockedRollout,
+  batch: readonly PendingEvent[],
+): Promise<(ApplyOutcome | Error)[]> {
+  const leases = new Map([...locked.targets].map(([name, t]) => [name, { ...t }]));
+  const before = locked.state;
+  let state = before;
+  const results: (TransitionResult | Error)[] = [];
+  const records = new Map<string, StepRecord>();
+  const notices: { notice: Notice; at: number }[] = [];
+  for (const p of batch) {
+    const fence = p.opts.fence;
+    if (fence) {
+      const t = leases.get(fence.target);
+      // Fencing: a worker that lost the lease (the rollout was aborted and the target handed on) has its
+      // late result rejected here, however late it arrives.
+      if (!t || t.leaseRollout !== rolloutId || t.lease !== fence.token) {
+        results.push(
+          new EbbError("lease_lost", `rollout ${rolloutId} no longer holds the lease on ${fence.target}`),
+        );
+        continue;
+      }
+    }
+    const result = transition(state, p.event, { now: p.now });
+    results.push(result);
+    if (result.ignored) continue;
+    state = result.state;
+    for (const effect of result.effects) {
+      if (effect.type === "emit") notices.push({ notice: effect.notice, at: p.now });
+      if (effect.type !== "acquireLease" && effect.type !== "releaseLease") continue;
+      const t = leases.get(effect.target);
+      if (!t) throw new EbbError("internal", `target ${effect.target} is not part of rollout ${rolloutId}`);
+      if (effect.type === "releaseLease") {
+        await locked.releaseLease(effect.target);
+        if (t.leaseRollout === rolloutId) Object.assign(t, { lease: null, leaseRollout: null });
+      } else {
+        t.lease = await locked.acquireLease(effect.target);
+        t.leaseRollout = rolloutId;
+      }
+    }
+    const ref = p.event as Partial<{ target: string; stepIndex: number }>;
+    if (p.opts.record?.outputTail !== undefined && ref.target !== undefined && ref.stepIndex !== undefined)
+      records.set(`${ref.target}#${ref.stepIndex}`, p.opts.record);
+  }
+  if (state !== before) {
+    // Backstop: a rollout that is over holds nothing (a failed one keeps its leases for retry or abort).
+    if (state.status === "succeeded" || state.status === "aborted") {
+      await locked.releaseAllLeases();
+      for (const t of leases.values()) if (t.leaseRollout === rolloutId) t.lease = null;
+    }
+    await locked.save(before, state, records);
+  }
+  // Last before commit: the audit chain's lock is held from here to the commit.
+  if (notices.length > 0) await locked.appendNotices(notices);
+  const leaseTokens: Record<string, string> = {};
+  for (const [name, t] of leases)
+    if (t.lease !== null && t.leaseRollout === rolloutId) leaseTokens[name] = t.lease;
+  return results.map((r) => (r instanceof Error ? r : { ...r, leaseTokens }));
+}

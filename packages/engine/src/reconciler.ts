@@ -1,0 +1,72 @@
+import { type JobName, type JobPayload, jobId } from "@ebb/contracts";
+import type { RolloutEvent, TargetRun } from "@ebb/core";
+import type { JobQueue, RolloutStore } from "./ports.js";
+
+type ExpectedJob = { [N in JobName]: { name: N; payload: JobPayload<N> } }[
+  | "step.run"
+  | "rollout.restore"
+  | "approval.timeout"];
+
+/**
+ * Re-creates from the database every job the state says must exist and the queue does not have (a flushed
+ * Redis, a crash between commit and dispatch). Safe to run any time, from any process: jobs have
+ * deterministic ids, so a job that exists is not added twice.
+ */
+export async function reconcile(deps: {
+  store: RolloutStore;
+  queue: JobQueue;
+  send: (rolloutId: string, event: RolloutEvent) => Promise<unknown>;
+  log: (line: string) => void;
+}): Promise<{ rollouts: number; recreated: number }> {
+  const { store, queue, log } = deps;
+  const rollouts = await store.activeRollouts();
+  let recreated = 0;
+  for (const { id, status } of rollouts) {
+    if (status === "pending") {
+      await deps
+        .send(id, { type: "start" })
+        .catch((err: unknown) => log(`start ${id}: ${(err as Error).message}`));
+      continue;
+    }
+    const state = await store.state(id);
+    const leases = await store.leaseTokens(id);
+    for (const run of Object.values(state.targets)) {
+      const expected = expectedJob(id, run, leases[run.target]);
+      if (!expected) continue;
+      const jid = jobId(expected.name, expected.payload as never);
+      const jobState = await queue.state(jid);
+      if (jobState === "completed" || jobState === "failed") await queue.remove(jid).catch(() => {});
+      if (
+        jobState === "completed" ||
+        jobState === "failed" ||
+        jobState === "missing" ||
+        jobState === "unknown"
+      ) {
+        await queue.add(expected.name, expected.payload as never, 0);
+        recreated++;
+      }
+    }
+  }
+  if (recreated > 0) log(`reconciler re-created ${recreated} job(s)`);
+  return { rollouts: rollouts.length, recreated };
+}
+
+/** The one job a target run needs right now, if any. */
+export function expectedJob(
+  rolloutId: string,
+  run: TargetRun,
+  leaseToken: string | undefined,
+): ExpectedJob | undefined {
+  const ref = { rolloutId, target: run.target, stepIndex: run.stepIndex, attempt: run.attempt };
+  switch (run.status) {
+    case "running":
+    case "waiting":
+      return leaseToken === undefined ? undefined : { name: "step.run", payload: { ...ref, leaseToken } };
+    case "awaitingApproval":
+      return { name: "approval.timeout", payload: ref };
+    case "restoring":
+      return { name: "rollout.restore", payload: { rolloutId, target: run.target } };
+    default:
+      return undefined;
+  }
+}

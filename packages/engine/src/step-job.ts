@@ -1,0 +1,141 @@
+import type { JobPayload } from "@ebb/contracts";
+import { type Effect, isEbbError, isStepInFlight, type RolloutEvent, type StepError } from "@ebb/core";
+import type { EventApplier } from "./apply.js";
+import type { ContextLoader } from "./context-loader.js";
+import type { ApplyOutcome, Clock, DriverRegistry, JobContext, JobResult } from "./ports.js";
+import { runStep, type StepOutcome } from "./steps/index.js";
+import type { WaitScheduler } from "./wait-scheduler.js";
+
+export interface StepJobDeps {
+  contexts: ContextLoader;
+  drivers: DriverRegistry;
+  applier: EventApplier;
+  waits: WaitScheduler;
+  clock: Clock;
+  dispatch: (rolloutId: string, outcome: ApplyOutcome) => Promise<void>;
+  log: (line: string) => void;
+}
+
+/**
+ * One check of one step of one target. The step's own job goes back to the delayed set while it waits:
+ * one job per step attempt, from first check to last, so the reconciler can tell whether it exists and
+ * no worker slot is held meanwhile.
+ */
+export async function runStepJob(
+  deps: StepJobDeps,
+  p: JobPayload<"step.run">,
+  job: JobContext,
+): Promise<JobResult> {
+  const { clock } = deps;
+  const checkedAt = clock.now();
+  // A job for a step that has moved on (done, retried, aborted) is stale: drop it before any side effect.
+  const ctx = await deps.contexts.load(
+    p.rolloutId,
+    p.target,
+    (run) => run.stepIndex === p.stepIndex && run.attempt === p.attempt && isStepInFlight(run.status),
+  );
+  if (!ctx?.planned) return { kind: "done" };
+  const { planned, run } = ctx;
+  const stepRun = run.steps[p.stepIndex];
+  let outcome: StepOutcome;
+  try {
+    outcome = await runStep({
+      ...ctx,
+      step: planned.step,
+      executor: await deps.drivers.executor(ctx.targetRecord),
+      ...(stepRun?.observation === undefined ? {} : { previous: stepRun.observation }),
+      stepStartedAt: run.stepStartedAt ?? clock.now(),
+      deadlineAtMs: run.deadline ?? clock.now() + planned.timeoutMs,
+      recheckMs: planned.recheckMs,
+      now: () => clock.now(),
+    });
+  } catch (err) {
+    outcome = failureOutcome(err, planned.recheckMs, clock.now());
+    if (!isEbbError(err))
+      deps.log(`step ${planned.step.id} on ${p.target} threw: ${(err as Error).stack ?? err}`);
+  }
+  const delay = (askedFor: number | undefined, defaultAt: number | undefined): JobResult => ({
+    kind: "delay",
+    untilMs: deps.waits.nextCheck({
+      balancer: ctx.balancer,
+      fleetId: ctx.fleet.id,
+      target: p.target,
+      jobId: job.id,
+      planned,
+      askedFor,
+      defaultAt,
+      deadline: run.deadline,
+      checkedAt,
+    }),
+  });
+  // A check that saw nothing new changes nothing: no transaction, straight back to the delayed set. With
+  // a thousand targets waiting, writes happen only when something was observed to change.
+  if (
+    outcome.kind === "waiting" &&
+    job.canDelay &&
+    run.status === "waiting" &&
+    JSON.stringify(outcome.observation) === JSON.stringify(stepRun?.observation) &&
+    clock.now() < (run.deadline ?? Number.POSITIVE_INFINITY)
+  )
+    return delay(outcome.recheckAtMs, undefined);
+  let result: ApplyOutcome;
+  try {
+    result = await deps.applier.apply(p.rolloutId, toEvent(outcome, p), clock.now(), {
+      ...(outcome.kind !== "waiting" && outcome.outputTail !== undefined
+        ? { record: { outputTail: outcome.outputTail } }
+        : {}),
+      fence: { target: p.target, token: p.leaseToken },
+    });
+  } catch (err) {
+    if (isEbbError(err, "lease_lost")) {
+      deps.log(`dropped a late result: ${err.message}`);
+      return { kind: "done" };
+    }
+    throw err;
+  }
+  const own = result.effects.find(
+    (e): e is Extract<Effect, { type: "recheck" }> =>
+      e.type === "recheck" && e.target === p.target && e.stepIndex === p.stepIndex && e.attempt === p.attempt,
+  );
+  const keepOwn = own !== undefined && job.canDelay;
+  await deps.dispatch(
+    p.rolloutId,
+    keepOwn ? { ...result, effects: result.effects.filter((e) => e !== own) } : result,
+  );
+  // The time the step itself asked for, if it did; else the machine's default poll (own.atMs).
+  if (keepOwn) return delay(outcome.kind === "waiting" ? outcome.recheckAtMs : undefined, own.atMs);
+  return { kind: "done" };
+}
+
+function toEvent(
+  outcome: StepOutcome,
+  p: { target: string; stepIndex: number; attempt: number },
+): RolloutEvent {
+  const ref = { target: p.target, stepIndex: p.stepIndex, attempt: p.attempt };
+  switch (outcome.kind) {
+    case "succeeded":
+      return { type: "step.succeeded", ...ref, observation: outcome.observation };
+    case "failed":
+      return { type: "step.failed", ...ref, error: outcome.error, observation: outcome.observation };
+    case "waiting":
+      return {
+        type: "step.waiting",
+        ...ref,
+        observation: outcome.observation,
+        ...(outcome.recheckAtMs === undefined ? {} : { recheckAtMs: outcome.recheckAtMs }),
+      };
+  }
+}
+
+/**
+ * A driver that cannot be reached right now (device restarting, ssh refused) is a condition to check again,
+ * not a failed step: the step's deadline still bounds it. Anything else fails the step with its message.
+ */
+function failureOutcome(err: unknown, recheckMs: number, now: number): StepOutcome {
+  const message = err instanceof Error ? err.message : String(err);
+  if (isEbbError(err) && err.retryable) {
+    return { kind: "waiting", observation: { unavailable: message }, recheckAtMs: now + recheckMs };
+  }
+  const code: StepError["code"] = isEbbError(err) ? err.code : "step_failed";
+  return { kind: "failed", error: { code, message }, observation: {} };
+}
