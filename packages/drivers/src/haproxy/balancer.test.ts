@@ -148,8 +148,12 @@ describe("HaproxyBalancer", () => {
     // The admin state is what was set even while checks hold the server DOWN.
     lab.upstreams.vm1!.healthStatus = 500;
     await waitFor(async () => (await balancer.observe(vm1)).state === "failed", { what: "vm1 DOWN" });
-    await balancer.disable(vm1);
+    await balancer.admin.disable(vm1);
     expect((await balancer.serverState(vm1)).admin).toBe("drain");
+    // show stat prints DOWN; the operator's DRAIN wins, so the engine sees its disable applied.
+    expect(await balancer.observe(vm1)).toMatchObject({ state: "disabled", bound: false });
+    await balancer.admin.enable(vm1);
+    expect(await balancer.observe(vm1)).toMatchObject({ state: "failed", bound: false });
 
     const ghost: Target = { ...vm1, name: "vm9" };
     const err = await errorOf(balancer.disable(ghost));
