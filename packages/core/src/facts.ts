@@ -3,7 +3,7 @@
  * balancer's config, the target's config); the domain never fetches them itself.
  */
 
-export const BALANCER_KINDS = ["l4", "haproxy", "kubernetes"] as const;
+export const BALANCER_KINDS = ["l4", "haproxy", "kubernetes", "command"] as const;
 export type BalancerKind = (typeof BALANCER_KINDS)[number];
 
 /**
@@ -11,7 +11,7 @@ export type BalancerKind = (typeof BALANCER_KINDS)[number];
  * runbook written for one runs unchanged behind another. The built-in `l4-drain` drains through HAProxy's
  * own L7 check exactly as through the L4 device's.
  */
-const VM_BALANCERS: ReadonlySet<BalancerKind> = new Set(["l4", "haproxy"]);
+const VM_BALANCERS: ReadonlySet<BalancerKind> = new Set(["l4", "haproxy", "command"]);
 
 export function runbookFitsBalancer(written: BalancerKind, fleet: BalancerKind): boolean {
   return written === fleet || (VM_BALANCERS.has(written) && VM_BALANCERS.has(fleet));

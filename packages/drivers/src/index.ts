@@ -3,6 +3,7 @@
  * interfaces of @ebb/core. The Kubernetes driver itself is the subpath `@ebb/drivers/kubernetes`: importing
  * @kubernetes/client-node costs ~85 MB of RSS, so nothing here loads it until a Kubernetes fleet is used.
  */
+export * from "./command/index.js";
 export * from "./factory.js";
 export * from "./haproxy/index.js";
 export {
