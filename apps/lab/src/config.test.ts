@@ -34,4 +34,20 @@ describe("the lab's environment", () => {
     expect(() => parseLabConfig({ EBB_K8S_API: "localhost" })).toThrow(/EBB_K8S_API: expected host:port/);
     expect(() => parseLabConfig({ EBB_K8S_PROPAGATION_MS: "-1" })).toThrow(/EBB_K8S_PROPAGATION_MS/);
   });
+
+  it("puts the HAProxy lab on the defaults table's VIP and VMs unless told otherwise", () => {
+    expect(parseLabConfig({}).haproxy).toEqual({
+      vip: { host: "127.0.0.1", port: 8082 },
+      vmFirstHost: "127.0.0.31",
+      mode: "tcp",
+    });
+    expect(
+      parseLabConfig({ EBB_HAPROXY_MODE: "http", EBB_HAPROXY_VIP: "127.0.0.2:9082" }).haproxy,
+    ).toMatchObject({
+      vip: { host: "127.0.0.2", port: 9082 },
+      mode: "http",
+    });
+    expect(parseLabConfig({ EBB_HAPROXY: "off" }).haproxy).toBeNull();
+    expect(() => parseLabConfig({ EBB_HAPROXY_MODE: "udp" })).toThrow(/EBB_HAPROXY_MODE/);
+  });
 });

@@ -35,6 +35,11 @@ const labEnvSchema = z.object({
   // kube-proxy's lag behind the EndpointSlices, in real milliseconds (not time-scaled).
   EBB_K8S_PROPAGATION_MS: z.coerce.number().int().min(0).max(600_000).default(2_000),
   EBB_K8S_SIDECAR: flag.default(false),
+  // A real HAProxy (lab-haproxy) when `haproxy` is on PATH; EBB_HAPROXY=off leaves it out.
+  EBB_HAPROXY: z.enum(["on", "off"]).default("on"),
+  EBB_HAPROXY_VIP: hostPort.default({ host: "127.0.0.1", port: 8082 }),
+  EBB_HAPROXY_VM_FIRST_HOST: z.ipv4().default("127.0.0.31"),
+  EBB_HAPROXY_MODE: z.enum(["tcp", "http"]).default("tcp"),
 });
 
 export interface LabConfig {
@@ -55,6 +60,8 @@ export interface LabConfig {
     propagationDelayMs: number;
     sidecar: boolean;
   } | null;
+  /** The real HAProxy lab; null when EBB_HAPROXY=off (it is also skipped when haproxy is not installed). */
+  haproxy: { vip: { host: string; port: number }; vmFirstHost: string; mode: "tcp" | "http" } | null;
 }
 
 /** Parses the lab's environment once; an invalid variable is named in the error. */
@@ -85,5 +92,9 @@ export function parseLabConfig(env: Record<string, string | undefined>): LabConf
             propagationDelayMs: e.EBB_K8S_PROPAGATION_MS,
             sidecar: e.EBB_K8S_SIDECAR,
           },
+    haproxy:
+      e.EBB_HAPROXY === "off"
+        ? null
+        : { vip: e.EBB_HAPROXY_VIP, vmFirstHost: e.EBB_HAPROXY_VM_FIRST_HOST, mode: e.EBB_HAPROXY_MODE },
   };
 }

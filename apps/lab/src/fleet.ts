@@ -1,5 +1,6 @@
 import path from "node:path";
 import { type Database, registerLabFleet } from "@ebb/api";
+import { type HaproxyWorld, haproxyBalancerConfig } from "./haproxy.js";
 import { type LabCluster, labPodsFleet } from "./k8s/lab-cluster.js";
 import type { World } from "./world.js";
 
@@ -20,28 +21,56 @@ export function registerWorld(
     adminUrl: world.device.adminUrl,
     vipUrl: world.device.vipUrl,
     labDir: world.labDir,
-    // ebb-vm (the repo's node_modules/.bin) and the node that runs it.
-    path: [
-      path.join(repoRoot, "node_modules/.bin"),
-      path.dirname(process.execPath),
-      "/usr/local/bin",
-      "/usr/bin",
-      "/bin",
-    ].join(":"),
-    // versionUrl: the dashboard shows what each VM reports it runs (GET / of a lab VM answers its version).
-    targets: world.vms.map((vm) => ({
-      name: vm.name,
-      host: vm.host,
-      port: vm.port,
-      facts: {
-        versionUrl: `http://${vm.host}:${vm.port}/`,
-        // Real ms, like the device's timing the driver reports: preflight holds it against the session aging.
-        keepAliveTimeoutMs: vm.keepAliveTimeoutMs,
-        // What the lab's commands take (process start and stop, a symlink swap), whatever the time scale:
-        // without them the planner assumes a real server's 10 s stop and its estimate means nothing here.
-        estimates: { stopMs: 1_500, deployMs: 500, startMs: 1_000 },
-      },
-    })),
+    path: targetPath(),
+    targets: vmTargets(world.vms),
+    ...(opts.env ? { env: opts.env } : {}),
+  });
+}
+
+/** ebb-vm (the repo's node_modules/.bin) and the node that runs it. */
+function targetPath(): string {
+  return [
+    path.join(repoRoot, "node_modules/.bin"),
+    path.dirname(process.execPath),
+    "/usr/local/bin",
+    "/usr/bin",
+    "/bin",
+  ].join(":");
+}
+
+/** versionUrl: the dashboard shows what each VM reports it runs (GET / of a lab VM answers its version). */
+function vmTargets(vms: World["vms"]) {
+  return vms.map((vm) => ({
+    name: vm.name,
+    host: vm.host,
+    port: vm.port,
+    facts: {
+      versionUrl: `http://${vm.host}:${vm.port}/`,
+      // Real ms, like the device's timing the driver reports: preflight holds it against the session aging.
+      keepAliveTimeoutMs: vm.keepAliveTimeoutMs,
+      // What the lab's commands take (process start and stop, a symlink swap), whatever the time scale:
+      // without them the planner assumes a real server's 10 s stop and its estimate means nothing here.
+      estimates: { stopMs: 1_500, deployMs: 500, startMs: 1_000 },
+    },
+  }));
+}
+
+/**
+ * Registers the lab's real HAProxy and its VMs as a fleet (`lab-haproxy` by default): HAProxy's Runtime
+ * API as the balancer, the VMs driven through `ebb-vm` like the `lab` fleet's.
+ */
+export function registerHaproxyWorld(
+  prisma: Database["prisma"],
+  world: HaproxyWorld,
+  opts: { name?: string; env?: Record<string, string> } = {},
+): Promise<string> {
+  return registerLabFleet(prisma, {
+    balancer: "haproxy",
+    name: opts.name ?? "lab-haproxy",
+    balancerConfig: haproxyBalancerConfig(world),
+    labDir: world.labDir,
+    path: targetPath(),
+    targets: vmTargets(world.vms),
     ...(opts.env ? { env: opts.env } : {}),
   });
 }

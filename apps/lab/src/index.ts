@@ -1,6 +1,14 @@
 export { type LabConfig, parseLabConfig } from "./config.js";
-export { registerLabPods, registerWorld } from "./fleet.js";
+export { registerHaproxyWorld, registerLabPods, registerWorld } from "./fleet.js";
 export * from "./front-proxy/index.js";
+export {
+  HAPROXY_INSTALL_HINT,
+  type HaproxyWorld,
+  type HaproxyWorldOptions,
+  haproxyAvailable,
+  haproxyBalancerConfig,
+  startHaproxyWorld,
+} from "./haproxy.js";
 export * from "./k8s/index.js";
 export * from "./loadgen/index.js";
 export * from "./vm/index.js";

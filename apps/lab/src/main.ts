@@ -5,7 +5,8 @@ import { bootstrap, DATABASE, type Database, ensureFirstAdmin, featureModules, p
 import { parseLabConfig } from "./config.js";
 import { labCredentials } from "./credentials.js";
 import { type RunningDashboard, startDashboard } from "./dashboard.js";
-import { registerLabPods, registerWorld } from "./fleet.js";
+import { registerHaproxyWorld, registerLabPods, registerWorld } from "./fleet.js";
+import { HAPROXY_INSTALL_HINT, type HaproxyWorld, haproxyAvailable, startHaproxyWorld } from "./haproxy.js";
 import { type LabCluster, startLabCluster } from "./k8s/lab-cluster.js";
 import { startWorld } from "./world.js";
 
@@ -57,8 +58,23 @@ const world = await startWorld({
 let ebb: Awaited<ReturnType<typeof bootstrap>>;
 let dashboard: RunningDashboard | undefined;
 let cluster: LabCluster | undefined;
+let haproxy: HaproxyWorld | undefined;
 let adminCreated = false;
 try {
+  // A real HAProxy in front of four more VMs, on the same time scale, when it is installed.
+  if (labConfig.haproxy && !haproxyAvailable()) console.log(`[haproxy] ${HAPROXY_INSTALL_HINT}`);
+  else if (labConfig.haproxy) {
+    haproxy = await startHaproxyWorld({
+      labDir: labConfig.labDir,
+      vmFirstHost: labConfig.haproxy.vmFirstHost,
+      vmPort: labConfig.vmPort,
+      vip: labConfig.haproxy.vip,
+      mode: labConfig.haproxy.mode,
+      version: labConfig.version,
+      timeScale: labConfig.timeScale,
+      log: (line) => console.log(`[haproxy] ${line}`),
+    });
+  }
   // The emulated cluster next to the device: its API server, the demo StatefulSet's 4 pods (real lab VM
   // processes) and the Service's proxy, all on the same time scale as the device.
   if (labConfig.k8s) {
@@ -78,6 +94,7 @@ try {
   const database = ebb.app.get<Database>(DATABASE);
   await registerWorld(database.prisma, world);
   if (cluster) await registerLabPods(database.prisma, cluster);
+  if (haproxy) await registerHaproxyWorld(database.prisma, haproxy);
   if (!ebbConfig.firstAdmin)
     adminCreated = await ensureFirstAdmin(database.prisma, {
       username: credentials.username,
@@ -95,6 +112,9 @@ try {
     console.error(
       "  (the emulated cluster: set EBB_K8S_API / EBB_K8S_PROXY, or EBB_K8S=off to leave it out)",
     );
+  else if (labConfig.haproxy && haproxyAvailable() && !haproxy)
+    console.error("  (the HAProxy lab: set EBB_HAPROXY_VIP, or EBB_HAPROXY=off to leave it out)");
+  await haproxy?.stop();
   await cluster?.stop();
   await world.stop();
   process.exit(1);
@@ -115,7 +135,7 @@ console.log(
     dashboard
       ? `  dashboard         ${dashboard.url}   log in as ${login}`
       : "  dashboard         not built: run `npm run build`, then `npm start` again",
-    `  API               ${ebb.apiUrl}   (fleet${cluster ? 's "lab" and "lab-pods"' : ' "lab"'} registered; OpenAPI at ${new URL(ebb.apiUrl!).origin}/api/docs)`,
+    `  API               ${ebb.apiUrl}   (fleets ${fleetNames()} registered; OpenAPI at ${new URL(ebb.apiUrl!).origin}/api/docs)`,
     `  API token         ${token}   (scope admin)`,
     `  VIP (L4 device)   ${world.device.vipUrl}`,
     `  device admin API  ${world.device.adminUrl}   (GET /servers, /sessions, /counters, /events, /metrics)`,
@@ -123,6 +143,7 @@ console.log(
       `session aging ${world.device.config.sessionIdleTimeoutSeconds * scale} s)`,
     ...world.vms.map((vm) => `  ${vm.name.padEnd(17)} http://${vm.host}:${vm.port}   ${vm.dir}`),
     ...(cluster ? clusterLines(cluster) : []),
+    ...(haproxy ? haproxyLines(haproxy) : []),
     "",
     `Roll the lab:  export EBB_URL=${new URL(ebb.apiUrl!).origin} EBB_TOKEN=${givenToken ? "<your token>" : credentials.adminToken}`,
     `               npx ebb rollout start --fleet lab --version 2.0.0 --wait`,
@@ -131,6 +152,11 @@ console.log(
     ...(cluster
       ? [
           `Roll the pods: npx ebb rollout start --fleet lab-pods --version 2.0.0 --runbook k8s-pod-drain --wait`,
+        ]
+      : []),
+    ...(haproxy
+      ? [
+          `Roll HAProxy:  npx ebb rollout start --fleet lab-haproxy --version 2.0.0 --runbook haproxy-drain --wait`,
         ]
       : []),
     `Ctrl-C stops everything.`,
@@ -149,6 +175,21 @@ function clusterLines(c: LabCluster): string[] {
   ];
 }
 
+function fleetNames(): string {
+  const names = ["lab", ...(cluster ? ["lab-pods"] : []), ...(haproxy ? ["lab-haproxy"] : [])];
+  return names.map((n) => `"${n}"`).join(", ");
+}
+
+/** The banner's lines for the real HAProxy: VIP, runtime socket, timing, its VMs. */
+function haproxyLines(h: HaproxyWorld): string[] {
+  const t = h.timing;
+  return [
+    `  VIP (HAProxy)     ${h.vipUrl}   (${h.mode} mode, fleet "lab-haproxy"; check every ${t.interMs} ms, fall ${t.fall}, rise ${t.rise})`,
+    `  runtime socket    ${h.socketPath}   echo "show stat" | socat - UNIX:${h.socketPath}`,
+    ...h.vms.map((vm) => `  ${`haproxy/${vm.name}`.padEnd(17)} http://${vm.host}:${vm.port}   ${vm.dir}`),
+  ];
+}
+
 /** Whether the generated lab admin is (still) an account, so its password is worth printing. */
 async function isLabAdmin(): Promise<boolean> {
   const { prisma } = ebb.app.get<Database>(DATABASE);
@@ -162,6 +203,7 @@ async function shutdown(signal: string): Promise<void> {
   console.log(`\n${signal}: stopping the dashboard, Ebb and the lab...`);
   await dashboard?.stop();
   await ebb.close();
+  await haproxy?.stop();
   await cluster?.stop();
   await world.stop();
   console.log("stopped.");

@@ -18,7 +18,7 @@ export const resourceNameSchema = z
     "must be lower-case letters, digits, . _ - (starting with a letter or digit)",
   );
 
-export const BALANCER_KINDS = ["l4", "haproxy", "kubernetes"] as const;
+export const BALANCER_KINDS = ["l4", "haproxy", "kubernetes", "command"] as const;
 export const EXECUTOR_KINDS = ["local", "ssh"] as const;
 
 // ---- fleets and targets ----

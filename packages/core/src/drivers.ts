@@ -1,4 +1,5 @@
 import type { BalancerKind, BalancerTiming, ExecutorKind, LiveFleetFacts } from "./facts.js";
+import type { Finding } from "./findings.js";
 import type { BalancerTargetState } from "./statuses.js";
 
 /**
@@ -79,6 +80,11 @@ export interface Balancer {
   snapshot?(targets: readonly Target[]): Promise<TargetSnapshot[]>;
   /** Facts the balancer reads live for planning and preflight (a pod's grace period, its gate ...). */
   liveFacts?(targets: readonly Target[]): Promise<LiveFleetFacts>;
+  /**
+   * Findings only the balancer can give, added to the rollout's preflight: a backend or server it does
+   * not have (errors naming it), a timing that contradicts the fleet's declaration (warnings).
+   */
+  preflight?(targets: readonly Target[]): Promise<Finding[]>;
 }
 
 /** argv is executed without a shell; a script is run by `/bin/sh -c` (parameters only via env). */

@@ -3,8 +3,19 @@
  * balancer's config, the target's config); the domain never fetches them itself.
  */
 
-export const BALANCER_KINDS = ["l4", "haproxy", "kubernetes"] as const;
+export const BALANCER_KINDS = ["l4", "haproxy", "kubernetes", "command"] as const;
 export type BalancerKind = (typeof BALANCER_KINDS)[number];
+
+/**
+ * Balancers in front of VMs, driven by the same observed steps (health check, unbind, traffic, bind): a
+ * runbook written for one runs unchanged behind another. The built-in `l4-drain` drains through HAProxy's
+ * own L7 check exactly as through the L4 device's.
+ */
+const VM_BALANCERS: ReadonlySet<BalancerKind> = new Set(["l4", "haproxy", "command"]);
+
+export function runbookFitsBalancer(written: BalancerKind, fleet: BalancerKind): boolean {
+  return written === fleet || (VM_BALANCERS.has(written) && VM_BALANCERS.has(fleet));
+}
 
 export const EXECUTOR_KINDS = ["local", "ssh"] as const;
 export type ExecutorKind = (typeof EXECUTOR_KINDS)[number];
@@ -14,6 +25,11 @@ export interface BalancerTiming {
   healthCheckIntervalMs: number;
   /** Failures after the first one (which only marks the target suspect) before it is unbound. */
   retryCount: number;
+  /**
+   * Consecutive passing checks before a failed target is bound again (HAProxy's `rise`). Absent: 1, the
+   * L4 device's "first 200 re-binds".
+   */
+  riseCount?: number;
   checkTimeoutMs: number;
   /** How long the balancer keeps an idle session entry (the L4 device's aging time). */
   sessionIdleTimeoutMs: number;
@@ -124,9 +140,16 @@ export function detectionWindowMs(timing: BalancerTiming): TimeWindow {
   return { minMs: retry * interval, maxMs: (retry + 1) * interval + timeout };
 }
 
-/** The first passing check re-binds a failed target: at most one interval plus the check itself. */
+/**
+ * The `riseCount`-th passing check re-binds a failed target (the L4 device: the first): at most that many
+ * intervals plus the check itself.
+ */
 export function bringUpWindowMs(timing: BalancerTiming): TimeWindow {
-  return { minMs: 0, maxMs: timing.healthCheckIntervalMs + timing.checkTimeoutMs };
+  const rise = Math.max(1, timing.riseCount ?? 1);
+  return {
+    minMs: (rise - 1) * timing.healthCheckIntervalMs,
+    maxMs: rise * timing.healthCheckIntervalMs + timing.checkTimeoutMs,
+  };
 }
 
 /** The L4 device's factory settings (domain.md §1): 10 s interval, retry 1, 600 s aging, L7 check. */

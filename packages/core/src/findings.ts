@@ -29,6 +29,10 @@ export const FINDING_CODES = [
   "idle_outlives_session_aging",
   "reset_on_port_fail",
   "stop_deadline_too_short",
+  // what the balancer itself reports (HAProxy: backend and servers exist, timing matches the declaration)
+  "balancer_backend_unknown",
+  "balancer_server_unknown",
+  "balancer_timing_mismatch",
   // pods
   "grace_period_too_short",
   "readiness_gate_missing",

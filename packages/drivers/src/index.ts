@@ -1,9 +1,11 @@
 /**
- * @ebb/drivers: balancers (l4, and kubernetes through a lazy wrapper) and executors (local, ssh) behind the
+ * @ebb/drivers: balancers (l4, haproxy, and kubernetes through a lazy wrapper) and executors (local, ssh) behind the
  * interfaces of @ebb/core. The Kubernetes driver itself is the subpath `@ebb/drivers/kubernetes`: importing
  * @kubernetes/client-node costs ~85 MB of RSS, so nothing here loads it until a Kubernetes fleet is used.
  */
+export * from "./command/index.js";
 export * from "./factory.js";
+export * from "./haproxy/index.js";
 export {
   DRAIN_BUDGET_ANNOTATION,
   EBB_GATE,

@@ -1,6 +1,8 @@
 import { type Balancer, EbbError, type Executor, targetOf } from "@ebb/core";
 import { z } from "zod";
+import { CommandBalancer } from "./command/balancer.js";
 import { createExecutor, type ExecutorDeps } from "./factory.js";
+import { HaproxyBalancer } from "./haproxy/balancer.js";
 import { parseKubernetesConfig } from "./kubernetes/config.js";
 import { LazyKubernetesBalancer } from "./kubernetes/lazy.js";
 import { L4Balancer } from "./l4/balancer.js";
@@ -34,17 +36,24 @@ const l4ConfigSchema = z.object({
  * The balancer of a stored fleet, from its (untrusted, stored) kind and config. Errors are EbbError
  * `param_invalid` naming the fleet and the field. The one place that knows every balancer class.
  */
-export function createBalancer(fleet: BalancerRecord): Balancer {
+export function createBalancer(
+  fleet: BalancerRecord,
+  /** The command balancer's commands start from this environment, like the local executor's. */
+  options: { baseEnv?: Readonly<Record<string, string>> } = {},
+): Balancer {
   const members = membersOf(fleet);
   if (members)
     return new MemberBalancer(
       members.map(({ name, ...config }) => ({
         name,
-        balancer: createBalancer({
-          ...fleet,
-          name: `${fleet.name} (member ${name})`,
-          balancerConfig: config,
-        }),
+        balancer: createBalancer(
+          {
+            ...fleet,
+            name: `${fleet.name} (member ${name})`,
+            balancerConfig: config,
+          },
+          options,
+        ),
       })),
     );
   switch (fleet.balancer) {
@@ -70,10 +79,14 @@ export function createBalancer(fleet: BalancerRecord): Balancer {
     case "kubernetes":
       // Validates now (errors name balancerConfig.<field>); @kubernetes/client-node loads on first use.
       return new LazyKubernetesBalancer(parseKubernetesConfig(fleet.balancerConfig));
+    case "haproxy":
+      return new HaproxyBalancer({ config: fleet.balancerConfig, fleetName: fleet.name });
+    case "command":
+      return new CommandBalancer({ config: fleet.balancerConfig, fleetName: fleet.name, ...options });
     default:
       throw new EbbError(
         "param_invalid",
-        `fleet ${fleet.name}: balancer "${fleet.balancer}" is not supported yet`,
+        `fleet ${fleet.name}: balancer "${fleet.balancer}" is not supported (l4, haproxy, kubernetes, command)`,
       );
   }
 }
@@ -132,7 +145,10 @@ export class DefaultDriverRegistry {
     const key = `${fleet.balancer} ${JSON.stringify(fleet.balancerConfig)}`;
     let balancer = this.balancers.get(key);
     if (!balancer) {
-      balancer = createBalancer(fleet);
+      balancer = createBalancer(
+        fleet,
+        this.executorDeps.baseEnv === undefined ? {} : { baseEnv: this.executorDeps.baseEnv },
+      );
       this.balancers.set(key, balancer);
     }
     return balancer;

@@ -28,7 +28,19 @@ export interface KubernetesLabFleetSpec {
   targets: { name: string; host: string; port: number; facts?: Record<string, unknown> }[];
 }
 
-export type LabFleetSpec = L4LabFleetSpec | KubernetesLabFleetSpec;
+/** VMs behind a real HAProxy (`lab-haproxy`): driven through `ebb-vm` like `lab`, balanced by HAProxy. */
+export interface HaproxyLabFleetSpec {
+  balancer: "haproxy";
+  name: string;
+  /** An haproxy balancer config (see @ebb/drivers parseHaproxyConfig). */
+  balancerConfig: Record<string, unknown>;
+  labDir: string;
+  path: string;
+  targets: { name: string; host: string; port: number; facts?: Record<string, unknown> }[];
+  env?: Record<string, string>;
+}
+
+export type LabFleetSpec = L4LabFleetSpec | KubernetesLabFleetSpec | HaproxyLabFleetSpec;
 
 /**
  * Registers (or updates) a lab fleet: the VMs behind the emulated L4 device, driven by the local executor
@@ -46,7 +58,7 @@ export async function registerLabFleet(prisma: PrismaClient, spec: LabFleetSpec)
       name: spec.name,
       balancer: spec.balancer ?? "l4",
       balancerConfig:
-        spec.balancer === "kubernetes"
+        spec.balancer === "kubernetes" || spec.balancer === "haproxy"
           ? spec.balancerConfig
           : { adminUrl: spec.adminUrl, vipUrl: spec.vipUrl },
       targets: spec.targets.map((t) => ({

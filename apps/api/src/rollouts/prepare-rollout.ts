@@ -92,12 +92,16 @@ export async function prepareRollout(
       { details: [{ field: "fleet", message: "too many targets for one rollout" }] },
     );
   }
-  const findings = preflight({
-    runbook,
-    fleet: { targets: facts },
-    balancer: { kind: balancer.kind, timing, ...live?.balancer },
-    plan,
-  });
+  const findings = [
+    // What only the balancer can tell (HAProxy: the backend and every server exist, its timing matches).
+    ...(balancer.preflight ? await balancer.preflight(asTargets) : []),
+    ...preflight({
+      runbook,
+      fleet: { targets: facts },
+      balancer: { kind: balancer.kind, timing, ...live?.balancer },
+      plan,
+    }),
+  ];
   const holds =
     (await fleetHolds(deps.prisma, [fleet], { onlyStopped: true, drivers: deps.drivers })).get(fleet.name) ??
     [];

@@ -238,9 +238,16 @@ describe("preflight", () => {
   });
 
   it("a runbook written for another balancer is an error: its steps would act on the wrong kind of target", () => {
-    const findings = run({ balancer: { kind: "haproxy" } });
+    const findings = run({ balancer: { kind: "kubernetes" } });
     expect(codes(findings)).toEqual([["error", "runbook_balancer_mismatch"]]);
-    expect(findings[0]?.message).toContain("written for a l4 balancer; this fleet is behind haproxy");
+    expect(findings[0]?.message).toContain("written for a l4 balancer; this fleet is behind kubernetes");
+  });
+
+  it("l4-drain runs unchanged behind HAProxy, and haproxy-drain behind it finds nothing", () => {
+    const haproxy = { kind: "haproxy" as const };
+    const timing = { healthCheckIntervalMs: 2000, retryCount: 2, riseCount: 2, checkTimeoutMs: 2000 };
+    expect(run({ balancer: haproxy, timing })).toEqual([]);
+    expect(run({ runbook: builtins["haproxy-drain"], balancer: haproxy, timing })).toEqual([]);
   });
 
   it("includes the plan's own findings", () => {

@@ -1,4 +1,4 @@
-import { type BalancerFacts, detectionWindowMs } from "../facts.js";
+import { type BalancerFacts, detectionWindowMs, runbookFitsBalancer } from "../facts.js";
 import { errorFinding, type Finding, warningFinding } from "../findings.js";
 import { formatDuration } from "../runbook/duration.js";
 import { execKind } from "../runbook/roles.js";
@@ -9,7 +9,7 @@ import { isK8sStep, type Step } from "../runbook/steps.js";
 /** The runbook's steps against the balancer's health-check mode and timing. */
 export function runbookFindings(runbook: Runbook, balancer: BalancerFacts): Finding[] {
   const findings: Finding[] = [];
-  if (runbook.balancer !== balancer.kind) {
+  if (!runbookFitsBalancer(runbook.balancer, balancer.kind)) {
     findings.push(
       // Its commands and checks assume the other kind of target (a VM's web server, not a pod): running it
       // would act on the wrong thing, so only an explicit force may.

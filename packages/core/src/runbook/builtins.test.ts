@@ -44,6 +44,26 @@ describe("built-in runbooks", () => {
     expect(source).toContain("mv /var/www/html/health_check.html /var/www/html/health_check.html.off");
   });
 
+  it("haproxy-drain drains through the Runtime API and observes every effect", () => {
+    const { "haproxy-drain": runbook } = loadBuiltinRunbooks();
+    expect(runbook.balancer).toBe("haproxy");
+    expect(runbook.steps.map((s) => `${s.id}:${s.type}`)).toEqual([
+      "drain:balancer.disable",
+      "await-unbound:balancer.awaitUnbound",
+      "await-no-new-sessions:traffic.awaitQuiet",
+      "stop:exec",
+      "await-quiet:traffic.awaitQuiet",
+      "deploy:exec",
+      "start:exec",
+      "ready:balancer.enable",
+      "await-bound:balancer.awaitBound",
+      "verify:http.check",
+    ]);
+    const noNew = runbook.steps[2];
+    expect(noNew?.type === "traffic.awaitQuiet" && noNew.newSessionsOnly).toBe(true);
+    expect(builtinRunbookSource("haproxy-drain")).toContain("set server web/vm1 state drain");
+  });
+
   it("l4-drain-l4check stops first and observes the unbind right after", () => {
     const { "l4-drain-l4check": runbook } = loadBuiltinRunbooks();
     expect(runbook.steps.map((s) => s.id)).toEqual([

@@ -12,7 +12,12 @@ import type { Runbook } from "./schema.js";
  */
 const BUILTIN_DIR = fileURLToPath(new URL("../../src/runbook/builtin/", import.meta.url));
 
-export const BUILTIN_RUNBOOK_NAMES = ["l4-drain", "l4-drain-l4check", "k8s-pod-drain"] as const;
+export const BUILTIN_RUNBOOK_NAMES = [
+  "l4-drain",
+  "l4-drain-l4check",
+  "k8s-pod-drain",
+  "haproxy-drain",
+] as const;
 export type BuiltinRunbookName = (typeof BUILTIN_RUNBOOK_NAMES)[number];
 
 export function isBuiltinRunbookName(name: string): name is BuiltinRunbookName {

@@ -132,7 +132,7 @@ steps: []
       ["balancer", 4],
       ["steps", 5],
     ]);
-    expect(errors[1]?.message).toBe('must be "l4" or "haproxy" or "kubernetes"');
+    expect(errors[1]?.message).toBe('must be "l4" or "haproxy" or "kubernetes" or "command"');
   });
 
   it("cross-checks: duplicate ids, undeclared params, reserved names", () => {

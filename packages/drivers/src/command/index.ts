@@ -1,0 +1,10 @@
+export {
+  type BalancerCommand,
+  CommandBalancer,
+  type CommandBalancerConfig,
+  type CommandBalancerOptions,
+  commandBalancerConfigSchema,
+  parseStatusOutput,
+  type StatusLine,
+  statusLineSchema,
+} from "./balancer.js";
