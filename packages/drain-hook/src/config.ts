@@ -19,7 +19,8 @@ export interface DrainHookConfig {
   shutdownBudgetMs: number;
   pollMs: number;
   api: { url: string; token: string | undefined; ca: string | undefined };
-  ebb: { url: string; fleet: string; token: string } | undefined;
+  /** Where to report; the token file is read at each report, so a rotated Secret is picked up. */
+  ebb: { url: string; fleet: string; token?: string; tokenFile?: string } | undefined;
 }
 
 export class ConfigError extends Error {}
@@ -43,7 +44,7 @@ function port(name: string, raw: string): number {
 
 const SA_DIR = "/var/run/secrets/kubernetes.io/serviceaccount";
 
-function readIf(file: string): string | undefined {
+export function readIf(file: string): string | undefined {
   try {
     return readFileSync(file, "utf8").trim();
   } catch {
@@ -79,9 +80,16 @@ export function loadConfig(env: NodeJS.ProcessEnv): DrainHookConfig {
   const ebbUrl = env.EBB_URL;
   let ebb: DrainHookConfig["ebb"];
   if (ebbUrl) {
-    const token = env.EBB_TOKEN ?? (env.EBB_TOKEN_FILE ? readIf(env.EBB_TOKEN_FILE) : undefined);
-    if (!token) throw new ConfigError("EBB_URL is set: EBB_TOKEN or EBB_TOKEN_FILE is required too");
-    ebb = { url: ebbUrl.replace(/\/+$/, ""), fleet: need("EBB_FLEET"), token };
+    const token = env.EBB_TOKEN || undefined;
+    const tokenFile = env.EBB_TOKEN_FILE || undefined;
+    if (!token && !tokenFile) throw new ConfigError("EBB_URL is set: EBB_TOKEN or EBB_TOKEN_FILE is required too");
+    if (!/^https?:\/\//.test(ebbUrl)) throw new ConfigError(`EBB_URL: expected http(s)://host:port, got ${JSON.stringify(ebbUrl)}`);
+    ebb = {
+      url: ebbUrl.replace(/\/+$/, ""),
+      fleet: need("EBB_FLEET"),
+      ...(token ? { token } : {}),
+      ...(tokenFile ? { tokenFile } : {}),
+    };
   }
   const graceMs = duration("DRAIN_HOOK_GRACE", "30s");
   const shutdownBudgetMs = duration("DRAIN_HOOK_SHUTDOWN_BUDGET", "5s");

@@ -1,5 +1,5 @@
 import http from "node:http";
-import type { DrainHookConfig } from "./config.js";
+import { type DrainHookConfig, readIf } from "./config.js";
 import { readConnections } from "./connections.js";
 import { Drain, type DrainReport } from "./drain.js";
 import { apiGet, type EndpointView, endpointView } from "./kube.js";
@@ -31,10 +31,15 @@ async function postReport(cfg: DrainHookConfig, report: TerminationReport, log: 
   const ebb = cfg.ebb;
   if (!ebb) return;
   const url = `${ebb.url}/api/v1/fleets/${encodeURIComponent(ebb.fleet)}/terminations`;
+  const token = ebb.token ?? (ebb.tokenFile ? readIf(ebb.tokenFile) : undefined);
+  if (!token) {
+    log("report-skipped", { to: url, why: `no token in ${ebb.tokenFile ?? "EBB_TOKEN"}` });
+    return;
+  }
   try {
     const res = await fetch(url, {
       method: "POST",
-      headers: { "content-type": "application/json", authorization: `Bearer ${ebb.token}` },
+      headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
       body: JSON.stringify(report),
       signal: AbortSignal.timeout(2_000),
     });
