@@ -297,6 +297,8 @@ class PodInstance {
           return this.uid;
         case "status.podIP":
           return this.host ?? "";
+        case "status.hostIP":
+          return this.rt.nodeAddress ?? "127.0.0.1";
         case "spec.nodeName":
           return NODE_NAME;
         case "spec.serviceAccountName":
