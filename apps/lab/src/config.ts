@@ -35,6 +35,10 @@ const labEnvSchema = z.object({
   // kube-proxy's lag behind the EndpointSlices, in real milliseconds (not time-scaled).
   EBB_K8S_PROPAGATION_MS: z.coerce.number().int().min(0).max(600_000).default(2_000),
   EBB_K8S_SIDECAR: flag.default(false),
+  // The lab-deploy fleet: a Deployment with the drain hook, behind its own proxy; EBB_K8S_DEPLOY=off leaves it out.
+  EBB_K8S_DEPLOY: z.enum(["on", "off"]).default("on"),
+  EBB_K8S_DEPLOY_PROXY: hostPort.default({ host: "127.0.0.1", port: 8091 }),
+  EBB_K8S_DEPLOY_FIRST_HOST: z.ipv4().default("127.0.0.41"),
 });
 
 export interface LabConfig {
@@ -54,6 +58,8 @@ export interface LabConfig {
     podFirstHost: string;
     propagationDelayMs: number;
     sidecar: boolean;
+    /** The lab-deploy Deployment; null when EBB_K8S_DEPLOY=off. */
+    deploy: { proxy: { host: string; port: number }; podFirstHost: string } | null;
   } | null;
 }
 
@@ -84,6 +90,10 @@ export function parseLabConfig(env: Record<string, string | undefined>): LabConf
             podFirstHost: e.EBB_K8S_POD_FIRST_HOST,
             propagationDelayMs: e.EBB_K8S_PROPAGATION_MS,
             sidecar: e.EBB_K8S_SIDECAR,
+            deploy:
+              e.EBB_K8S_DEPLOY === "off"
+                ? null
+                : { proxy: e.EBB_K8S_DEPLOY_PROXY, podFirstHost: e.EBB_K8S_DEPLOY_FIRST_HOST },
           },
   };
 }

@@ -1,5 +1,5 @@
 export { type LabConfig, parseLabConfig } from "./config.js";
-export { registerLabPods, registerWorld } from "./fleet.js";
+export { LAB_DEPLOY_FLEET, registerLabDeploy, registerLabPods, registerWorld } from "./fleet.js";
 export * from "./front-proxy/index.js";
 export * from "./k8s/index.js";
 export * from "./loadgen/index.js";

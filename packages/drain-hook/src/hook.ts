@@ -41,7 +41,7 @@ async function postReport(cfg: DrainHookConfig, report: TerminationReport, log: 
       method: "POST",
       headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
       body: JSON.stringify(report),
-      signal: AbortSignal.timeout(2_000),
+      signal: AbortSignal.timeout(5_000),
     });
     await res.text();
     log("reported", { to: url, status: res.status });
