@@ -148,3 +148,71 @@ describe("kubectl scale and rollout restart of a Deployment under load, with the
     expect(released().filter((r) => before.includes(r.pod as string))).toHaveLength(2);
   });
 });
+
+describe("the drain hook when the proxy lags more than declared", () => {
+  let lab: Lab;
+  const lines: string[] = [];
+  beforeAll(async () => {
+    // Proxies lag 1.5 s; the hook is told 100 ms, and its limit is grace 1.5 s - budget 0.3 s = 1.2 s.
+    lab = await givenLabCluster(146, {
+      replicas: 1,
+      propagationDelayMs: 1_500,
+      deployment: {
+        proxy: { host: "127.0.146.1", port: 0 },
+        podFirstHost: "127.0.146.41",
+        replicas: 2,
+        propagationWindowMs: 100,
+        holdMs: 200,
+        terminationGracePeriodSeconds: 30,
+        shutdownBudgetSeconds: 6,
+      },
+      log: (line) => lines.push(line),
+    });
+  });
+  afterAll(async () => {
+    await lab?.cleanup();
+  });
+
+  it("Given new connections still arriving after the window, When a pod is scaled away, Then the hook holds to its limit and reports the late traffic", async () => {
+    const dep = deploymentOf(lab);
+    const before = dep.pods().map((p) => p.name);
+    let stop = false;
+    // Fresh connections (not keep-alive): the lagging proxy still sends every other one to the leaving pod.
+    const fresh = (async () => {
+      while (!stop) {
+        await fetch(`${dep.proxyUrl}/`, {
+          headers: { connection: "close" },
+          signal: AbortSignal.timeout(2_000),
+        })
+          .then((r) => r.arrayBuffer())
+          .catch(() => undefined);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    })();
+    let report: Record<string, unknown> | undefined;
+    try {
+      const run = await kubectl(lab.kubeconfigPath, path.join(lab.dir, "kube"), [
+        "scale",
+        "deployment",
+        dep.name,
+        "--replicas=1",
+      ]);
+      expect(run.stderr).toBe("");
+      await waitFor(
+        () => {
+          const line = lines.find((l) => l.includes("[drain-hook]") && l.includes('"event":"released"'));
+          report = line ? (JSON.parse(line.slice(line.indexOf("{"))) as Record<string, unknown>) : undefined;
+          return report !== undefined;
+        },
+        { timeoutMs: 10_000, what: "the hook's release" },
+      );
+    } finally {
+      stop = true;
+      await fresh;
+    }
+    expect(before).toContain(report?.pod);
+    expect(report).toMatchObject({ reason: "grace-limit", limitMs: 1_200 });
+    expect(report?.lateConnections as number).toBeGreaterThan(0);
+    expect(report?.heldMs as number).toBeGreaterThanOrEqual(1_200);
+  });
+});
