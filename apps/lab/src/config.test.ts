@@ -9,6 +9,7 @@ describe("the lab's environment", () => {
       podFirstHost: "127.0.0.21",
       propagationDelayMs: 2_000,
       sidecar: false,
+      deploy: { proxy: { host: "127.0.0.1", port: 8091 }, podFirstHost: "127.0.0.41" },
     });
     expect(
       parseLabConfig({
@@ -17,6 +18,8 @@ describe("the lab's environment", () => {
         EBB_K8S_POD_FIRST_HOST: "127.0.0.31",
         EBB_K8S_PROPAGATION_MS: "500",
         EBB_K8S_SIDECAR: "true",
+        EBB_K8S_DEPLOY_PROXY: "127.0.0.2:9091",
+        EBB_K8S_DEPLOY_FIRST_HOST: "127.0.0.61",
       }).k8s,
     ).toEqual({
       api: { host: "127.0.0.2", port: 7443 },
@@ -24,7 +27,9 @@ describe("the lab's environment", () => {
       podFirstHost: "127.0.0.31",
       propagationDelayMs: 500,
       sidecar: true,
+      deploy: { proxy: { host: "127.0.0.2", port: 9091 }, podFirstHost: "127.0.0.61" },
     });
+    expect(parseLabConfig({ EBB_K8S_DEPLOY: "off" }).k8s?.deploy).toBeNull();
     expect(parseLabConfig({ EBB_K8S_SIDECAR: "false" }).k8s?.sidecar).toBe(false);
     expect(parseLabConfig({ EBB_K8S: "off" }).k8s).toBeNull();
   });

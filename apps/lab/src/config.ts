@@ -40,6 +40,10 @@ const labEnvSchema = z.object({
   EBB_HAPROXY_VIP: hostPort.default({ host: "127.0.0.1", port: 8082 }),
   EBB_HAPROXY_VM_FIRST_HOST: z.ipv4().default("127.0.0.31"),
   EBB_HAPROXY_MODE: z.enum(["tcp", "http"]).default("tcp"),
+  // The lab-deploy fleet: a Deployment with the drain hook, behind its own proxy; EBB_K8S_DEPLOY=off leaves it out.
+  EBB_K8S_DEPLOY: z.enum(["on", "off"]).default("on"),
+  EBB_K8S_DEPLOY_PROXY: hostPort.default({ host: "127.0.0.1", port: 8091 }),
+  EBB_K8S_DEPLOY_FIRST_HOST: z.ipv4().default("127.0.0.41"),
 });
 
 export interface LabConfig {
@@ -59,6 +63,8 @@ export interface LabConfig {
     podFirstHost: string;
     propagationDelayMs: number;
     sidecar: boolean;
+    /** The lab-deploy Deployment; null when EBB_K8S_DEPLOY=off. */
+    deploy: { proxy: { host: string; port: number }; podFirstHost: string } | null;
   } | null;
   /** The real HAProxy lab; null when EBB_HAPROXY=off (it is also skipped when haproxy is not installed). */
   haproxy: { vip: { host: string; port: number }; vmFirstHost: string; mode: "tcp" | "http" } | null;
@@ -91,6 +97,10 @@ export function parseLabConfig(env: Record<string, string | undefined>): LabConf
             podFirstHost: e.EBB_K8S_POD_FIRST_HOST,
             propagationDelayMs: e.EBB_K8S_PROPAGATION_MS,
             sidecar: e.EBB_K8S_SIDECAR,
+            deploy:
+              e.EBB_K8S_DEPLOY === "off"
+                ? null
+                : { proxy: e.EBB_K8S_DEPLOY_PROXY, podFirstHost: e.EBB_K8S_DEPLOY_FIRST_HOST },
           },
     haproxy:
       e.EBB_HAPROXY === "off"

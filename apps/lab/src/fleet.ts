@@ -2,6 +2,10 @@ import path from "node:path";
 import { type Database, registerLabFleet } from "@ebb/api";
 import { type HaproxyWorld, haproxyBalancerConfig } from "./haproxy.js";
 import { type LabCluster, labPodsFleet } from "./k8s/lab-cluster.js";
+
+/** The Deployment fleet's name (its pods carry the drain hook, which reports here). */
+export const LAB_DEPLOY_FLEET = "lab-deploy";
+
 import type { World } from "./world.js";
 
 const repoRoot = path.resolve(import.meta.dirname, "../../..");
@@ -90,5 +94,35 @@ export function registerLabPods(
     name: fleet.name,
     balancerConfig: fleet.balancerConfig,
     targets: fleet.targets,
+  });
+}
+
+/**
+ * Registers the lab's Deployment as the `lab-deploy` fleet: its pods behind their Service, with the pods
+ * there at start as targets. Ebb does not drive Deployments yet (the driver refuses them); the fleet is where
+ * the drain hooks report the terminations they held (`/api/v1/fleets/lab-deploy/terminations`).
+ */
+export function registerLabDeploy(prisma: Database["prisma"], cluster: LabCluster): Promise<string> {
+  const dep = cluster.deployment;
+  if (!dep) throw new Error("the lab cluster runs no Deployment");
+  return registerLabFleet(prisma, {
+    balancer: "kubernetes",
+    name: LAB_DEPLOY_FLEET,
+    balancerConfig: {
+      kubeconfigPath: cluster.kubeconfigPath,
+      namespace: dep.namespace,
+      workload: { kind: "Deployment", name: dep.name },
+      service: dep.service,
+      vipUrl: dep.proxyUrl,
+      propagationWindowMs: dep.propagationDelayMs + 500,
+      timeScale: cluster.cluster.timeScale,
+      metrics: { source: "lab-vm" },
+    },
+    targets: dep.pods().map((p) => ({
+      name: p.name,
+      host: p.host,
+      port: p.port,
+      facts: { versionUrl: `http://${p.host}:${p.port}/status` },
+    })),
   });
 }

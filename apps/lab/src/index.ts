@@ -1,5 +1,11 @@
 export { type LabConfig, parseLabConfig } from "./config.js";
-export { registerHaproxyWorld, registerLabPods, registerWorld } from "./fleet.js";
+export {
+  LAB_DEPLOY_FLEET,
+  registerHaproxyWorld,
+  registerLabDeploy,
+  registerLabPods,
+  registerWorld,
+} from "./fleet.js";
 export * from "./front-proxy/index.js";
 export {
   HAPROXY_INSTALL_HINT,

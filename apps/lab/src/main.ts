@@ -1,11 +1,18 @@
 #!/usr/bin/env node
 import "reflect-metadata";
+import { writeFile } from "node:fs/promises";
 import path from "node:path";
 import { bootstrap, DATABASE, type Database, ensureFirstAdmin, featureModules, parseConfig } from "@ebb/api";
 import { parseLabConfig } from "./config.js";
 import { labCredentials } from "./credentials.js";
 import { type RunningDashboard, startDashboard } from "./dashboard.js";
-import { registerHaproxyWorld, registerLabPods, registerWorld } from "./fleet.js";
+import {
+  LAB_DEPLOY_FLEET,
+  registerHaproxyWorld,
+  registerLabDeploy,
+  registerLabPods,
+  registerWorld,
+} from "./fleet.js";
 import { HAPROXY_INSTALL_HINT, type HaproxyWorld, haproxyAvailable, startHaproxyWorld } from "./haproxy.js";
 import { type LabCluster, startLabCluster } from "./k8s/lab-cluster.js";
 import { startWorld } from "./world.js";
@@ -60,6 +67,9 @@ let dashboard: RunningDashboard | undefined;
 let cluster: LabCluster | undefined;
 let haproxy: HaproxyWorld | undefined;
 let adminCreated = false;
+// The drain hooks of lab-deploy report to Ebb with a read-scoped token the lab writes here once Ebb is up
+// (the hook reads the file at each report, as it would a mounted Secret).
+const hookTokenFile = path.resolve(labConfig.labDir, "k8s", "drain-hook.token");
 try {
   // A real HAProxy in front of four more VMs, on the same time scale, when it is installed.
   if (labConfig.haproxy && !haproxyAvailable()) console.log(`[haproxy] ${HAPROXY_INSTALL_HINT}`);
@@ -85,6 +95,19 @@ try {
       podFirstHost: labConfig.k8s.podFirstHost,
       propagationDelayMs: labConfig.k8s.propagationDelayMs,
       sidecar: labConfig.k8s.sidecar,
+      ...(labConfig.k8s.deploy
+        ? {
+            deployment: {
+              proxy: labConfig.k8s.deploy.proxy,
+              podFirstHost: labConfig.k8s.deploy.podFirstHost,
+              ebb: {
+                url: `http://${ebbConfig.api.host.includes(":") ? `[${ebbConfig.api.host}]` : ebbConfig.api.host}:${ebbConfig.api.port}`,
+                fleet: LAB_DEPLOY_FLEET,
+                tokenFile: hookTokenFile,
+              },
+            },
+          }
+        : {}),
       version: labConfig.version,
       timeScale: labConfig.timeScale,
       log: (line) => console.log(`[k8s] ${line}`),
@@ -95,6 +118,10 @@ try {
   await registerWorld(database.prisma, world);
   if (cluster) await registerLabPods(database.prisma, cluster);
   if (haproxy) await registerHaproxyWorld(database.prisma, haproxy);
+  if (cluster?.deployment) {
+    await registerLabDeploy(database.prisma, cluster);
+    await writeHookToken(new URL(ebb.apiUrl!).origin, givenToken || credentials.adminToken);
+  }
   if (!ebbConfig.firstAdmin)
     adminCreated = await ensureFirstAdmin(database.prisma, {
       username: credentials.username,
@@ -164,6 +191,18 @@ console.log(
   ].join("\n"),
 );
 
+/** A read-scoped API token for the drain hooks (they can report terminations and nothing else). */
+async function writeHookToken(origin: string, adminToken: string): Promise<void> {
+  const res = await fetch(`${origin}/api/v1/tokens`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${adminToken}`, "content-type": "application/json" },
+    body: JSON.stringify({ name: "lab-drain-hook", scope: "read", expiresInDays: 30 }),
+  });
+  if (res.status !== 201) throw new Error(`creating the drain hook's token: HTTP ${res.status}`);
+  const { token } = (await res.json()) as { token: string };
+  await writeFile(hookTokenFile, token, { mode: 0o600 });
+}
+
 /** The banner's lines for the emulated cluster: where to point kubectl, the Service, the pods. */
 function clusterLines(c: LabCluster): string[] {
   const lag = c.propagationDelayMs / 1000;
@@ -172,11 +211,23 @@ function clusterLines(c: LabCluster): string[] {
     `  service proxy     ${c.proxyUrl}   (Service ${c.namespace}/${c.service}, fleet "lab-pods"; ` +
       `proxies lag ${lag} s${c.sidecar ? ", Envoy-like sidecars" : ""})`,
     ...c.pods.map((p) => `  ${p.name.padEnd(17)} http://${p.host}:${p.port}`),
+    ...(c.deployment
+      ? [
+          `  deploy proxy      ${c.deployment.proxyUrl}   (Deployment ${c.deployment.namespace}/${c.deployment.name}, ` +
+            `fleet "${LAB_DEPLOY_FLEET}"; pods carry the drain hook)`,
+          `                    kubectl --kubeconfig ${c.kubeconfigPath} scale deployment ${c.deployment.name} --replicas=2`,
+        ]
+      : []),
   ];
 }
 
 function fleetNames(): string {
-  const names = ["lab", ...(cluster ? ["lab-pods"] : []), ...(haproxy ? ["lab-haproxy"] : [])];
+  const names = [
+    "lab",
+    ...(cluster ? ["lab-pods"] : []),
+    ...(cluster?.deployment ? [LAB_DEPLOY_FLEET] : []),
+    ...(haproxy ? ["lab-haproxy"] : []),
+  ];
   return names.map((n) => `"${n}"`).join(", ");
 }
 

@@ -7,6 +7,7 @@ import { FleetsController } from "./fleets.controller.js";
 import { FleetsService } from "./fleets.service.js";
 import { LIVE_TRAFFIC } from "./fleets.tokens.js";
 import { LiveTraffic } from "./live-traffic.js";
+import { TerminationsController } from "./terminations.controller.js";
 
 @Injectable()
 class LiveTrafficShutdown implements OnModuleDestroy {
@@ -18,7 +19,7 @@ class LiveTrafficShutdown implements OnModuleDestroy {
 
 /** Fleets and targets (api role), and the live traffic sampler the event streams share. */
 @Module({
-  controllers: [FleetsController],
+  controllers: [FleetsController, TerminationsController],
   providers: [
     FleetsService,
     {

@@ -9,13 +9,14 @@ export class AddressPool {
 
   constructor(private readonly addresses: readonly string[]) {}
 
-  acquire(name: string, owner: string): string | undefined {
+  /** `from`: the candidates (a pod template's own range); default the cluster's addresses. */
+  acquire(name: string, owner: string, from: readonly string[] = this.addresses): string | undefined {
     const sticky = this.byName.get(name);
-    if (sticky !== undefined && !this.inUse.has(sticky)) return this.take(name, sticky, owner);
+    if (sticky !== undefined && !this.inUse.has(sticky) && from.includes(sticky))
+      return this.take(name, sticky, owner);
     const claimed = new Set(this.byName.values());
     const fresh =
-      this.addresses.find((a) => !claimed.has(a) && !this.inUse.has(a)) ??
-      this.addresses.find((a) => !this.inUse.has(a));
+      from.find((a) => !claimed.has(a) && !this.inUse.has(a)) ?? from.find((a) => !this.inUse.has(a));
     return fresh === undefined ? undefined : this.take(name, fresh, owner);
   }
 
@@ -36,4 +37,14 @@ export class AddressPool {
     this.inUse.set(address, owner);
     return address;
   }
+}
+
+/** `127.0.0.41-127.0.0.52`: the addresses of one /24 from the first to the last, inclusive. */
+export function parseAddressRange(range: string): string[] {
+  const m = /^(\d+\.\d+\.\d+)\.(\d+)-(\d+\.\d+\.\d+)\.(\d+)$/.exec(range.trim());
+  if (!m || m[1] !== m[3] || Number(m[2]) > Number(m[4]) || Number(m[4]) > 254)
+    throw new Error(`address range ${JSON.stringify(range)}: expected a.b.c.first-a.b.c.last in one /24`);
+  const out: string[] = [];
+  for (let i = Number(m[2]); i <= Number(m[4]); i++) out.push(`${m[1]}.${i}`);
+  return out;
 }

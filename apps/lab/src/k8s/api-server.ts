@@ -10,6 +10,7 @@ import {
   versionInfo,
 } from "./discovery.js";
 import { ApiError, badRequest, expired, notFound } from "./errors.js";
+import { allowed, type ServiceAccountIdentity, type ServiceAccountTokens, verbOf } from "./rbac.js";
 import type { DeleteOptions, Registry } from "./registry.js";
 import { apiVersionOf, type ResourceType, resourceByPath } from "./resources.js";
 import { type Matcher, parseFieldSelector, parseLabelSelector, SelectorError } from "./selectors.js";
@@ -19,6 +20,8 @@ import { isRecord, type KObject } from "./types.js";
 
 export interface ApiServerOptions {
   host: string;
+  /** Service-account tokens the kubelet issued to pods; a request carrying one is authorized by RBAC. */
+  serviceAccounts?: ServiceAccountTokens;
   /** 0 picks a free port. */
   port: number;
   registry: Registry;
@@ -165,13 +168,15 @@ export class ApiServer {
       );
     }
     try {
-      if (this.opts.token !== undefined && req.headers.authorization !== `Bearer ${this.opts.token}`) {
+      const bearer = /^Bearer (.+)$/.exec(req.headers.authorization ?? "")?.[1];
+      const sa = bearer !== undefined ? this.opts.serviceAccounts?.identify(bearer) : undefined;
+      if (!sa && this.opts.token !== undefined && bearer !== this.opts.token) {
         throw new ApiError(401, "Unauthorized", "Unauthorized");
       }
       const body = ["POST", "PUT", "PATCH", "DELETE"].includes(req.method ?? "")
         ? parseJson(await readBody(req))
         : undefined;
-      this.route(req, res, url, body);
+      this.route(req, res, url, body, sa);
     } catch (err) {
       this.fail(res, err);
     }
@@ -189,7 +194,13 @@ export class ApiServer {
     );
   }
 
-  private route(req: IncomingMessage, res: ServerResponse, url: URL, body: unknown) {
+  private route(
+    req: IncomingMessage,
+    res: ServerResponse,
+    url: URL,
+    body: unknown,
+    sa: ServiceAccountIdentity | undefined,
+  ) {
     const path = url.pathname.replace(/\/+$/, "") || "/";
     const seg = path
       .split("/")
@@ -220,6 +231,19 @@ export class ApiServer {
       throw new ApiError(404, "NotFound", `the server could not find the requested resource (${path})`);
     }
     const route = this.resolve(group, version, rest, path);
+    if (sa) {
+      const watch = url.searchParams.get("watch") === "true" || url.searchParams.get("watch") === "1";
+      const verb = verbOf(method, route.name !== undefined, watch);
+      if (!allowed(this.registry.store, sa, verb, route.type, route.namespace, route.name, route.sub)) {
+        const who = `system:serviceaccount:${sa.namespace}:${sa.serviceAccount}`;
+        const what = route.type.group ? `${route.type.plural}.${route.type.group}` : route.type.plural;
+        throw new ApiError(
+          403,
+          "Forbidden",
+          `${what}${route.name ? ` "${route.name}"` : ""} is forbidden: User "${who}" cannot ${verb} resource "${route.type.plural}" in API group "${route.type.group}"${route.namespace ? ` in the namespace "${route.namespace}"` : " at the cluster scope"}`,
+        );
+      }
+    }
     this.dispatch(method, req, res, url.searchParams, route, body);
   }
 
@@ -271,6 +295,17 @@ export class ApiServer {
     }
     if (q.get("dryRun")) throw badRequest("dryRun is not supported by the lab emulator");
     const table = wantsTable(req.headers.accept);
+    if (sub === "scale" && name !== undefined) {
+      if (method === "GET") return this.send(res, 200, this.registry.getScale(type, namespace, name));
+      if (method === "PUT") return this.send(res, 200, this.registry.writeScale(type, namespace, name, body));
+      if (method === "PATCH")
+        return this.send(
+          res,
+          200,
+          this.registry.writeScale(type, namespace, name, body, req.headers["content-type"] ?? ""),
+        );
+      throw new ApiError(405, "MethodNotAllowed", `method ${method} is not allowed on scale`);
+    }
     switch (method) {
       case "GET": {
         if (name === undefined) {

@@ -3,11 +3,15 @@ import path from "node:path";
 import { labVmTimings } from "../world.js";
 import { AddressPool } from "./address-pool.js";
 import { ApiServer } from "./api-server.js";
+import type { LabImage } from "./container-process.js";
+import { DeploymentController } from "./deployment-controller.js";
 import { EndpointSliceController } from "./endpointslice-controller.js";
 import { GateController } from "./gate-controller.js";
 import { SIDECAR_CONTAINER, SIDECAR_INJECT_ANNOTATION, SIDECAR_STATUS_ANNOTATION } from "./pod-plan.js";
 import { PodRuntime, type SidecarMode } from "./pod-runtime.js";
+import { ServiceAccountTokens } from "./rbac.js";
 import { Registry } from "./registry.js";
+import { ReplicaSetController } from "./replicaset-controller.js";
 import { NAMESPACES, NODES } from "./resources.js";
 import { ServiceProxy } from "./service-proxy.js";
 import { StatefulSetController } from "./statefulset-controller.js";
@@ -56,6 +60,10 @@ export interface ClusterOptions {
   keepPodDirs?: boolean;
   /** Run pods (default true); without, pods stay Pending and a graceful delete never completes. */
   kubelet?: boolean;
+  /** The node's address: status.hostIP, and the source of the kubelet's probes and hook calls; default 127.0.0.1. */
+  nodeAddress?: string;
+  /** Images the kubelet runs as plain processes (native sidecars such as the drain hook), by name without tag. */
+  images?: Record<string, LabImage>;
   /** Pod lifecycle lines (started, terminating); with logRequests, one line per API request too. */
   log?: (line: string) => void;
   logRequests?: boolean;
@@ -79,7 +87,7 @@ export const DEFAULT_SIDECAR: Readonly<SidecarMode> = {
   drainSeconds: 5,
 };
 
-function seed(registry: Registry, namespaces: readonly string[]): void {
+function seed(registry: Registry, namespaces: readonly string[], nodeAddress: string): void {
   for (const name of ["default", "kube-system", "kube-public", "kube-node-lease", ...namespaces]) {
     if (!registry.store.peek(NAMESPACES, undefined, name))
       registry.create(NAMESPACES, undefined, { metadata: { name } });
@@ -92,7 +100,7 @@ function seed(registry: Registry, namespaces: readonly string[]): void {
     spec: {},
     status: {
       conditions: [{ type: "Ready", status: "True", reason: "KubeletReady", lastTransitionTime: nowIso() }],
-      addresses: [{ type: "InternalIP", address: "127.0.0.1" }],
+      addresses: [{ type: "InternalIP", address: nodeAddress }],
       nodeInfo: { kubeletVersion: "v1.32.0-ebb-lab", operatingSystem: "linux", architecture: "amd64" },
     },
   });
@@ -129,11 +137,13 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
     serviceAddress: (ns, name) => proxySpecs.find((p) => p.namespace === ns && p.service === name)?.host,
     ...(sidecar ? { admitPod: injectSidecar } : {}),
   });
-  seed(registry, opts.namespaces ?? []);
+  seed(registry, opts.namespaces ?? [], opts.nodeAddress ?? "127.0.0.1");
   const dir = path.join(path.resolve(opts.labDir), "k8s");
   await mkdir(dir, { recursive: true });
 
   const vmDefaults = labVmTimings(timeScale);
+  const serviceAccounts = new ServiceAccountTokens();
+  let api: ApiServer | undefined;
   const runtime = new PodRuntime({
     registry,
     dir,
@@ -145,23 +155,32 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
       drainLingerMs: opts.vm?.drainLingerMs ?? vmDefaults.drainLingerMs ?? 500,
     },
     ...(opts.keepPodDirs !== undefined ? { keepPodDirs: opts.keepPodDirs } : {}),
+    ...(opts.images ? { images: opts.images } : {}),
+    apiUrl: () => api?.url,
+    ...(opts.nodeAddress ? { nodeAddress: opts.nodeAddress } : {}),
+    serviceAccounts,
     log,
   });
   const slices = new EndpointSliceController(registry);
   const statefulSets = new StatefulSetController(registry, log);
+  const replicaSets = new ReplicaSetController(registry, log);
+  const deployments = new DeploymentController(registry, log);
   const gateType = opts.gateController === undefined ? EBB_GATE : opts.gateController;
   const gates = gateType ? new GateController(registry, gateType) : null;
   slices.start();
   statefulSets.start();
+  replicaSets.start();
+  deployments.start();
   gates?.start();
   if (opts.kubelet !== false) runtime.start();
 
   const proxies = new Map<string, ServiceProxy>();
-  let api: ApiServer | undefined;
   const stop = async () => {
     await Promise.allSettled([...proxies.values()].map((p) => p.stop()));
     await api?.stop();
     statefulSets.stop();
+    deployments.stop();
+    replicaSets.stop();
     slices.stop();
     gates?.stop();
     await runtime.stop();
@@ -174,6 +193,7 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
       host: opts.api.host,
       port: opts.api.port,
       registry,
+      serviceAccounts,
       ...(opts.token !== undefined ? { token: opts.token } : {}),
       log: (line) => log(`[api] ${line}`),
       ...(opts.logRequests ? { logRequests: true } : {}),

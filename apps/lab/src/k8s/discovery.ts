@@ -64,11 +64,12 @@ function resourceEntries(t: ResourceType): Record<string, unknown>[] {
     ...(t.shortNames ? { shortNames: t.shortNames } : {}),
     ...(t.categories ? { categories: t.categories } : {}),
   };
+  // The scale subresource is another kind (autoscaling/v1 Scale): kubectl scale resolves it from here.
   const subs = t.subresources.map((sub) => ({
     name: `${t.plural}/${sub}`,
     singularName: "",
     namespaced: t.namespaced,
-    kind: t.kind,
+    ...(sub === "scale" ? { group: "autoscaling", version: "v1", kind: "Scale" } : { kind: t.kind }),
     verbs: ["get", "patch", "update"],
   }));
   return [main, ...subs];

@@ -15,12 +15,22 @@ export {
   KEEP_ALIVE_ANNOTATION,
   type LabCluster,
   type LabClusterOptions,
+  type LabDeployment,
+  type LabDeploymentOptions,
   type LabPodsFleet,
   labPodsFleet,
   startLabCluster,
 } from "./lab-cluster.js";
+export {
+  DRAIN_HOOK_ACCOUNT,
+  DRAIN_HOOK_IMAGE,
+  DRAIN_HOOK_PORT,
+  demoDeployment,
+  drainHookRbac,
+} from "./lab-deploy.js";
 export type { SidecarMode } from "./pod-runtime.js";
 export {
+  DEPLOYMENTS as K8S_DEPLOYMENTS,
   ENDPOINTSLICES as K8S_ENDPOINTSLICES,
   PODS as K8S_PODS,
   SERVICES as K8S_SERVICES,

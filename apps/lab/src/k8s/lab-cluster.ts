@@ -2,7 +2,16 @@ import path from "node:path";
 import { nthHost } from "../world.js";
 import { type Cluster, DEFAULT_SIDECAR, EBB_GATE, startCluster } from "./cluster.js";
 import { writeKubeconfig } from "./kubeconfig.js";
-import { PODS, SERVICES, STATEFULSETS } from "./resources.js";
+import { DRAIN_HOOK_IMAGE, demoDeployment, drainHookImage, drainHookRbac } from "./lab-deploy.js";
+import {
+  DEPLOYMENTS,
+  PODS,
+  ROLEBINDINGS,
+  ROLES,
+  SERVICEACCOUNTS,
+  SERVICES,
+  STATEFULSETS,
+} from "./resources.js";
 import type { ServiceProxy } from "./service-proxy.js";
 import { isPodReady, type Pod, VERSION_ANNOTATION } from "./types.js";
 
@@ -45,7 +54,51 @@ export interface LabClusterOptions {
   /** Where the kubeconfig is written; default `<labDir>/kubeconfig`. */
   kubeconfigPath?: string;
   token?: string;
+  /** The `lab-deploy` workload next to the StatefulSet: a Deployment behind its own proxy. */
+  deployment?: LabDeploymentOptions;
   log?: (line: string) => void;
+}
+
+export interface LabDeploymentOptions {
+  /** Deployment and Service name; default "web-deploy". */
+  name?: string;
+  /** Its Service's proxy; default 127.0.0.1:8091. */
+  proxy?: { host: string; port: number };
+  /** Pod addresses count up from here; default 127.0.0.41. */
+  podFirstHost?: string;
+  /** Default 4. */
+  replicas?: number;
+  /** The drain hook as native sidecar (default true); false: `preStop: sleep preStopSeconds`. */
+  drainHook?: boolean;
+  /** Without the hook; default 0 (no preStop). */
+  preStopSeconds?: number;
+  /** Default 60 (the hook's hold must fit in it at the lab's time scale). */
+  terminationGracePeriodSeconds?: number;
+  /** The hook's window; default the proxy's lag + 200 ms. */
+  propagationWindowMs?: number;
+  /** The hook's hold time; default 300 ms. */
+  holdMs?: number;
+  /** Default 10 (cluster seconds). */
+  shutdownBudgetSeconds?: number;
+  /** Default 1 and 0: one new pod at a time, never fewer ready than replicas. */
+  maxSurge?: number | string;
+  maxUnavailable?: number | string;
+  /** Where the hooks report (Ebb's API origin, the fleet, a file holding a read-scoped token). */
+  ebb?: { url: string; fleet: string; tokenFile: string };
+}
+
+export interface LabDeployment {
+  namespace: string;
+  name: string;
+  service: string;
+  proxyUrl: string;
+  proxy: ServiceProxy;
+  replicas: number;
+  port: number;
+  drainHook: boolean;
+  propagationDelayMs: number;
+  /** The pods right now (names change with every scale-up and restart). */
+  pods(): { name: string; host: string; port: number; ready: boolean }[];
 }
 
 export interface LabCluster {
@@ -63,6 +116,7 @@ export interface LabCluster {
   /** The service proxy's lag, real ms. */
   propagationDelayMs: number;
   sidecar: boolean;
+  deployment?: LabDeployment;
   stop(): Promise<void>;
 }
 
@@ -142,7 +196,15 @@ export async function startLabCluster(opts: LabClusterOptions): Promise<LabClust
   const proxyAt = opts.proxy ?? { host: "127.0.0.1", port: 8090 };
   // Room for more pods than replicas: a scaled-up or bare pod still gets an address.
   const podAddresses = Array.from({ length: replicas + 4 }, (_, i) => nthHost(first, i));
+  const dep = opts.deployment;
+  const depName = dep?.name ?? "web-deploy";
+  const depProxyAt = dep?.proxy ?? { host: "127.0.0.1", port: 8091 };
+  const propagationDelayMs = opts.propagationDelayMs ?? 2_000;
   const cluster = await startCluster({
+    // Probes and hook calls come from the node's own address, so a pod (the drain hook) can tell them from
+    // clients, which come through the proxies.
+    nodeAddress: "127.0.0.254",
+    images: { [DRAIN_HOOK_IMAGE]: drainHookImage() },
     labDir: opts.labDir,
     api: opts.api ?? { host: "127.0.0.1", port: 6443 },
     timeScale: opts.timeScale ?? 0.1,
@@ -156,8 +218,11 @@ export async function startLabCluster(opts: LabClusterOptions): Promise<LabClust
         service: name,
         host: proxyAt.host,
         port: proxyAt.port,
-        propagationDelayMs: opts.propagationDelayMs ?? 2_000,
+        propagationDelayMs,
       },
+      ...(dep
+        ? [{ namespace, service: depName, host: depProxyAt.host, port: depProxyAt.port, propagationDelayMs }]
+        : []),
     ],
     ...(opts.token !== undefined ? { token: opts.token } : {}),
     ...(opts.log ? { log: opts.log } : {}),
@@ -190,12 +255,76 @@ export async function startLabCluster(opts: LabClusterOptions): Promise<LabClust
         drainBudgetSeconds: 10,
       }),
     );
+    let deployment: LabDeployment | undefined;
+    if (dep) {
+      const depProxy = cluster.proxy(namespace, depName);
+      const depReplicas = dep.replicas ?? 4;
+      const drainHook = dep.drainHook ?? true;
+      for (const { kind, body } of drainHookRbac(namespace)) {
+        const t = kind === "ServiceAccount" ? SERVICEACCOUNTS : kind === "Role" ? ROLES : ROLEBINDINGS;
+        registry.create(t, namespace, body);
+      }
+      registry.create(SERVICES, namespace, {
+        metadata: { name: depName, namespace, labels: { app: depName } },
+        spec: {
+          selector: { app: depName },
+          ports: [{ name: "http", port: depProxy.address.port, targetPort: "http" }],
+        },
+      });
+      registry.create(
+        DEPLOYMENTS,
+        namespace,
+        demoDeployment({
+          namespace,
+          name: depName,
+          replicas: depReplicas,
+          port,
+          version: opts.version ?? "1.0.0",
+          firstHost: dep.podFirstHost ?? "127.0.0.41",
+          timeScale: cluster.timeScale,
+          terminationGracePeriodSeconds: dep.terminationGracePeriodSeconds ?? 60,
+          drainHook,
+          preStopSeconds: dep.preStopSeconds ?? 0,
+          propagationWindowMs: dep.propagationWindowMs ?? propagationDelayMs + 200,
+          holdMs: dep.holdMs ?? 300,
+          shutdownBudgetSeconds: dep.shutdownBudgetSeconds ?? 10,
+          maxSurge: dep.maxSurge ?? 1,
+          maxUnavailable: dep.maxUnavailable ?? 0,
+          ...(dep.ebb ? { ebb: dep.ebb } : {}),
+        }),
+      );
+      const depPods = () =>
+        (registry.store.list(PODS, namespace, (o) => o.metadata.labels?.app === depName) as Pod[])
+          .filter((p) => !p.metadata.deletionTimestamp)
+          .map((p) => ({
+            name: p.metadata.name ?? "",
+            host: p.status?.podIP ?? "",
+            port,
+            ready: isPodReady(p),
+          }));
+      deployment = {
+        namespace,
+        name: depName,
+        service: depName,
+        proxyUrl: `http://${depProxy.address.host}:${depProxy.address.port}`,
+        proxy: depProxy,
+        replicas: depReplicas,
+        port,
+        drainHook,
+        propagationDelayMs,
+        pods: depPods,
+      };
+    }
     const podNames = Array.from({ length: replicas }, (_, i) => `${name}-${i}`);
     const allReady = () =>
       podNames.every((n) => {
         const p = registry.store.peek(PODS, namespace, n) as Pod | undefined;
         return p !== undefined && isPodReady(p);
-      }) && proxy.endpoints().filter((e) => e.conditions.ready).length === replicas;
+      }) &&
+      proxy.endpoints().filter((e) => e.conditions.ready).length === replicas &&
+      (!deployment ||
+        (deployment.pods().filter((p) => p.ready).length === deployment.replicas &&
+          deployment.proxy.endpoints().filter((e) => e.conditions.ready).length === deployment.replicas));
     const deadline = Date.now() + 30_000 + (opts.propagationDelayMs ?? 2_000);
     while (!allReady()) {
       if (Date.now() > deadline)
@@ -229,8 +358,9 @@ export async function startLabCluster(opts: LabClusterOptions): Promise<LabClust
       workload: { kind: "StatefulSet", name },
       service: name,
       pods,
-      propagationDelayMs: opts.propagationDelayMs ?? 2_000,
+      propagationDelayMs,
       sidecar: opts.sidecar ?? false,
+      ...(deployment ? { deployment } : {}),
       stop: () => cluster.stop(),
     };
   } catch (err) {

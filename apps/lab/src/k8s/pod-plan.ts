@@ -32,6 +32,10 @@ export interface PodPlan {
   version: string;
   probe: ProbePlan | null;
   preStopMs: number;
+  /** A `preStop.httpGet` hook: the kubelet's GET to the pod (port resolved), awaited up to the grace deadline. */
+  preStopHttp: { port: number; path: string } | null;
+  /** Native sidecars: init containers with `restartPolicy: Always`, started before the app, stopped after. */
+  sidecars: Container[];
   graceMs: number;
   hangOnStop: boolean;
   sidecar: boolean;
@@ -109,6 +113,13 @@ export function planPod(pod: Pod, timeScale: number): PodPlan {
     version: podVersion(pod, container),
     probe: probePlan(container, container.readinessProbe, port, timeScale),
     preStopMs: Math.round(preStopSeconds(container.lifecycle?.preStop) * 1000 * timeScale),
+    preStopHttp: container.lifecycle?.preStop?.httpGet
+      ? {
+          port: resolvePort(container, container.lifecycle.preStop.httpGet.port, port),
+          path: container.lifecycle.preStop.httpGet.path ?? "/",
+        }
+      : null,
+    sidecars: (pod.spec.initContainers ?? []).filter((c) => c.restartPolicy === "Always"),
     graceMs: Math.round(graceSeconds * 1000 * timeScale),
     hangOnStop: pod.metadata.annotations?.[HANG_ON_STOP_ANNOTATION] === "true",
     sidecar: pod.spec.containers.some((c) => c.name === SIDECAR_CONTAINER),

@@ -1,18 +1,22 @@
-import { rm } from "node:fs/promises";
+import { mkdir, rm, writeFile } from "node:fs/promises";
 import { request } from "node:http";
 import path from "node:path";
 import { createVm, startVm, vmDir } from "../vm/index.js";
 import { isVmProcessAlive } from "../vm/process.js";
-import type { AddressPool } from "./address-pool.js";
+import { type AddressPool, parseAddressRange } from "./address-pool.js";
+import { ContainerProcess, type LabImage, portOpen } from "./container-process.js";
 import { type PodPlan, planPod, SIDECAR_CONTAINER } from "./pod-plan.js";
+import type { ServiceAccountTokens } from "./rbac.js";
 import type { Registry } from "./registry.js";
 import { PODS } from "./resources.js";
 import { Sidecar } from "./sidecar.js";
 import type { StoreEvent } from "./store.js";
 import {
+  type Container,
   NODE_NAME,
   nowIso,
   POD_IP_ANNOTATION,
+  POD_IP_RANGE_ANNOTATION,
   type Pod,
   type PodCondition,
   type PodStatus,
@@ -39,7 +43,44 @@ export interface PodRuntimeOptions {
   vm: { keepAliveTimeoutMs: number; drainLingerMs: number };
   /** Keep a pod's directory (vm.log) after it is gone. */
   keepPodDirs?: boolean;
+  /** Images that run as plain processes (native sidecars), by name without tag. */
+  images?: Record<string, LabImage>;
+  /** The API server's URL once it listens, for KUBERNETES_SERVICE_* and the pods' service-account access. */
+  apiUrl?: () => string | undefined;
+  serviceAccounts?: ServiceAccountTokens;
+  /**
+   * The node's address (status.hostIP): the kubelet's probes and hook calls come from it, as on a real node,
+   * so a pod can tell them from its clients. Default 127.0.0.1.
+   */
+  nodeAddress?: string;
   log: (line: string) => void;
+}
+
+/**
+ * The kubelet projects the service-account token into /var/run/secrets/kubernetes.io/serviceaccount; lab
+ * pods share the host's filesystem, so the kubelet writes it into the pod's directory and says where in
+ * this variable (and the API URL, plain HTTP, in KUBE_API_URL). Programs honour both when set.
+ */
+export const SERVICEACCOUNT_DIR_ENV = "KUBE_SERVICEACCOUNT_DIR";
+export const API_URL_ENV = "KUBE_API_URL";
+
+function imageName(image: string | undefined): string {
+  const ref = image ?? "";
+  const at = ref.lastIndexOf(":");
+  return at > ref.lastIndexOf("/") ? ref.slice(0, at) : ref;
+}
+
+/** The kubelet's hook call: GET on the pod, waiting for the answer (an error ends the hook too). */
+function hookGet(host: string, port: number, urlPath: string, localAddress: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host, port, path: urlPath, method: "GET", agent: false, localAddress }, (res) => {
+      res.resume();
+      res.on("end", () => resolve(res.statusCode ?? 0));
+      res.on("error", reject);
+    });
+    req.on("error", reject);
+    req.end();
+  });
 }
 
 const POLL_MS = 20;
@@ -48,10 +89,16 @@ function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-function probe(host: string, port: number, urlPath: string, timeoutMs: number): Promise<boolean> {
+function probe(
+  host: string,
+  port: number,
+  urlPath: string,
+  timeoutMs: number,
+  localAddress: string,
+): Promise<boolean> {
   return new Promise((resolve) => {
     const req = request(
-      { host, port, path: urlPath, method: "GET", agent: false, timeout: timeoutMs },
+      { host, port, path: urlPath, method: "GET", agent: false, timeout: timeoutMs, localAddress },
       (res) => {
         res.resume();
         const ok = (res.statusCode ?? 0) >= 200 && (res.statusCode ?? 0) < 400;
@@ -112,6 +159,8 @@ class PodInstance {
   private starting: Promise<void> = Promise.resolve();
   private deadline = Number.POSITIVE_INFINITY;
   private killed = false;
+  /** Native sidecars, in spec order; null for an image the lab cannot run (it counts as running). */
+  private sidecarProcs: { spec: Container; proc: ContainerProcess | null }[] = [];
 
   constructor(
     pod: Pod,
@@ -158,7 +207,12 @@ class PodInstance {
       }
       this.host = pinned;
     } else {
-      this.host = this.rt.addresses.acquire(`${this.namespace}/${this.name}`, this.owner);
+      const range = this.current()?.metadata.annotations?.[POD_IP_RANGE_ANNOTATION];
+      this.host = this.rt.addresses.acquire(
+        `${this.namespace}/${this.name}`,
+        this.owner,
+        ...(range ? [parseAddressRange(range)] : []),
+      );
     }
     if (!this.host) {
       this.waitingReason = { reason: "NoAddress", message: "no free pod address in the lab's pool" };
@@ -200,7 +254,102 @@ class PodInstance {
         log: this.rt.log,
       });
     }
+    await this.startSidecars();
     await this.launch();
+  }
+
+  /** The environment of a process container: its env (downward API resolved) and the API's address. */
+  private async containerEnv(c: Container): Promise<Record<string, string>> {
+    const pod = this.current();
+    const env: Record<string, string> = { PATH: process.env.PATH ?? "/usr/bin:/bin", HOSTNAME: this.name };
+    const api = this.rt.apiUrl?.();
+    if (api) {
+      const u = new URL(api);
+      env.KUBERNETES_SERVICE_HOST = u.hostname;
+      env.KUBERNETES_SERVICE_PORT = u.port;
+      env[API_URL_ENV] = api;
+    }
+    if (
+      pod &&
+      pod.spec.automountServiceAccountToken !== false &&
+      this.rt.serviceAccounts &&
+      this.incarnationDir
+    ) {
+      const dir = path.join(this.incarnationDir, "serviceaccount");
+      await mkdir(dir, { recursive: true });
+      const token = this.rt.serviceAccounts.issue({
+        namespace: this.namespace,
+        serviceAccount: pod.spec.serviceAccountName ?? "default",
+        pod: this.name,
+        podUid: this.uid,
+      });
+      await writeFile(path.join(dir, "token"), token, { mode: 0o600 });
+      await writeFile(path.join(dir, "namespace"), this.namespace);
+      env[SERVICEACCOUNT_DIR_ENV] = dir;
+    }
+    const field = (p: string): string => {
+      switch (p) {
+        case "metadata.name":
+          return this.name;
+        case "metadata.namespace":
+          return this.namespace;
+        case "metadata.uid":
+          return this.uid;
+        case "status.podIP":
+          return this.host ?? "";
+        case "status.hostIP":
+          return this.rt.nodeAddress ?? "127.0.0.1";
+        case "spec.nodeName":
+          return NODE_NAME;
+        case "spec.serviceAccountName":
+          return pod?.spec.serviceAccountName ?? "default";
+        default:
+          return pod?.metadata.labels?.[/^metadata\.labels\['(.+)'\]$/.exec(p)?.[1] ?? ""] ?? "";
+      }
+    };
+    for (const e of c.env ?? []) {
+      if (e.value !== undefined) env[e.name] = e.value;
+      else if (e.valueFrom?.fieldRef) env[e.name] = field(e.valueFrom.fieldRef.fieldPath);
+    }
+    return env;
+  }
+
+  /**
+   * Native sidecars start in order before the app, each once its declared port accepts connections (its
+   * `started`); an image the lab cannot run is a container that only reports Running.
+   */
+  private async startSidecars(): Promise<void> {
+    for (const spec of this.plan.sidecars) {
+      if (this.phase !== "starting") return;
+      const image = this.rt.images?.[imageName(spec.image)];
+      if (!image || !this.incarnationDir || !this.host) {
+        this.sidecarProcs.push({ spec, proc: null });
+        continue;
+      }
+      const proc = new ContainerProcess(
+        spec.name,
+        [...image.command, ...(spec.args ?? [])],
+        await this.containerEnv(spec),
+        path.join(this.incarnationDir, `${spec.name}.log`),
+        (line) => this.rt.log(`pod ${this.namespace}/${this.name} [${spec.name}] ${line}`),
+      );
+      proc.start();
+      this.sidecarProcs.push({ spec, proc });
+      const port = spec.ports?.[0]?.containerPort;
+      const deadline = Date.now() + 15_000;
+      while (proc.alive && Date.now() < deadline && this.phase === "starting") {
+        if (port === undefined || (await portOpen(this.host, port))) break;
+        await sleep(POLL_MS);
+      }
+      this.syncStatus();
+    }
+  }
+
+  private sidecarsUp(): boolean {
+    return (
+      this.sidecarProcs.length === this.plan.sidecars.length &&
+      this.sidecarProcs.every((s) => s.proc?.alive ?? true)
+    );
   }
 
   private async launch(): Promise<void> {
@@ -246,11 +395,19 @@ class PodInstance {
       }
       return;
     }
+    for (const s of this.sidecarProcs) {
+      // restartPolicy: Always: a native sidecar that died while the pod runs comes back.
+      if (s.proc && !s.proc.alive && this.phase === "running") {
+        s.proc.restarts++;
+        s.proc.start();
+        this.syncStatus();
+      }
+    }
     if (p === null) {
       this.setProbeReady(true);
     } else {
       const port = this.plan.sidecar && this.rt.sidecar && p.port === this.plan.port ? this.appPort : p.port;
-      const ok = await probe(this.host, port, p.path, p.timeoutMs);
+      const ok = await probe(this.host, port, p.path, p.timeoutMs, this.rt.nodeAddress ?? "127.0.0.1");
       if (ok) {
         this.successes++;
         this.failures = 0;
@@ -300,12 +457,13 @@ class PodInstance {
     if (this.host) {
       status.podIP = this.host;
       status.podIPs = [{ ip: this.host }];
-      status.hostIP = "127.0.0.1";
-      (status as Record<string, unknown>).hostIPs = [{ ip: "127.0.0.1" }];
+      status.hostIP = this.rt.nodeAddress ?? "127.0.0.1";
+      (status as Record<string, unknown>).hostIPs = [{ ip: status.hostIP }];
     }
     if (this.startTime) status.startTime = this.startTime;
     const sidecarUp = this.sidecar !== undefined;
-    const containersReady = running && this.probeReady && (!this.plan.sidecar || sidecarUp);
+    const containersReady =
+      running && this.probeReady && (!this.plan.sidecar || sidecarUp) && this.sidecarsUp();
     const gates = pod.spec.readinessGates ?? [];
     const missing = gates.filter(
       (g) => status.conditions?.find((c) => c.type === g.conditionType)?.status !== "True",
@@ -388,6 +546,29 @@ class PodInstance {
       });
     }
     status.containerStatuses = statuses;
+    if (this.plan.sidecars.length > 0) {
+      (status as Record<string, unknown>).initContainerStatuses = this.plan.sidecars.map((spec) => {
+        const s = this.sidecarProcs.find((x) => x.spec.name === spec.name);
+        const up = s !== undefined && (s.proc?.alive ?? true);
+        const finished = s?.proc?.finishedAt;
+        return {
+          name: spec.name,
+          image: spec.image ?? "",
+          imageID: "",
+          containerID: up ? `lab://${spec.name}` : "",
+          ready: up,
+          started: up,
+          restartCount: s?.proc?.restarts ?? 0,
+          state: up
+            ? { running: { startedAt: s?.proc?.startedAt ?? this.startTime } }
+            : finished
+              ? {
+                  terminated: { exitCode: s?.proc?.exitCode ?? 0, reason: "Completed", finishedAt: finished },
+                }
+              : { waiting: { reason: "PodInitializing" } },
+        };
+      });
+    }
   }
 
   /** A change to the pod object: a deletion starts or shortens termination, a gate flip changes Ready. */
@@ -412,7 +593,26 @@ class PodInstance {
     this.sidecar?.beginDrain();
     this.rt.log(`pod ${this.owner}: terminating (grace ${graceMs} ms, preStop ${this.plan.preStopMs} ms)`);
     await this.starting;
-    await this.waitUntil(() => Date.now() >= t0 + this.plan.preStopMs || this.pid === null);
+    const hook = this.plan.preStopHttp;
+    if (hook && this.host && this.pid !== null) {
+      let done = false;
+      const host = this.host;
+      void hookGet(host, hook.port, hook.path, this.rt.nodeAddress ?? "127.0.0.1").then(
+        (code) => {
+          done = true;
+          this.rt.log(
+            `pod ${this.owner}: preStop GET :${hook.port}${hook.path} -> ${code} after ${Date.now() - t0} ms`,
+          );
+        },
+        (err: Error) => {
+          done = true;
+          this.rt.log(`pod ${this.owner}: FailedPreStopHook GET :${hook.port}${hook.path}: ${err.message}`);
+        },
+      );
+      await this.waitUntil(() => done || this.pid === null);
+    } else {
+      await this.waitUntil(() => Date.now() >= t0 + this.plan.preStopMs || this.pid === null);
+    }
     if (this.pid !== null) this.signal("SIGTERM");
     await this.waitUntil(() => this.pid === null || !isVmProcessAlive(this.pid));
     if (this.pid !== null && isVmProcessAlive(this.pid)) {
@@ -424,6 +624,15 @@ class PodInstance {
     }
     if (this.pid !== null) this.onExit(this.killed ? "Error" : "Completed");
     clearTimeout(this.probeTimer);
+    // Native sidecars stop after the app containers, in reverse order, within what is left of the grace.
+    for (const s of [...this.sidecarProcs].reverse()) {
+      const proc = s.proc;
+      if (!proc?.alive) continue;
+      proc.signal("SIGTERM");
+      await this.waitUntil(() => !proc.alive);
+      if (proc.alive) proc.signal("SIGKILL");
+    }
+    this.syncStatus();
     if (this.sidecar && this.rt.sidecar) {
       const drainEnd = t0 + Math.round(this.rt.sidecar.drainSeconds * 1000 * this.rt.timeScale);
       await this.waitUntil(() => Date.now() >= drainEnd);
@@ -456,6 +665,8 @@ class PodInstance {
       while (isVmProcessAlive(pid) && Date.now() < deadline) await sleep(POLL_MS);
     }
     this.pid = null;
+    for (const s of this.sidecarProcs) s.proc?.close();
+    this.rt.serviceAccounts?.revoke(this.uid);
     await this.sidecar?.close();
     this.sidecar = undefined;
     if (this.host) this.rt.addresses.release(this.host, this.owner);

@@ -3,9 +3,11 @@ import { ApiError, badRequest, conflict, invalid, notFound } from "./errors.js";
 import { applyPatch, PatchError } from "./patch.js";
 import {
   apiVersionOf,
+  DEPLOYMENTS,
   ENDPOINTSLICES,
   NAMESPACES,
   PODS,
+  REPLICASETS,
   RESOURCE_TYPES,
   type ResourceType,
   SERVICES,
@@ -13,7 +15,16 @@ import {
 } from "./resources.js";
 import { labelSelectorMatcher, SelectorError } from "./selectors.js";
 import type { ObjectStore } from "./store.js";
-import { deepClone, isRecord, type KObject, type Pod, type Service, type StatefulSet } from "./types.js";
+import {
+  deepClone,
+  isRecord,
+  type KObject,
+  type LabelSelectorSpec,
+  type Pod,
+  type PodTemplate,
+  type Service,
+  type StatefulSet,
+} from "./types.js";
 
 export interface DeleteOptions {
   gracePeriodSeconds?: number;
@@ -65,6 +76,18 @@ export function defaultPodSpec(spec: Record<string, unknown>): void {
       if (isRecord(p.httpGet)) setDefault(p.httpGet, "scheme", "HTTP");
     }
   }
+}
+
+/** A label selector as the Scale subresource's status.selector carries it (`app=web,tier in (a,b)`). */
+export function selectorString(sel: LabelSelectorSpec | undefined): string {
+  const parts = Object.entries(sel?.matchLabels ?? {}).map(([k, v]) => `${k}=${v}`);
+  for (const e of sel?.matchExpressions ?? []) {
+    if (e.operator === "In") parts.push(`${e.key} in (${(e.values ?? []).join(",")})`);
+    else if (e.operator === "NotIn") parts.push(`${e.key} notin (${(e.values ?? []).join(",")})`);
+    else if (e.operator === "Exists") parts.push(e.key);
+    else if (e.operator === "DoesNotExist") parts.push(`!${e.key}`);
+  }
+  return parts.join(",");
 }
 
 /**
@@ -197,6 +220,44 @@ export class Registry {
     return this.store.update(t, next, expectRv);
   }
 
+  /** GET .../scale: the autoscaling/v1 Scale view of a Deployment or ReplicaSet. */
+  getScale(t: ResourceType, namespace: string | undefined, name: string): KObject {
+    const obj = this.store.peek(t, namespace, name);
+    if (!obj || !t.subresources.includes("scale")) throw notFound(`${t.plural}/scale`, t.group, name);
+    return scaleOf(obj);
+  }
+
+  /** PUT or PATCH .../scale: only spec.replicas is taken; a resourceVersion in the body is a precondition. */
+  writeScale(
+    t: ResourceType,
+    namespace: string | undefined,
+    name: string,
+    body: unknown,
+    contentType?: string,
+  ): KObject {
+    const current = this.store.get(t, namespace, name);
+    if (!current || !t.subresources.includes("scale")) throw notFound(`${t.plural}/scale`, t.group, name);
+    let next: unknown = body;
+    if (contentType !== undefined) {
+      try {
+        next = applyPatch(scaleOf(current), contentType, body);
+      } catch (err) {
+        if (err instanceof PatchError) throw badRequest(err.message);
+        throw err;
+      }
+    }
+    if (!isRecord(next) || !isRecord(next.spec)) throw badRequest("the Scale body must have a spec");
+    const replicas = next.spec.replicas;
+    if (typeof replicas !== "number" || !Number.isInteger(replicas) || replicas < 0)
+      throw invalid("Scale", name, "spec.replicas", "must be a non-negative integer");
+    const bodyRv =
+      isRecord(body) && isRecord(body.metadata) && typeof body.metadata.resourceVersion === "string"
+        ? body.metadata.resourceVersion
+        : undefined;
+    current.spec = { ...current.spec, replicas };
+    return scaleOf(this.store.update(t, current, bodyRv));
+  }
+
   delete(
     t: ResourceType,
     namespace: string | undefined,
@@ -308,6 +369,29 @@ export class Registry {
       defaultPodSpec(sts.spec.template.spec);
       this.validateStatefulSet(sts);
       sts.status = { replicas: 0, availableReplicas: 0 };
+    } else if (t === DEPLOYMENTS || t === REPLICASETS) {
+      const kind = t.kind;
+      const spec = obj.spec;
+      if (!isRecord(spec) || !isRecord(spec.template) || !isRecord(spec.selector))
+        throw invalid(kind, obj.metadata.name ?? "", "spec", "selector and template are required");
+      setDefault(spec, "replicas", 1);
+      setDefault(spec, "minReadySeconds", 0);
+      if (t === DEPLOYMENTS) {
+        setDefault(spec, "strategy", {
+          type: "RollingUpdate",
+          rollingUpdate: { maxSurge: "25%", maxUnavailable: "25%" },
+        });
+        setDefault(spec, "revisionHistoryLimit", 10);
+        setDefault(spec, "progressDeadlineSeconds", 600);
+      }
+      defaultPodSpec((spec.template as unknown as PodTemplate).spec ?? {});
+      this.validateTemplateSelector(
+        kind,
+        obj.metadata.name ?? "",
+        spec.selector,
+        spec.template as unknown as PodTemplate,
+      );
+      obj.status = {};
     } else if (t === ENDPOINTSLICES) {
       setDefault(obj, "endpoints", []);
       setDefault(obj, "ports", []);
@@ -318,22 +402,36 @@ export class Registry {
   }
 
   private validateStatefulSet(sts: StatefulSet): void {
+    this.validateTemplateSelector(
+      "StatefulSet",
+      sts.metadata.name ?? "",
+      sts.spec.selector,
+      sts.spec.template,
+    );
+  }
+
+  private validateTemplateSelector(
+    kind: string,
+    name: string,
+    selector: LabelSelectorSpec,
+    template: PodTemplate,
+  ): void {
     let matches: boolean;
     try {
-      matches = labelSelectorMatcher(sts.spec.selector)({ metadata: sts.spec.template.metadata ?? {} });
+      matches = labelSelectorMatcher(selector)({ metadata: template.metadata ?? {} });
     } catch (err) {
-      if (err instanceof SelectorError)
-        throw invalid("StatefulSet", sts.metadata.name ?? "", "spec.selector", err.message);
+      if (err instanceof SelectorError) throw invalid(kind, name, "spec.selector", err.message);
       throw err;
     }
-    if (!matches) {
+    if (!matches)
       throw invalid(
-        "StatefulSet",
-        sts.metadata.name ?? "",
+        kind,
+        name,
         "spec.template.metadata.labels",
         "`selector` does not match template `labels`",
       );
-    }
+    if (!Array.isArray(template.spec?.containers) || template.spec.containers.length === 0)
+      throw invalid(kind, name, "spec.template.spec.containers", "at least one container is required");
   }
 
   private validateUpdate(t: ResourceType, current: KObject, next: KObject): void {
@@ -356,6 +454,33 @@ export class Registry {
         throw invalid("StatefulSet", current.metadata.name ?? "", "spec.selector", "field is immutable");
       defaultPodSpec(sts.spec.template.spec);
       this.validateStatefulSet(sts);
+    } else if (t === DEPLOYMENTS || t === REPLICASETS) {
+      const spec = next.spec as { selector: LabelSelectorSpec; template: PodTemplate; replicas?: number };
+      const prev = current.spec as { selector: LabelSelectorSpec };
+      const name = current.metadata.name ?? "";
+      if (JSON.stringify(spec.selector) !== JSON.stringify(prev.selector))
+        throw invalid(t.kind, name, "spec.selector", "field is immutable");
+      if (spec.replicas !== undefined && (!Number.isInteger(spec.replicas) || spec.replicas < 0))
+        throw invalid(t.kind, name, "spec.replicas", "must be a non-negative integer");
+      defaultPodSpec(spec.template.spec ?? {});
+      this.validateTemplateSelector(t.kind, name, spec.selector, spec.template);
     }
   }
+}
+
+function scaleOf(obj: KObject): KObject {
+  const spec = (obj.spec ?? {}) as { replicas?: number; selector?: LabelSelectorSpec };
+  return {
+    kind: "Scale",
+    apiVersion: "autoscaling/v1",
+    metadata: {
+      name: obj.metadata.name ?? "",
+      namespace: obj.metadata.namespace ?? "",
+      uid: obj.metadata.uid ?? "",
+      resourceVersion: obj.metadata.resourceVersion ?? "",
+      creationTimestamp: obj.metadata.creationTimestamp ?? "",
+    },
+    spec: { replicas: spec.replicas ?? 0 },
+    status: { replicas: Number(obj.status?.replicas ?? 0), selector: selectorString(spec.selector) },
+  };
 }

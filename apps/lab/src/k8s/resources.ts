@@ -80,6 +80,56 @@ export const RESOURCE_TYPES: readonly ResourceType[] = [
     categories: ["all"],
   },
   {
+    group: "apps",
+    version: "v1",
+    kind: "Deployment",
+    plural: "deployments",
+    singular: "deployment",
+    namespaced: true,
+    shortNames: ["deploy"],
+    subresources: ["status", "scale"],
+    categories: ["all"],
+  },
+  {
+    group: "apps",
+    version: "v1",
+    kind: "ReplicaSet",
+    plural: "replicasets",
+    singular: "replicaset",
+    namespaced: true,
+    shortNames: ["rs"],
+    subresources: ["status", "scale"],
+    categories: ["all"],
+  },
+  {
+    group: "",
+    version: "v1",
+    kind: "ServiceAccount",
+    plural: "serviceaccounts",
+    singular: "serviceaccount",
+    namespaced: true,
+    shortNames: ["sa"],
+    subresources: [],
+  },
+  {
+    group: "rbac.authorization.k8s.io",
+    version: "v1",
+    kind: "Role",
+    plural: "roles",
+    singular: "role",
+    namespaced: true,
+    subresources: [],
+  },
+  {
+    group: "rbac.authorization.k8s.io",
+    version: "v1",
+    kind: "RoleBinding",
+    plural: "rolebindings",
+    singular: "rolebinding",
+    namespaced: true,
+    subresources: [],
+  },
+  {
     group: "discovery.k8s.io",
     version: "v1",
     kind: "EndpointSlice",
@@ -111,6 +161,11 @@ export const NODES = find("", "nodes");
 export const EVENTS = find("", "events");
 export const STATEFULSETS = find("apps", "statefulsets");
 export const ENDPOINTSLICES = find("discovery.k8s.io", "endpointslices");
+export const DEPLOYMENTS = find("apps", "deployments");
+export const REPLICASETS = find("apps", "replicasets");
+export const SERVICEACCOUNTS = find("", "serviceaccounts");
+export const ROLES = find("rbac.authorization.k8s.io", "roles");
+export const ROLEBINDINGS = find("rbac.authorization.k8s.io", "rolebindings");
 
 export function resourceByPath(group: string, version: string, plural: string): ResourceType | undefined {
   return RESOURCE_TYPES.find((r) => r.group === group && r.version === version && r.plural === plural);

@@ -1,8 +1,10 @@
 import {
+  DEPLOYMENTS,
   ENDPOINTSLICES,
   NAMESPACES,
   NODES,
   PODS,
+  REPLICASETS,
   type ResourceType,
   SERVICES,
   STATEFULSETS,
@@ -116,6 +118,26 @@ function columnsFor(t: ResourceType): Column[] {
             return `${Number(s.status?.readyReplicas ?? 0)}/${s.spec.replicas ?? 1}`;
           },
         },
+        ageColumn,
+      ];
+    case DEPLOYMENTS:
+      return [
+        nameColumn,
+        {
+          name: "Ready",
+          type: "string",
+          cell: (o) => `${Number(o.status?.readyReplicas ?? 0)}/${Number(o.spec?.replicas ?? 1)}`,
+        },
+        { name: "Up-to-date", type: "integer", cell: (o) => Number(o.status?.updatedReplicas ?? 0) },
+        { name: "Available", type: "integer", cell: (o) => Number(o.status?.availableReplicas ?? 0) },
+        ageColumn,
+      ];
+    case REPLICASETS:
+      return [
+        nameColumn,
+        { name: "Desired", type: "integer", cell: (o) => Number(o.spec?.replicas ?? 0) },
+        { name: "Current", type: "integer", cell: (o) => Number(o.status?.replicas ?? 0) },
+        { name: "Ready", type: "integer", cell: (o) => Number(o.status?.readyReplicas ?? 0) },
         ageColumn,
       ];
     case ENDPOINTSLICES:

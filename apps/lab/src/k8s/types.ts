@@ -75,19 +75,34 @@ export interface Probe {
 export interface LifecycleHandler {
   sleep?: { seconds: number };
   exec?: { command?: string[] };
+  httpGet?: HttpGetAction & { host?: string; scheme?: string };
+}
+
+export interface EnvVar {
+  name: string;
+  value?: string;
+  /** The downward API: `fieldRef.fieldPath` metadata.name, metadata.namespace, metadata.uid, status.podIP. */
+  valueFrom?: { fieldRef?: { fieldPath: string } };
 }
 
 export interface Container {
   name: string;
   image?: string;
-  env?: { name: string; value?: string }[];
+  command?: string[];
+  args?: string[];
+  env?: EnvVar[];
   ports?: ContainerPort[];
   readinessProbe?: Probe;
   lifecycle?: { preStop?: LifecycleHandler };
+  /** On an init container, "Always" makes it a native sidecar (Kubernetes 1.29+). */
+  restartPolicy?: string;
 }
 
 export interface PodSpec {
   containers: Container[];
+  initContainers?: Container[];
+  serviceAccountName?: string;
+  automountServiceAccountToken?: boolean;
   readinessGates?: { conditionType: string }[];
   terminationGracePeriodSeconds?: number;
   nodeName?: string;
@@ -159,6 +174,40 @@ export interface StatefulSet extends KObject {
   spec: StatefulSetSpec & Record<string, unknown>;
 }
 
+export interface PodTemplate {
+  metadata?: ObjectMeta;
+  spec: PodSpec & Record<string, unknown>;
+}
+
+export interface DeploymentSpec {
+  replicas?: number;
+  selector: LabelSelectorSpec;
+  template: PodTemplate;
+  strategy?: {
+    type?: "RollingUpdate" | "Recreate";
+    rollingUpdate?: { maxSurge?: number | string; maxUnavailable?: number | string };
+  };
+  paused?: boolean;
+  minReadySeconds?: number;
+  revisionHistoryLimit?: number;
+  progressDeadlineSeconds?: number;
+}
+
+export interface Deployment extends KObject {
+  spec: DeploymentSpec & Record<string, unknown>;
+}
+
+export interface ReplicaSetSpec {
+  replicas?: number;
+  selector: LabelSelectorSpec;
+  template: PodTemplate;
+  minReadySeconds?: number;
+}
+
+export interface ReplicaSet extends KObject {
+  spec: ReplicaSetSpec & Record<string, unknown>;
+}
+
 /** The lab cluster's one node. */
 export const NODE_NAME = "lab-node";
 
@@ -166,6 +215,8 @@ export const NODE_NAME = "lab-node";
 export const VERSION_ANNOTATION = "ebb.dev/version";
 /** Annotation that pins a pod to a loopback address; the StatefulSet controller sets it from its ordinal. */
 export const POD_IP_ANNOTATION = "lab.ebb.dev/pod-ip";
+/** Annotation: the addresses a pod may get, `127.0.0.41-127.0.0.52` (a Deployment's pods have no fixed one). */
+export const POD_IP_RANGE_ANNOTATION = "lab.ebb.dev/pod-ip-range";
 /** Annotation: "true" makes the pod's web server ignore SIGTERM (a target that hangs on stop). */
 export const HANG_ON_STOP_ANNOTATION = "lab.ebb.dev/hang-on-stop";
 
