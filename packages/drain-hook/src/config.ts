@@ -82,8 +82,10 @@ export function loadConfig(env: NodeJS.ProcessEnv): DrainHookConfig {
   if (ebbUrl) {
     const token = env.EBB_TOKEN || undefined;
     const tokenFile = env.EBB_TOKEN_FILE || undefined;
-    if (!token && !tokenFile) throw new ConfigError("EBB_URL is set: EBB_TOKEN or EBB_TOKEN_FILE is required too");
-    if (!/^https?:\/\//.test(ebbUrl)) throw new ConfigError(`EBB_URL: expected http(s)://host:port, got ${JSON.stringify(ebbUrl)}`);
+    if (!token && !tokenFile)
+      throw new ConfigError("EBB_URL is set: EBB_TOKEN or EBB_TOKEN_FILE is required too");
+    if (!/^https?:\/\//.test(ebbUrl))
+      throw new ConfigError(`EBB_URL: expected http(s)://host:port, got ${JSON.stringify(ebbUrl)}`);
     ebb = {
       url: ebbUrl.replace(/\/+$/, ""),
       fleet: need("EBB_FLEET"),

@@ -1,9 +1,9 @@
 import { Body, Controller, Get, HttpCode, Inject, Param, Post, Req } from "@nestjs/common";
 import { ApiBody, ApiOperation, ApiTags } from "@nestjs/swagger";
-import { openApiSchema } from "../common/openapi.js";
 import { AuditService } from "../audit/audit.service.js";
 import { Access } from "../auth/access.js";
 import type { AuthenticatedRequest } from "../auth/principal.js";
+import { openApiSchema } from "../common/openapi.js";
 import { FleetsService } from "./fleets.service.js";
 import { TERMINATION_ACTION, type TerminationReportBody, terminationReportSchema } from "./terminations.js";
 

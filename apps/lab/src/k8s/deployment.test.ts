@@ -3,11 +3,11 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { waitFor } from "@ebb/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ensureVmServerBuilt, kubectl, tempDir } from "../../test-support/k8s.js";
 import { type Cluster, startCluster } from "./cluster.js";
 import { REVISION_ANNOTATION } from "./deployment-controller.js";
 import { writeKubeconfig } from "./kubeconfig.js";
 import { DEPLOYMENTS, PODS, REPLICASETS } from "./resources.js";
-import { ensureVmServerBuilt, kubectl, tempDir } from "../../test-support/k8s.js";
 import { isPodReady, type KObject, type Pod, type ReplicaSet } from "./types.js";
 
 const NET = "127.0.141";
