@@ -303,7 +303,8 @@ describe("a fleet held by a failed rollout", () => {
         "--json",
       ]).done;
       expect(first.code, first.stderr + first.stdout).toBe(1);
-      const id = (JSON.parse(first.stdout) as { id: string }).id;
+      // --json --wait is NDJSON: the first line is the created rollout.
+      const id = (JSON.parse(first.stdout.split("\n")[0]!) as { rollout: { id: string } }).rollout.id;
 
       // When CI starts another rollout of that fleet
       const run = await ebbCli(["rollout", "start", "--fleet", "held", "--version", "6.0.1"]).done;
