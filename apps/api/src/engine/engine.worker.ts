@@ -8,6 +8,7 @@ import {
   type OnModuleDestroy,
 } from "@nestjs/common";
 import { Worker } from "bullmq";
+import { withLogContext } from "../common/log-context.js";
 import { CONFIG, REDIS_CONNECTION } from "../common/tokens.js";
 import type { EbbConfig } from "../config/config.js";
 import type { RedisConnections } from "../redis/connections.js";
@@ -29,15 +30,23 @@ export class EngineWorker implements OnApplicationBootstrap, OnModuleDestroy {
   private reconciling: Promise<unknown> | undefined;
 
   async onApplicationBootstrap(): Promise<void> {
-    this.worker = new Worker(QUEUES.rollout, (job, token) => processJob(this.engine, job, token), {
-      connection: this.redis.create("worker"),
-      concurrency: this.config.worker.concurrency,
-      // A killed worker's job is handed to another after the lock expires; a step that stalls many times
-      // (repeated crashes) must still not be failed by BullMQ: the step's own deadline bounds it.
-      lockDuration: this.config.worker.lockDurationMs,
-      stalledInterval: Math.max(1_000, Math.floor(this.config.worker.lockDurationMs / 2)),
-      maxStalledCount: 1_000,
-    });
+    this.worker = new Worker(
+      QUEUES.rollout,
+      (job, token) =>
+        // Every line logged while a job runs names its rollout.
+        withLogContext({ rolloutId: (job.data as { rolloutId?: string }).rolloutId }, () =>
+          processJob(this.engine, job, token),
+        ),
+      {
+        connection: this.redis.create("worker"),
+        concurrency: this.config.worker.concurrency,
+        // A killed worker's job is handed to another after the lock expires; a step that stalls many times
+        // (repeated crashes) must still not be failed by BullMQ: the step's own deadline bounds it.
+        lockDuration: this.config.worker.lockDurationMs,
+        stalledInterval: Math.max(1_000, Math.floor(this.config.worker.lockDurationMs / 2)),
+        maxStalledCount: 1_000,
+      },
+    );
     this.worker.on("error", (err) => this.logger.warn(`worker: ${err.message}`));
     this.worker.on("failed", (job, err) => this.logger.warn(`job ${job?.id ?? "?"} failed: ${err.message}`));
     this.reconcile();
