@@ -2,7 +2,16 @@ import type { LoadGenerator } from "@ebb/lab";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { api, givenEbb, type RunningEbb } from "../support/ebb.js";
-import { errorsOf, gatedDrainSource, type Lab, startLoad, storeRunbook } from "../support/rollouts.js";
+import {
+  command,
+  errorsOf,
+  gatedDrainSource,
+  type Lab,
+  setFaults,
+  startLoad,
+  storeRunbook,
+  untilTerminal,
+} from "../support/rollouts.js";
 import { givenLab } from "../support/world.js";
 import { browserProblems, launchBrowser, logIn, newContext, screenshot } from "./support/browser.js";
 import { ensureDashboardBuilt, type RunningDashboard, startDashboard } from "./support/dashboard.js";
@@ -15,6 +24,17 @@ const NET = 70;
 const OPERATOR = { username: "operator", password: "operator-password-1", role: "admin" } as const;
 const VIEWER = { username: "viewer", password: "viewer-password-12", role: "read" } as const;
 const GATED = "l4-drain-gated";
+/** A runbook written for Kubernetes fleets, with only steps a VM fleet could run too: the mismatch alone. */
+const FOR_PODS = "pods-gated";
+/** What the audit API records of a rollout's own progress (contracts' AUDIT_TRANSITION_ACTIONS). */
+const TRANSITIONS = [
+  "rollout.status",
+  "target.status",
+  "batch.started",
+  "batch.completed",
+  "step.started",
+  "step.finished",
+];
 
 let lab: Lab;
 let ebb: RunningEbb;
@@ -270,6 +290,248 @@ describe("the dashboard in a browser", () => {
     });
     expect(refused.status()).toBe(403);
     expect(browserProblems(context)).toEqual([]);
+    await context.close();
+  }, 60_000);
+
+  it("a fleet held by a failed rollout shows a banner: the rollout, why, its targets, and a confirmed way out", async () => {
+    // Given a fleet of vm4 alone whose rollout failed at vm4's deploy (the deploy command fails)
+    const vm4 = lab.vms[3]!;
+    const fleet = await api(ebb, "POST", "/fleets", {
+      name: "held-ui",
+      balancer: "l4",
+      balancerConfig: { adminUrl: lab.device.adminUrl },
+      targets: [
+        {
+          name: vm4.name,
+          host: vm4.host,
+          port: vm4.port,
+          executorConfig: (await ebb.prisma.target.findFirstOrThrow({ where: { name: vm4.name } }))
+            .executorConfig,
+        },
+      ],
+    });
+    expect(fleet.status, JSON.stringify(fleet.body)).toBe(201);
+    await setFaults(lab, "vm4", { failDeploy: true });
+    const created = await api<{ id: string }>(ebb, "POST", "/rollouts", {
+      fleet: "held-ui",
+      version: "7.0.0",
+    });
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    const id = created.body.id;
+    expect((await untilTerminal(ebb, id)).status).toBe("failed");
+
+    // When the operator opens the fleets page
+    const { context, page } = await operatorPage();
+    await page.goto("/fleets");
+
+    // Then the fleet's banner names the rollout (a link to it), why it stopped and the target it holds
+    const banner = page.locator(`[data-fleet="held-ui"] [data-held-by="${id}"]`);
+    await banner.waitFor({ timeout: 15_000 });
+    expect(await banner.textContent()).toMatch(
+      /held by rollout .*failed at vm4 deploy.*vm4 failed \(balancer: /,
+    );
+    expect(await banner.getByRole("link").getAttribute("href")).toBe(`/rollouts/${id}`);
+    await screenshot(page, "fleet-held");
+
+    // When they abort it from the banner, through its confirmation
+    await banner.getByRole("button", { name: "Abort rollout" }).click();
+    await page.getByRole("dialog").getByRole("button", { name: "Abort rollout" }).click();
+
+    // Then the rollout is aborted and the banner goes
+    await banner.waitFor({ state: "detached", timeout: 15_000 });
+    expect((await untilTerminal(ebb, id)).status).toBe("aborted");
+    await setFaults(lab, "vm4", {});
+    expect(browserProblems(context)).toEqual([]);
+    await context.close();
+  }, 90_000);
+  it("the audit page shows people's actions, each rollout's transitions folded under them, everything on demand", async () => {
+    expect(rolledId, "the rollout the first test started").toBeDefined();
+    const { context, page } = await operatorPage();
+    await page.goto("/audit");
+    const rows = page.locator('[data-testid="audit-table"] > tbody > tr[data-action]');
+    const created = page.locator(
+      `[data-testid="audit-table"] > tbody > tr[data-action="rollout.create"]:has(a[href="/rollouts/${rolledId}"])`,
+    );
+
+    // Then by default the people's actions are listed, none of the thousands of step transitions
+    await created.waitFor({ timeout: 15_000 });
+    const shown = await rows.evaluateAll((trs) => trs.map((tr) => tr.getAttribute("data-action")));
+    expect(shown.filter((a) => TRANSITIONS.includes(a ?? ""))).toEqual([]);
+    expect(shown).toContain("auth.login");
+
+    // When the operator unfolds the creation of the rollout they ran from the UI
+    await created.getByRole("button", { name: /Show the transitions after rollout.create/ }).click();
+
+    // Then its transitions are listed under it, from its start to its success
+    const folded = page.getByTestId(`transitions-${rolledId}`);
+    await folded.locator("tr.transition").first().waitFor({ timeout: 15_000 });
+    const transitions = await folded
+      .locator("tr.transition")
+      .evaluateAll((trs) => trs.map((tr) => tr.getAttribute("data-action")));
+    expect(transitions).toContain("step.finished");
+    expect(transitions).toContain("rollout.status");
+    expect(transitions.every((a) => TRANSITIONS.includes(a ?? ""))).toBe(true);
+    await screenshot(page, "audit-folded");
+
+    // When they ask for everything, the transitions are rows of the list again
+    await page.getByLabel("Show", { exact: true }).selectOption("all");
+    await expect
+      .poll(
+        async () =>
+          (await rows.evaluateAll((trs) => trs.map((tr) => tr.getAttribute("data-action")))).some((a) =>
+            TRANSITIONS.includes(a ?? ""),
+          ),
+        { timeout: 15_000 },
+      )
+      .toBe(true);
+    expect(await page.locator("button.fold").count()).toBe(0);
+    await screenshot(page, "audit-everything");
+    expect(browserProblems(context)).toEqual([]);
+    await context.close();
+  }, 60_000);
+
+  it("the new-rollout form picks each fleet's default runbook; a runbook for another balancer blocks until forced", async () => {
+    // Given a Kubernetes fleet beside the lab (registered only: nothing here previews it), and a runbook
+    // written for Kubernetes fleets
+    const pods = await api(ebb, "POST", "/fleets", {
+      name: "lab-pods",
+      balancer: "kubernetes",
+      balancerConfig: {
+        kubeconfigPath: "/nonexistent/kubeconfig",
+        namespace: "default",
+        workload: { kind: "StatefulSet", name: "web" },
+        service: "web",
+        propagationWindowMs: 2_500,
+      },
+    });
+    expect(pods.status, JSON.stringify(pods.body)).toBe(201);
+    await storeRunbook(
+      ebb,
+      FOR_PODS,
+      gatedDrainSource(FOR_PODS).replace(/^balancer: l4$/m, "balancer: kubernetes"),
+    );
+    const { context, page } = await operatorPage();
+    let forcedId: string | undefined;
+    try {
+      await page.goto("/rollouts/new");
+      const fleet = page.getByLabel("Fleet");
+      const runbook = page.getByLabel("Runbook", { exact: true });
+      await fleet.locator('option[value="lab-pods"]').waitFor({ state: "attached", timeout: 15_000 });
+
+      // When the operator chooses lab-pods, then lab
+      await fleet.selectOption("lab-pods");
+      // Then each time the runbook follows the fleet's default, as the API names it
+      await expect.poll(() => runbook.inputValue()).toBe("k8s-pod-drain");
+      await fleet.selectOption("lab");
+      await expect.poll(() => runbook.inputValue()).toBe("l4-drain");
+
+      // When they choose the Kubernetes runbook for the lab's VMs and preview it
+      await runbook.selectOption(FOR_PODS);
+      await page.getByLabel("Version").fill("5.0.0");
+      await page.getByRole("button", { name: "Preview" }).click();
+
+      // Then the mismatch is an error and the rollout cannot start unless forced
+      const error = page.locator(".finding-error", { hasText: "runbook_balancer_mismatch" });
+      await error.waitFor({ timeout: 15_000 });
+      expect(await error.textContent()).toContain(
+        "written for a kubernetes balancer; this fleet is behind l4",
+      );
+      const start = page.getByRole("button", { name: "Start rollout" });
+      expect(await start.isDisabled()).toBe(true);
+      await screenshot(page, "new-rollout-mismatch");
+      // and the API refuses it too without force
+      const refused = await api(ebb, "POST", "/rollouts", {
+        fleet: "lab",
+        version: "5.0.0",
+        runbook: FOR_PODS,
+      });
+      expect(refused.status).toBe(400);
+      expect(JSON.stringify(refused.body)).toContain("runbook_balancer_mismatch");
+
+      // When they tick the force box and start it
+      await page.getByLabel("Run despite the preflight errors above").check();
+      await start.click();
+      await page.getByRole("dialog").getByRole("button", { name: "Start rollout" }).click();
+
+      // Then the rollout was created, forced
+      await page.waitForURL(/\/rollouts\/[0-9a-f-]{36}$/, { timeout: 15_000 });
+      forcedId = page.url().split("/").pop();
+      await page.getByTestId("rollout-status").waitFor();
+      expect(browserProblems(context)).toEqual([]);
+    } finally {
+      await context.close();
+      if (forcedId) {
+        await command(ebb, forcedId, "abort");
+        await untilTerminal(ebb, forcedId, 60_000);
+      }
+      await api(ebb, "DELETE", "/fleets/lab-pods");
+    }
+  }, 120_000);
+
+  it("traffic charts keep four-digit counts whole on both axes", async () => {
+    expect(rolledId, "the rollout the first test started").toBeDefined();
+    const view = await api<{ targets: { name: string }[] }>(ebb, "GET", `/rollouts/${rolledId}`);
+    const names = view.body.targets.map((t) => t.name);
+    // Given a stream of samples with thousands of requests/s and sessions: the lab's own load is a few
+    // hundred, so the browser is fed these samples in place of the rollout's event stream.
+    const now = Date.now();
+    const events = Array.from({ length: 8 }, (_, i) => {
+      const sample = {
+        at: new Date(now - (8 - i) * 1_000).toISOString(),
+        fleet: "lab",
+        targets: names.map((name, n) => ({
+          name,
+          state: "up",
+          bound: true,
+          version: "2.0.0",
+          sessions: 1_500 + 300 * n + 10 * i,
+          requestsPerSec: 1_200 + 1_100 * n + 40 * i,
+          newSessionsPerSec: 0,
+          resetsPerSec: 0,
+        })),
+      };
+      return `event: traffic\ndata: ${JSON.stringify(sample)}\n\n`;
+    });
+    const { context, page } = await operatorPage();
+    await page.route(`**/api/v1/rollouts/${rolledId}/events`, (route) =>
+      route.fulfill({ status: 200, contentType: "text/event-stream", body: events.join("") }),
+    );
+    await page.goto(`/rollouts/${rolledId}`);
+    const chart = page.getByTestId(`traffic-${names.at(-1)}`);
+    await expect
+      .poll(async () => Number(await chart.getAttribute("data-samples")), { timeout: 15_000 })
+      .toBe(8);
+
+    // Then every axis label is a short count (1.5k, 4k) and lies wholly inside its chart
+    const readTicks = () =>
+      page.locator("[data-testid^='traffic-'] svg.recharts-surface").evaluateAll((svgs) =>
+        svgs.flatMap((svg) => {
+          const box = svg.getBoundingClientRect();
+          // Typed by shape: the tests compile without the DOM library.
+          type Drawn = {
+            textContent: string | null;
+            getBoundingClientRect(): { left: number; right: number };
+          };
+          const values = Array.from(
+            svg.querySelectorAll(".recharts-yAxis .recharts-cartesian-axis-tick-value") as ArrayLike<Drawn>,
+          );
+          return values.map((t) => {
+            const r = t.getBoundingClientRect();
+            return {
+              text: t.textContent ?? "",
+              inside: r.left >= box.left - 0.5 && r.right <= box.right + 0.5,
+            };
+          });
+        }),
+      );
+    // The charts measure their box before they draw their axes.
+    await expect.poll(async () => (await readTicks()).length, { timeout: 15_000 }).toBeGreaterThan(0);
+    const ticks = await readTicks();
+    expect(ticks.length).toBeGreaterThan(0);
+    expect(ticks.filter((t) => !t.inside)).toEqual([]);
+    expect(ticks.map((t) => t.text).filter((t) => !/^\d+(\.\d)?k?$/.test(t))).toEqual([]);
+    expect(ticks.some((t) => t.text.endsWith("k"))).toBe(true);
+    await screenshot(page, "traffic-thousands");
     await context.close();
   }, 60_000);
 });

@@ -177,7 +177,11 @@ describe("the Kubernetes driver against the lab's cluster (readiness gate)", () 
     const slow = { ...balancerFacts, frontProxyIdleTimeoutMs: 60_000 };
     expect(
       preflight({ runbook, fleet: { targets: facts }, balancer: slow, plan }).map((f) => f.code),
-    ).toEqual(["keepalive_below_idle", "keepalive_below_idle", "keepalive_below_idle"]);
+    ).toEqual([
+      "pool_idle_not_below_keepalive",
+      "pool_idle_not_below_keepalive",
+      "pool_idle_not_below_keepalive",
+    ]);
   });
 
   it("counts a pod's sessions and requests for live views and quiet checks, never its own scrapes", async () => {

@@ -34,6 +34,24 @@ export function formatRate(n: number): string {
   return n >= 10 ? String(Math.round(n)) : n.toFixed(1);
 }
 
+/**
+ * A chart axis count in at most four characters, the same in every locale: 950, 1k, 1.5k, 12k, 1.2M. A
+ * locale's "1,000" (or "1.000") is wider than the axis and lost its first digit there.
+ */
+export function formatAxisCount(n: number): string {
+  if (!Number.isFinite(n)) return "";
+  const units = ["", "k", "M", "G"];
+  const round = (v: number) => (v < 10 ? Math.round(v * 10) / 10 : Math.round(v));
+  let value = Math.abs(n);
+  let unit = 0;
+  // Rounded, not raw: 999,999 is 1M, not "1000k".
+  while (round(value) >= 1_000 && unit < units.length - 1) {
+    value /= 1_000;
+    unit++;
+  }
+  return `${n < 0 ? "-" : ""}${round(value)}${units[unit]}`;
+}
+
 /** A batch size or maxUnavailable as typed: "25%" stays a percentage, "2" becomes a count. */
 export function parseCountOrPercent(text: string): number | string | undefined {
   const t = text.trim();

@@ -46,6 +46,8 @@ function vmTargets(vms: World["vms"]) {
     port: vm.port,
     facts: {
       versionUrl: `http://${vm.host}:${vm.port}/`,
+      // Real ms, like the device's timing the driver reports: preflight holds it against the session aging.
+      keepAliveTimeoutMs: vm.keepAliveTimeoutMs,
       // What the lab's commands take (process start and stop, a symlink swap), whatever the time scale:
       // without them the planner assumes a real server's 10 s stop and its estimate means nothing here.
       estimates: { stopMs: 1_500, deployMs: 500, startMs: 1_000 },

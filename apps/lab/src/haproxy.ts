@@ -66,8 +66,9 @@ export async function startHaproxyWorld(opts: HaproxyWorldOptions): Promise<Hapr
   for (let i = 0; i < (opts.vms ?? 4); i++) {
     const name = `vm${i + 1}`;
     const host = nthHost(opts.vmFirstHost ?? "127.0.0.31", i);
-    await createVm(labDir, { name, host, port, version: opts.version ?? "1.0.0", ...labVmTimings(scale) });
-    vms.push({ name, host, port, dir: vmDir(labDir, name) });
+    const timings = labVmTimings(scale);
+    await createVm(labDir, { name, host, port, version: opts.version ?? "1.0.0", ...timings });
+    vms.push({ name, host, port, dir: vmDir(labDir, name), keepAliveTimeoutMs: timings.keepAliveTimeoutMs });
   }
   const timing = {
     interMs: opts.check?.interMs ?? Math.round(DEVICE_INTERVAL_S * 1000 * scale),

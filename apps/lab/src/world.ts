@@ -25,6 +25,8 @@ export interface LabVm {
   host: string;
   port: number;
   dir: string;
+  /** What the VM's web server was created with: registered as a fact for the idle-timeout preflight. */
+  keepAliveTimeoutMs: number;
 }
 
 export interface World {
@@ -48,7 +50,7 @@ export function nthHost(first: string, n: number): string {
  * It never drops below 5 s, because a VM closing an idle connection just as a slow-paced test client
  * reuses it is the RFC 9112 §9.6 race, which would make tests flaky for reasons that are not the drain's.
  */
-export function labVmTimings(timeScale: number): Pick<VmSpec, "keepAliveTimeoutMs" | "drainLingerMs"> {
+export function labVmTimings(timeScale: number): { keepAliveTimeoutMs: number; drainLingerMs: number } {
   return { keepAliveTimeoutMs: Math.max(5_000, Math.round(75_000 * timeScale)), drainLingerMs: 500 };
 }
 
@@ -63,15 +65,10 @@ export async function startWorld(opts: WorldOptions): Promise<World> {
     const name = `vm${i + 1}`;
     const host = nthHost(opts.vmFirstHost ?? "127.0.0.11", i);
     const port = opts.vmPort ?? 8080;
-    await createVm(labDir, {
-      name,
-      host,
-      port,
-      version: opts.version ?? "1.0.0",
-      ...labVmTimings(timeScale),
-      ...opts.vm,
-    });
-    vms.push({ name, host, port, dir: vmDir(labDir, name) });
+    const timings = labVmTimings(timeScale);
+    await createVm(labDir, { name, host, port, version: opts.version ?? "1.0.0", ...timings, ...opts.vm });
+    const keepAliveTimeoutMs = opts.vm?.keepAliveTimeoutMs ?? timings.keepAliveTimeoutMs;
+    vms.push({ name, host, port, dir: vmDir(labDir, name), keepAliveTimeoutMs });
   }
   const started: LabVm[] = [];
   let device: L4Device | undefined;

@@ -51,6 +51,11 @@ export const DEFAULT_RUNBOOK = "l4-drain";
 /** The runbook a rollout of a kubernetes fleet gets when it names none. */
 export const DEFAULT_POD_RUNBOOK = "k8s-pod-drain";
 
+/** The runbook a rollout of a fleet behind this balancer kind gets when it names none. */
+export function defaultRunbookFor(balancer: string): string {
+  return balancer === "kubernetes" ? DEFAULT_POD_RUNBOOK : DEFAULT_RUNBOOK;
+}
+
 /** `POST /api/v1/rollouts`. Unknown fields are rejected, so a misspelt `batchsize` is not silently ignored. */
 export const createRolloutBodySchema = z.strictObject({
   fleet: z.string().min(1).max(128),

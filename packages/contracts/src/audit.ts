@@ -46,6 +46,26 @@ export type AuditEventView = z.infer<typeof auditEventSchema>;
 
 const filterText = z.string().min(1).max(256);
 
+/**
+ * The actions of a rollout's own transitions (the engine's notices: statuses, batches, steps), recorded under
+ * the rollout, by Ebb or by whoever caused them. Everything else is something a caller asked for.
+ */
+export const AUDIT_TRANSITION_ACTIONS = [
+  "rollout.status",
+  "target.status",
+  "target.leftOutOfService",
+  "batch.started",
+  "batch.completed",
+  "step.started",
+  "step.finished",
+  "approval.granted",
+] as const;
+export type AuditTransitionAction = (typeof AUDIT_TRANSITION_ACTIONS)[number];
+
+/** `request`: what callers asked for (people and tokens, allowed or denied); `transition`: a rollout's transitions. */
+export const AUDIT_ORIGINS = ["request", "transition"] as const;
+export type AuditOrigin = (typeof AUDIT_ORIGINS)[number];
+
 /** Filters shared by list and export. `since` is inclusive, `until` exclusive. */
 export const auditFilterSchema = z.strictObject({
   /** An actor's id or name (a username, a token name or id, `ebb`, `anonymous`). */
@@ -56,6 +76,7 @@ export const auditFilterSchema = z.strictObject({
   resourceType: filterText.optional(),
   resourceId: filterText.optional(),
   outcome: auditOutcomeSchema.optional(),
+  origin: z.enum(AUDIT_ORIGINS).optional(),
   since: timestamp.optional(),
   until: timestamp.optional(),
 });

@@ -137,6 +137,8 @@ export const fleetSchema = z.object({
   name: z.string(),
   balancer: z.string(),
   balancerConfig: z.unknown(),
+  /** The runbook a rollout of this fleet gets when it names none (per balancer kind): forms preselect it. */
+  defaultRunbook: z.string(),
   protected: z.boolean(),
   createdAt: timestamp,
   updatedAt: timestamp,

@@ -10,14 +10,25 @@ export type ConditionResult =
   | { met: false; observation: Observation; recheckAtMs?: number };
 
 /** The balancer itself reports the target out: no new flow will reach it. */
+/** What a balancer wait records of an observation (each member's view too, behind several members). */
+function seen(o: TargetObservation) {
+  return {
+    state: o.state,
+    bound: o.bound,
+    sessions: o.sessions,
+    since: o.since ?? null,
+    ...(o.members === undefined ? {} : { members: o.members }),
+  };
+}
+
 export function unboundCondition(o: TargetObservation): ConditionResult {
-  const observation = { state: o.state, bound: o.bound, sessions: o.sessions, since: o.since ?? null };
+  const observation = seen(o);
   return o.bound ? { met: false, observation } : { met: true, observation };
 }
 
 /** Bound AND up: a suspect target is still bound but one failed check away from leaving again. */
 export function boundCondition(o: TargetObservation): ConditionResult {
-  const observation = { state: o.state, bound: o.bound, sessions: o.sessions, since: o.since ?? null };
+  const observation = seen(o);
   return o.bound && o.state === "up" ? { met: true, observation } : { met: false, observation };
 }
 
@@ -54,6 +65,16 @@ export function quietCondition({
     activeSessions: sample.activeSessions,
     newSessions: sample.newSessions,
     resets: sample.resets,
+    ...(sample.members === undefined
+      ? {}
+      : {
+          members: Object.fromEntries(
+            Object.entries(sample.members).map(([m, s]) => [
+              m,
+              { activeSessions: s.activeSessions, newSessions: s.newSessions },
+            ]),
+          ),
+        }),
     quietSinceMs,
     at: sample.at,
   };

@@ -26,6 +26,8 @@ export interface TargetObservation {
   since?: string;
   /** Session entries the balancer holds for this target right now. */
   sessions: number;
+  /** A fleet behind several balancer members: each member's own view (the fields above are the agreement). */
+  members?: Record<string, { state: BalancerTargetState; bound: boolean; sessions: number }>;
 }
 
 /** One sample of a target's traffic as the balancer sees it (counters since the previous sample). */
@@ -37,6 +39,8 @@ export interface TrafficSample {
   requests?: number;
   /** Sessions that ended with RST (a client-visible error). */
   resets: number;
+  /** A fleet behind several balancer members: each member's sample (the counts above are their sum). */
+  members?: Record<string, TrafficSample>;
 }
 
 /**

@@ -53,6 +53,12 @@ export interface TargetFacts {
   inService: boolean;
   /** The target's HTTP keep-alive (idle connection) timeout, when known. */
   keepAliveTimeoutMs?: number;
+  /**
+   * How long a pooling client in front of this target (an L7 proxy before the VIP, an ingress controller,
+   * a client's connection pool) keeps an idle connection to it for reuse, when one is declared. Overrides
+   * the balancer's `frontProxyIdleTimeoutMs` for this target.
+   */
+  poolIdleTimeoutMs?: number;
   /** How long the target's graceful stop may need for background work (queued jobs, async sends). */
   backgroundWorkBudgetMs?: number;
   /** Measured or configured durations; planner defaults apply when absent. */
@@ -106,6 +112,16 @@ export interface LiveFleetFacts {
  */
 export function quietMeansNoNewSessions(kind: BalancerKind): boolean {
   return kind === "kubernetes";
+}
+
+/**
+ * Whether the balancer keeps a session table that forgets an idle flow silently after its aging time
+ * (`sessionIdleTimeoutMs`), without telling either end: the L4 device (domain §1-2). HAProxy terminates
+ * TCP and closes what it times out; kube-proxy's conntrack keeps an established flow for days, so the
+ * Kubernetes balancer's `sessionIdleTimeoutMs` (its propagation window) is no aging time.
+ */
+export function hasSilentSessionTable(kind: BalancerKind): boolean {
+  return kind === "l4";
 }
 
 export interface TimeWindow {

@@ -25,7 +25,8 @@ export const FINDING_CODES = [
   // a target leased by a failed or paused rollout: nothing starts there until a person releases it
   "fleet_held",
   // targets and balancer configuration
-  "keepalive_below_idle",
+  "pool_idle_not_below_keepalive",
+  "idle_outlives_session_aging",
   "reset_on_port_fail",
   "stop_deadline_too_short",
   // what the balancer itself reports (HAProxy: backend and servers exist, timing matches the declaration)

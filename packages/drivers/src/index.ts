@@ -19,5 +19,6 @@ export {
 export { LazyKubernetesBalancer } from "./kubernetes/lazy.js";
 export * from "./l4/index.js";
 export * from "./local/index.js";
+export { type BalancerMember, MemberBalancer } from "./members/member-balancer.js";
 export * from "./registry.js";
 export * from "./ssh/index.js";

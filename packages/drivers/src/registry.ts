@@ -6,6 +6,7 @@ import { HaproxyBalancer } from "./haproxy/balancer.js";
 import { parseKubernetesConfig } from "./kubernetes/config.js";
 import { LazyKubernetesBalancer } from "./kubernetes/lazy.js";
 import { L4Balancer } from "./l4/balancer.js";
+import { MemberBalancer } from "./members/member-balancer.js";
 
 /** A stored fleet, as far as its balancer goes. */
 export interface BalancerRecord {
@@ -40,6 +41,21 @@ export function createBalancer(
   /** The command balancer's commands start from this environment, like the local executor's. */
   options: { baseEnv?: Readonly<Record<string, string>> } = {},
 ): Balancer {
+  const members = membersOf(fleet);
+  if (members)
+    return new MemberBalancer(
+      members.map(({ name, ...config }) => ({
+        name,
+        balancer: createBalancer(
+          {
+            ...fleet,
+            name: `${fleet.name} (member ${name})`,
+            balancerConfig: config,
+          },
+          options,
+        ),
+      })),
+    );
   switch (fleet.balancer) {
     case "l4": {
       const parsed = l4ConfigSchema.safeParse(fleet.balancerConfig);
@@ -73,6 +89,46 @@ export function createBalancer(
         `fleet ${fleet.name}: balancer "${fleet.balancer}" is not supported (l4, haproxy, kubernetes, command)`,
       );
   }
+}
+
+const membersSchema = z.object({
+  /** Several devices in front of the fleet (an HA pair): each entry is one member's own config. */
+  members: z
+    .array(
+      z.looseObject({ name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, "must be a short name") }),
+    )
+    .min(1),
+});
+
+/** A config with `members` names several devices; undefined for a single one. */
+function membersOf(fleet: BalancerRecord): { name: string; [key: string]: unknown }[] | undefined {
+  const config = fleet.balancerConfig;
+  if (typeof config !== "object" || config === null || !("members" in config)) return undefined;
+  const parsed = membersSchema.safeParse(config);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new EbbError(
+      "param_invalid",
+      `fleet ${fleet.name}: balancerConfig.${issue?.path.join(".")}: ${issue?.message}`,
+      {
+        details: parsed.error.issues.map((i) => ({
+          field: `balancerConfig.${i.path.join(".")}`,
+          message: i.message,
+        })),
+      },
+    );
+  }
+  const names = parsed.data.members.map((m) => m.name);
+  const twice = names.find((n, i) => names.indexOf(n) !== i);
+  if (twice !== undefined)
+    throw new EbbError(
+      "param_invalid",
+      `fleet ${fleet.name}: balancerConfig.members: the name ${twice} is used twice`,
+      {
+        details: [{ field: "balancerConfig.members", message: `the name ${twice} is used twice` }],
+      },
+    );
+  return parsed.data.members;
 }
 
 /**

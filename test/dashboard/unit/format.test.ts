@@ -1,6 +1,11 @@
 import { describe, expect, it } from "vitest";
 import { reconnectDelayMs } from "../../../apps/dashboard/lib/backoff.js";
-import { formatDuration, formatRate, parseCountOrPercent } from "../../../apps/dashboard/lib/format.js";
+import {
+  formatAxisCount,
+  formatDuration,
+  formatRate,
+  parseCountOrPercent,
+} from "../../../apps/dashboard/lib/format.js";
 
 describe("formatting for people", () => {
   it("durations in the unit that reads best", () => {
@@ -12,6 +17,23 @@ describe("formatting for people", () => {
     expect(formatDuration(-1_500)).toBe("-1.50 s");
     expect(formatDuration(null)).toBe("–");
     expect(formatDuration(Number.NaN)).toBe("–");
+  });
+
+  it("axis counts in at most four characters, without a locale's thousands separator", () => {
+    expect([0, 7, 2.5, 950, 999].map(formatAxisCount)).toEqual(["0", "7", "2.5", "950", "999"]);
+    expect([1_000, 1_500, 4_000, 9_950, 12_000, 999_000].map(formatAxisCount)).toEqual([
+      "1k",
+      "1.5k",
+      "4k",
+      "10k",
+      "12k",
+      "999k",
+    ]);
+    expect(formatAxisCount(1_200_000)).toBe("1.2M");
+    expect(formatAxisCount(-2_000)).toBe("-2k");
+    for (const n of [1_000, 4_321, 65_432, 999_999, 7_654_321]) {
+      expect(formatAxisCount(n).length, String(n)).toBeLessThanOrEqual(4);
+    }
   });
 
   it("rates with one decimal below ten", () => {

@@ -3,8 +3,8 @@ import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { setImmediate as nextTurn } from "node:timers/promises";
 import { afterEach, describe, expect, it, vi } from "vitest";
+import { withLogContext } from "../common/log-context.js";
 import { requestIdMiddleware } from "../common/request-id.js";
-import { withLogContext } from "./log-context.js";
 import { createLogger } from "./logger.js";
 
 /** What the logger wrote to stdout and stderr, line by line. */

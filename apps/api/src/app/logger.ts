@@ -1,6 +1,6 @@
 import { ConsoleLogger, type LogLevel as NestLogLevel } from "@nestjs/common";
+import { currentLogContext } from "../common/log-context.js";
 import type { LogFormat, LogLevel } from "../config/config.js";
-import { currentLogContext } from "./log-context.js";
 
 const NEST_LEVELS: Readonly<Record<LogLevel, NestLogLevel[]>> = {
   error: ["fatal", "error"],

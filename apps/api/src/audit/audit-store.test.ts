@@ -334,6 +334,37 @@ describe.each(testDatabases())("audit chain on $kind", (variant) => {
     expect(exported).toEqual(["1", "2", "3", "5", "6"]);
   });
 
+  it("origin tells what callers asked for from a rollout's transitions, whoever caused them", async () => {
+    const db = await fresh(variant);
+    const system = { kind: "system" as const, id: "system", name: "ebb" };
+    await appendAuditEvents(db.prisma, [
+      event(1, { action: "rollout.create" }),
+      event(2, {
+        action: "step.finished",
+        actor: system,
+        httpStatus: null,
+        summary: { status: "succeeded" },
+      }),
+      event(3, { action: "rollout.pause" }),
+      // The pause's own transition is recorded as the caller's: still a transition, not an action.
+      event(4, { action: "rollout.status", httpStatus: null, summary: { from: "running", to: "paused" } }),
+      event(5, { action: "token.revoke", resourceType: "token" }),
+      event(6, { action: "auth.login", actor: { kind: "anonymous", id: "anonymous", name: "anonymous" } }),
+    ]);
+    const ids = (page: { items: { id: string }[] }) => page.items.map((i) => i.id);
+    expect(ids(await listAuditEvents(db.prisma, { limit: 50, origin: "request" }))).toEqual([
+      "6",
+      "5",
+      "3",
+      "1",
+    ]);
+    expect(ids(await listAuditEvents(db.prisma, { limit: 50, origin: "transition" }))).toEqual(["4", "2"]);
+    // Combined with the other filters: one rollout's transitions.
+    expect(
+      ids(await listAuditEvents(db.prisma, { limit: 50, origin: "transition", resourceId: "r-4" })),
+    ).toEqual(["4"]);
+  });
+
   // 100,000 on PostgreSQL; on PGlite (one WASM backend, slow bulk inserts) 20,000 still spans 20 pages.
   const total = variant.kind === "postgres" ? 100_000 : 20_000;
   it(`verifies ${total.toLocaleString("en")} events a page at a time and finds one changed deep inside`, async () => {

@@ -7,6 +7,7 @@ import type {
   AuditPage,
   AuditVerifyResult,
 } from "@ebb/contracts";
+import { AUDIT_TRANSITION_ACTIONS } from "@ebb/contracts";
 import type { Db } from "../database/client.js";
 import type { AuditEvent, Prisma, PrismaClient } from "../generated/prisma/client.js";
 import { type ChainedFields, chainHash, GENESIS_HASH, type JsonObject } from "./chain.js";
@@ -196,6 +197,10 @@ function whereOf(filter: AuditFilter): Prisma.AuditEventWhereInput {
   if (filter.resourceType !== undefined) and.push({ resourceType: filter.resourceType });
   if (filter.resourceId !== undefined) and.push({ resourceId: filter.resourceId });
   if (filter.outcome !== undefined) and.push({ outcome: filter.outcome });
+  if (filter.origin !== undefined) {
+    const transitions = [...AUDIT_TRANSITION_ACTIONS];
+    and.push({ action: filter.origin === "transition" ? { in: transitions } : { notIn: transitions } });
+  }
   if (filter.since !== undefined) and.push({ at: { gte: new Date(filter.since) } });
   if (filter.until !== undefined) and.push({ at: { lt: new Date(filter.until) } });
   return { AND: and };

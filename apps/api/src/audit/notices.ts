@@ -1,4 +1,4 @@
-import type { AuditOutcome } from "@ebb/contracts";
+import type { AuditOutcome, AuditTransitionAction } from "@ebb/contracts";
 import type { Notice } from "@ebb/core";
 import { SYSTEM_PRINCIPAL } from "../auth/principal.js";
 import type { Db } from "../database/client.js";
@@ -44,6 +44,13 @@ export async function auditNotices(tx: Db, ctx: NoticeContext, notices: readonly
     })),
   );
 }
+
+// The audit filter's `origin` tells transitions by action: every notice type must be in the contracts' list,
+// and nothing else, or the audit page would show a transition as a person's action (or hide one).
+type Unlisted = Exclude<Notice["type"], AuditTransitionAction>;
+type NotANotice = Exclude<AuditTransitionAction, Notice["type"]>;
+export const TRANSITION_ACTIONS_MATCH_NOTICES: [Unlisted, NotANotice] extends [never, never] ? true : never =
+  true;
 
 /** The action, summary and outcome of one notice. Every event of a rollout has the rollout as resource. */
 export function noticeEvent(notice: Notice): Pick<AuditEventInput, "action" | "summary" | "outcome"> {

@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { withLogContext } from "../app/log-context.js";
+import { withLogContext } from "./log-context.js";
 
 export const REQUEST_ID_HEADER = "x-request-id";
 

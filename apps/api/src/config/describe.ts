@@ -44,6 +44,7 @@ export function describeConfig(config: EbbConfig): string {
     ],
     ["admin token", config.adminToken === undefined ? "not set" : "set (from EBB_ADMIN_TOKEN)"],
     ["log level", config.logLevel],
+    ["log format", config.logFormat],
   ];
   return lines.map(([key, value]) => `  ${key.padEnd(12)} ${value}`).join("\n");
 }

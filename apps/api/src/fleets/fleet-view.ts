@@ -1,4 +1,4 @@
-import type { FleetHold, FleetView, TargetView } from "@ebb/contracts";
+import { defaultRunbookFor, type FleetHold, type FleetView, type TargetView } from "@ebb/contracts";
 import { redact } from "../audit/redact.js";
 import type { Prisma } from "../generated/prisma/client.js";
 
@@ -12,6 +12,7 @@ export function fleetView(row: FleetRow, holds: FleetHold[] = []): FleetView {
     name: row.name,
     balancer: row.balancer,
     balancerConfig: redact(row.balancerConfig),
+    defaultRunbook: defaultRunbookFor(row.balancer),
     protected: row.protected,
     createdAt: row.createdAt.toISOString(),
     updatedAt: row.updatedAt.toISOString(),

@@ -33,7 +33,8 @@ export class FleetsService {
       include: { targets: { orderBy: { name: "asc" } } },
       orderBy: { name: "asc" },
     });
-    const holds = await fleetHolds(this.db.prisma, rows, { onlyStopped: true });
+    // The balancer is read only for held targets: a fleet nobody holds costs no call.
+    const holds = await fleetHolds(this.db.prisma, rows, { onlyStopped: true, drivers: this.drivers });
     return rows.map((row) => fleetView(row, holds.get(row.name)));
   }
 

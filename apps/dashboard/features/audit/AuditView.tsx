@@ -13,7 +13,15 @@ import { summaryLines } from "./summary";
 const PAGE = 50;
 const OUTCOMES = ["", "succeeded", "failed", "denied"] as const;
 
+/** People's actions by default: a rollout's thousands of step transitions fold under the action behind them. */
+const SHOWS = [
+  { value: "request", label: "People's actions" },
+  { value: "all", label: "Everything (with transitions)" },
+] as const;
+type Show = (typeof SHOWS)[number]["value"];
+
 interface Filters {
+  show: Show;
   actor: string;
   action: string;
   fleet: string;
@@ -22,11 +30,20 @@ interface Filters {
   until: string;
 }
 
-const EMPTY: Filters = { actor: "", action: "", fleet: "", outcome: "", since: "", until: "" };
+const EMPTY: Filters = {
+  show: "request",
+  actor: "",
+  action: "",
+  fleet: "",
+  outcome: "",
+  since: "",
+  until: "",
+};
 
 /** datetime-local inputs hold local wall time without a zone; the API takes ISO 8601 instants. */
 function toQuery(f: Filters): AuditQuery {
   const q: AuditQuery = {};
+  if (f.show === "request") q.origin = "request";
   if (f.actor.trim()) q.actor = f.actor.trim();
   if (f.action.trim()) q.action = f.action.trim();
   if (f.fleet.trim()) q.fleet = f.fleet.trim();
@@ -95,15 +112,108 @@ function Summary({ summary }: { summary: Record<string, unknown> }) {
   );
 }
 
+/**
+ * The transitions of one rollout between a person's action on it and their next one (or now): what that
+ * action set going. Loaded when unfolded, a page at a time.
+ */
+function Transitions({
+  rolloutId,
+  since,
+  until,
+}: {
+  rolloutId: string;
+  since: string;
+  until: string | null;
+}) {
+  const [items, setItems] = useState<AuditEventView[] | null>(null);
+  const [cursor, setCursor] = useState<string | null>(null);
+  const [error, setError] = useState<unknown>(null);
+  const [busy, setBusy] = useState(false);
+
+  const load = useCallback(
+    async (after: string | null) => {
+      setBusy(true);
+      try {
+        const page = await api.audit({
+          resourceType: "rollout",
+          resourceId: rolloutId,
+          origin: "transition",
+          since,
+          ...(until ? { until } : {}),
+          limit: PAGE,
+          ...(after ? { cursor: after } : {}),
+        });
+        setItems((prev) => (after && prev ? [...prev, ...page.items] : page.items));
+        setCursor(page.nextCursor);
+      } catch (err) {
+        setError(err);
+      } finally {
+        setBusy(false);
+      }
+    },
+    [rolloutId, since, until],
+  );
+
+  useEffect(() => {
+    void load(null);
+  }, [load]);
+
+  return (
+    <div className="transitions" data-testid={`transitions-${rolloutId}`}>
+      <ErrorNote error={error} what="Loading the rollout's transitions failed" />
+      {items === null && !error && <p className="muted">Loading transitions…</p>}
+      {items && items.length === 0 && <p className="muted">No transitions in this span.</p>}
+      {items && items.length > 0 && (
+        <table className="table compact">
+          <tbody>
+            {items.map((e) => (
+              <tr key={e.id} data-action={e.action} className="transition">
+                <td className="mono">{formatTime(e.at)}</td>
+                <td className="mono">{e.action}</td>
+                <td>
+                  <StatusBadge status={e.outcome} />
+                </td>
+                <td className="details">
+                  <Summary summary={e.summary} />
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+      {cursor && (
+        <button type="button" className="secondary" disabled={busy} onClick={() => void load(cursor)}>
+          More transitions
+        </button>
+      )}
+    </div>
+  );
+}
+
+/**
+ * When the request behind an event began: the event is written once it answered (`summary.durationMs`
+ * later), and the transitions it caused are recorded in between.
+ */
+function requestStart(e: AuditEventView): string {
+  const duration = typeof e.summary.durationMs === "number" ? e.summary.durationMs : 0;
+  return new Date(Date.parse(e.at) - duration).toISOString();
+}
+
+/** The rollout an event acts on, when it acts on one. */
+function rolloutOf(e: AuditEventView): string | null {
+  return e.resourceType === "rollout" && e.resourceId ? e.resourceId : null;
+}
+
 export function AuditView() {
   const [filters, setFilters] = useState<Filters>(EMPTY);
-  const [applied, setApplied] = useState<AuditQuery>({});
+  const [applied, setApplied] = useState<AuditQuery>(() => toQuery(EMPTY));
   const [items, setItems] = useState<AuditEventView[] | null>(null);
   const [cursor, setCursor] = useState<string | null>(null);
   const [error, setError] = useState<unknown>(null);
   const [busy, setBusy] = useState(false);
   const [verification, setVerification] = useState<AuditVerifyResult | null>(null);
   const [verifyError, setVerifyError] = useState<unknown>(null);
+  const [open, setOpen] = useState<ReadonlySet<string>>(new Set());
 
   const load = useCallback(async (query: AuditQuery, after: string | null) => {
     setBusy(true);
@@ -126,16 +236,31 @@ export function AuditView() {
   }, []);
 
   useEffect(() => {
-    void load({}, null);
+    void load(toQuery(EMPTY), null);
     verify();
   }, [load, verify]);
 
-  function submit(e: FormEvent) {
-    e.preventDefault();
-    const query = toQuery(filters);
+  function apply(next: Filters) {
+    const query = toQuery(next);
     setApplied(query);
+    setOpen(new Set());
     void load(query, null);
   }
+
+  function submit(e: FormEvent) {
+    e.preventDefault();
+    apply(filters);
+  }
+
+  function toggle(id: string) {
+    setOpen((prev) => {
+      const next = new Set(prev);
+      if (!next.delete(id)) next.add(id);
+      return next;
+    });
+  }
+
+  const folding = applied.origin === "request";
 
   const set = (key: keyof Filters) => (e: { target: { value: string } }) =>
     setFilters((f) => ({ ...f, [key]: e.target.value }));
@@ -154,6 +279,25 @@ export function AuditView() {
       </div>
       <ErrorNote error={verifyError} what="Verifying the audit chain failed" />
       <form className="card filters" onSubmit={submit} aria-label="Filter audit events">
+        <div className="field">
+          <label htmlFor="audit-show">Show</label>
+          <select
+            id="audit-show"
+            value={filters.show}
+            onChange={(e) => {
+              // A view, not a filter to fill in: it applies at once.
+              const next = { ...filters, show: e.target.value as Show };
+              setFilters(next);
+              apply(next);
+            }}
+          >
+            {SHOWS.map((o) => (
+              <option key={o.value} value={o.value}>
+                {o.label}
+              </option>
+            ))}
+          </select>
+        </div>
         <div className="field">
           <label htmlFor="audit-actor">Actor</label>
           <input id="audit-actor" value={filters.actor} onChange={set("actor")} placeholder="name or id" />
@@ -205,8 +349,7 @@ export function AuditView() {
             className="secondary"
             onClick={() => {
               setFilters(EMPTY);
-              setApplied({});
-              void load({}, null);
+              apply(EMPTY);
             }}
           >
             Clear
@@ -234,27 +377,61 @@ export function AuditView() {
               </tr>
             </thead>
             <tbody>
-              {items.map((e) => (
-                <tr key={e.id} data-action={e.action}>
-                  <td className="mono">{formatTime(e.at)}</td>
-                  <td>
-                    {e.actorName} <span className="muted">({e.actorKind})</span>
-                  </td>
-                  <td className="mono">{e.action}</td>
-                  <td>{e.fleet ?? ""}</td>
-                  <td>
-                    <Resource type={e.resourceType} id={e.resourceId} />
-                  </td>
-                  <td>
-                    <StatusBadge status={e.outcome} />
-                    {e.httpStatus !== null && <span className="muted"> {e.httpStatus}</span>}
-                  </td>
-                  <td className="mono">{e.clientIp ?? ""}</td>
-                  <td className="details">
-                    <Summary summary={e.summary} />
-                  </td>
-                </tr>
-              ))}
+              {items.flatMap((e, i) => {
+                const rollout = folding ? rolloutOf(e) : null;
+                const expanded = rollout !== null && open.has(e.id);
+                // Newest first: the next action on the same rollout is the nearest one above.
+                const next =
+                  rollout === null ? undefined : items.slice(0, i).findLast((x) => rolloutOf(x) === rollout);
+                const row = (
+                  <tr key={e.id} data-action={e.action}>
+                    <td className="mono">
+                      {rollout !== null && (
+                        <button
+                          type="button"
+                          className="fold"
+                          aria-expanded={expanded}
+                          aria-controls={`fold-${e.id}`}
+                          aria-label={`${expanded ? "Hide" : "Show"} the transitions after ${e.action} ${e.id}`}
+                          onClick={() => toggle(e.id)}
+                        >
+                          {expanded ? "▾" : "▸"}
+                        </button>
+                      )}
+                      {formatTime(e.at)}
+                    </td>
+                    <td>
+                      {e.actorName} <span className="muted">({e.actorKind})</span>
+                    </td>
+                    <td className="mono">{e.action}</td>
+                    <td>{e.fleet ?? ""}</td>
+                    <td>
+                      <Resource type={e.resourceType} id={e.resourceId} />
+                    </td>
+                    <td>
+                      <StatusBadge status={e.outcome} />
+                      {e.httpStatus !== null && <span className="muted"> {e.httpStatus}</span>}
+                    </td>
+                    <td className="mono">{e.clientIp ?? ""}</td>
+                    <td className="details">
+                      <Summary summary={e.summary} />
+                    </td>
+                  </tr>
+                );
+                if (!expanded || rollout === null) return [row];
+                return [
+                  row,
+                  <tr key={`fold-${e.id}`} id={`fold-${e.id}`} className="fold-row">
+                    <td colSpan={8}>
+                      <Transitions
+                        rolloutId={rollout}
+                        since={requestStart(e)}
+                        until={next ? requestStart(next) : null}
+                      />
+                    </td>
+                  </tr>,
+                ];
+              })}
             </tbody>
           </table>
         </section>

@@ -47,6 +47,10 @@ export function FleetPanel({
   const headingId = `fleet-${fleet.name}`;
   return (
     <section className="card fleet" aria-labelledby={headingId} data-fleet={fleet.name}>
+      {/* Outside the folded part: a held fleet says so even while its panel is closed. */}
+      {fleet.holds.map((hold) => (
+        <HeldFleetBanner key={hold.rolloutId} hold={hold} onReleased={onChanged} />
+      ))}
       <details open={open} onToggle={(e) => setOpen((e.target as HTMLDetailsElement).open)}>
         <summary>
           <h2 id={headingId}>{fleet.name}</h2>
@@ -57,9 +61,6 @@ export function FleetPanel({
           {fleet.holds.length > 0 && <span className="badge badge-held">held</span>}
           {open && <LiveStatus status={status} />}
         </summary>
-        {fleet.holds.map((hold) => (
-          <HeldFleetBanner key={hold.rolloutId} hold={hold} onReleased={onChanged} />
-        ))}
         {can("triggerRollout") && (
           <p>
             <Link href={`/rollouts/new?fleet=${encodeURIComponent(fleet.name)}`} className="button secondary">

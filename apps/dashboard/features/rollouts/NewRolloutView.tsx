@@ -12,8 +12,6 @@ import { ConfirmDialog } from "../shell/ConfirmDialog";
 import { ErrorNote } from "../shell/ErrorNote";
 import { PlanPreview } from "./PlanPreview";
 
-const DEFAULT_RUNBOOK = "l4-drain";
-
 interface FormState {
   fleet: string;
   runbook: string;
@@ -40,7 +38,9 @@ function parseParams(text: string): { params: Record<string, string>; error: str
 
 function toBody(form: FormState): { body: CreateRolloutInput; error: string | null } {
   const { params, error } = parseParams(form.params);
-  const body: CreateRolloutInput = { fleet: form.fleet, version: form.version.trim(), runbook: form.runbook };
+  const body: CreateRolloutInput = { fleet: form.fleet, version: form.version.trim() };
+  // Empty until the fleets load: the API then picks the fleet's default itself.
+  if (form.runbook.trim()) body.runbook = form.runbook.trim();
   const batchSize = parseCountOrPercent(form.batchSize);
   const maxUnavailable = parseCountOrPercent(form.maxUnavailable);
   const minHealthy = parseCountOrPercent(form.minHealthy);
@@ -60,7 +60,7 @@ export function NewRolloutView({ initialFleet }: { initialFleet: string | null }
   const [loadError, setLoadError] = useState<unknown>(null);
   const [form, setForm] = useState<FormState>({
     fleet: initialFleet ?? "",
-    runbook: DEFAULT_RUNBOOK,
+    runbook: "",
     version: "",
     batchSize: "",
     maxUnavailable: "",
@@ -80,7 +80,11 @@ export function NewRolloutView({ initialFleet }: { initialFleet: string | null }
   useEffect(() => {
     api.fleets().then((list) => {
       setFleets(list);
-      setForm((f) => (f.fleet || !list[0] ? f : { ...f, fleet: list[0].name }));
+      setForm((f) => {
+        const chosen = list.find((x) => x.name === f.fleet) ?? (f.fleet ? undefined : list[0]);
+        if (!chosen) return f;
+        return { ...f, fleet: chosen.name, runbook: f.runbook || chosen.defaultRunbook };
+      });
     }, setLoadError);
     // Without the runbooks list the field is a text input: a rollout can still name its runbook.
     api.runbooks().then(setRunbooks, () => setRunbooks([]));
@@ -96,6 +100,16 @@ export function NewRolloutView({ initialFleet }: { initialFleet: string | null }
       const { [key]: _gone, ...rest } = e;
       return rest;
     });
+  }
+
+  /**
+   * A runbook is written for one kind of balancer (a VM's web server, a pod): choosing another fleet picks
+   * that fleet's default runbook, which the API names per fleet.
+   */
+  function chooseFleet(name: string) {
+    update("fleet", name);
+    const chosen = fleets?.find((f) => f.name === name);
+    if (chosen) update("runbook", chosen.defaultRunbook);
   }
 
   function showError(err: unknown) {
@@ -166,7 +180,7 @@ export function NewRolloutView({ initialFleet }: { initialFleet: string | null }
           <select
             id="fleet"
             value={form.fleet}
-            onChange={(e) => update("fleet", e.target.value)}
+            onChange={(e) => chooseFleet(e.target.value)}
             {...described("fleet")}
           >
             {fleets === null && <option value={form.fleet}>{form.fleet || "loading…"}</option>}

@@ -11,6 +11,7 @@ import {
   XAxis,
   YAxis,
 } from "recharts";
+import { formatAxisCount } from "../../lib/format";
 import type { TrafficMarker } from "../rollouts/timeline";
 import type { TrafficPoint } from "./history";
 
@@ -84,8 +85,15 @@ export function TrafficChart({
                 tickFormatter={clock}
                 minTickGap={40}
               />
-              <YAxis yAxisId="rps" width={40} allowDecimals={false} />
-              <YAxis yAxisId="sessions" orientation="right" width={32} allowDecimals={false} />
+              {/* Counts as 1.5k, 12k: at most four characters, which these widths fit at the axis' font size. */}
+              <YAxis yAxisId="rps" width={44} allowDecimals={false} tickFormatter={formatAxisCount} />
+              <YAxis
+                yAxisId="sessions"
+                orientation="right"
+                width={44}
+                allowDecimals={false}
+                tickFormatter={formatAxisCount}
+              />
               <Tooltip labelFormatter={(t: unknown) => clock(Number(t))} />
               <Area
                 yAxisId="rps"

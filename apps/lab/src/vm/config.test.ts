@@ -12,7 +12,7 @@ describe("vm.json validation", () => {
   it("fills in the defaults", () => {
     expect(parseVmConfig(valid)).toEqual({
       ...valid,
-      keepAliveTimeoutMs: 605_000,
+      keepAliveTimeoutMs: 75_000,
       drainLingerMs: 1_000,
       stopDeadlineMs: 30_000,
     });

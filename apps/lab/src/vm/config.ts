@@ -19,9 +19,9 @@ export const vmConfigSchema = z
     name: z.string().regex(VM_NAME_RE, `expected a name matching ${VM_NAME_RE.source}`),
     host: z.string().min(1),
     port: z.int().min(1).max(65535),
-    // Above the device's 600 s session aging (domain.md §2): the upstream must never be the first to forget an
-    // idle connection that something in front of it still maps.
-    keepAliveTimeoutMs: ms().positive().default(605_000),
+    // nginx's 75 s, below the device's 600 s session aging (domain.md §2): the VM closes an idle connection
+    // with a FIN the device sees before the device could forget the flow and send its next packet elsewhere.
+    keepAliveTimeoutMs: ms().positive().default(75_000),
     drainLingerMs: ms().default(1_000),
     stopDeadlineMs: ms().positive().default(30_000),
     headersTimeoutMs: ms().positive().optional(),

@@ -56,8 +56,8 @@ export async function runVmServer(
   const jobs = new BackgroundJobs(journal, log, () => stop.settle());
   stop.watch(tracker, jobs);
 
-  // Node closes an idle keep-alive connection after keepAliveTimeout; the VM's must outlast whatever sits in
-  // front of it (domain.md §2). headersTimeout only runs while a request's headers arrive (not between
+  // Node closes an idle keep-alive connection after keepAliveTimeout: below the device's session aging, and
+  // above the idle timeout of any pool in front (domain.md §2). headersTimeout only runs while a request's headers arrive (not between
   // requests), and requestTimeout must not be below it or Node refuses the pair.
   server.keepAliveTimeout = config.keepAliveTimeoutMs;
   server.headersTimeout = config.headersTimeoutMs ?? 60_000;

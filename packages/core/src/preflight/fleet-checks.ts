@@ -1,4 +1,4 @@
-import type { BalancerFacts, TargetFacts } from "../facts.js";
+import { type BalancerFacts, hasSilentSessionTable, type TargetFacts } from "../facts.js";
 import { errorFinding, type Finding, warningFinding } from "../findings.js";
 import { formatDuration } from "../runbook/duration.js";
 import { execKind } from "../runbook/roles.js";
@@ -10,38 +10,76 @@ import type { StepOf } from "../runbook/steps.js";
 export const RESET_ON_PORT_FAIL_FLEET_LIMIT = 8;
 
 /**
- * Domain §2: a target that closes idle keep-alive connections sooner than the balancer (or proxy) in
- * front forgets them gets requests on connections it already closed: it answers RST, the client sees
- * a reset or a 502/503, and the target logs nothing.
+ * Domain §2, per hop from the client to the target: pooling client -> (L4 session table) -> target.
+ * (a) A pooling client (an L7 proxy, an ingress controller, a client's connection pool) must give up an idle
+ *     connection before the target's keep-alive closes it: otherwise it sends a request on a connection the
+ *     target has just closed, the target answers RST and the client sees a 502/503 the target never logged.
+ * (b) No connection may stay idle longer than the aging time of a session table it crosses (the L4 device
+ *     forgets the flow silently; the next packet is a new flow, may be scheduled to another target, and
+ *     that one answers RST). Whoever closes idle connections first must do so below the aging time: here a
+ *     LONGER target keep-alive is the dangerous direction. A target that closes first sends FIN, which the
+ *     device sees and clears the entry: the safe case.
  */
-export function keepAliveFindings(targets: readonly TargetFacts[], balancer: BalancerFacts): Finding[] {
+export function idleTimeoutFindings(targets: readonly TargetFacts[], balancer: BalancerFacts): Finding[] {
   const findings: Finding[] = [];
-  // kube-proxy keeps no idle table (a connection lives until one end closes it): for pods, only a proxy
-  // that pools connections to them (ingress controller, mesh sidecar) can reuse one the pod closed.
-  const fronts: [string, number | undefined][] = [
-    ...(balancer.kind === "kubernetes"
-      ? []
-      : [["the balancer's idle session timeout", balancer.timing.sessionIdleTimeoutMs] as [string, number]]),
-    ["the idle timeout of the proxy in front", balancer.frontProxyIdleTimeoutMs],
-  ];
+  const aging = hasSilentSessionTable(balancer.kind) ? balancer.timing.sessionIdleTimeoutMs : undefined;
   for (const target of targets) {
     const keepAlive = target.keepAliveTimeoutMs;
     if (keepAlive === undefined) continue;
-    for (const [what, idle] of fronts) {
-      if (idle === undefined || keepAlive > idle) continue;
+    const pool = target.poolIdleTimeoutMs ?? balancer.frontProxyIdleTimeoutMs;
+    const at = { target: target.name };
+    if (pool !== undefined && pool >= keepAlive) {
+      // Raising the keep-alive is the field fix (proxy 300 s, upstream 301 s) unless a session table caps it.
+      const raised = pool + ONE_SECOND_MS;
+      const canRaise = aging === undefined || raised < aging;
       findings.push(
         warningFinding(
-          "keepalive_below_idle",
-          `keep-alive timeout ${formatDuration(keepAlive)} is not above ${what} (${formatDuration(idle)}): the ` +
-            "target closes idle connections the front still uses, answers the next request with RST and the " +
-            `client sees a reset or 502/503 with no log line on the target. Set it above, e.g. ` +
-            `${formatDuration(idle + 1_000)}`,
-          { target: target.name },
+          "pool_idle_not_below_keepalive",
+          `${target.name}: the pooling proxy in front keeps idle connections up to ${formatDuration(pool)}, ` +
+            `not less than the target's keep-alive timeout (${formatDuration(keepAlive)}): the proxy reuses a ` +
+            "connection the target has just closed, the target answers RST and the client gets a 502/503 with " +
+            `no log line on the target. Make the pool give up first: lower its idle timeout below ` +
+            `${formatDuration(keepAlive)} (e.g. ${formatDuration(below(keepAlive))})` +
+            (canRaise
+              ? `, or raise the target's keep-alive above it (e.g. ${formatDuration(raised)})` +
+                (aging === undefined
+                  ? ""
+                  : `, still below the device's ${formatDuration(aging)} session aging`)
+              : `; raising the keep-alive instead would outlive the device's ${formatDuration(aging)} session aging`),
+          at,
         ),
       );
     }
+    if (aging === undefined) continue;
+    // The side that closes an idle connection first decides how long it stays idle in the session table.
+    const poolClosesFirst = pool !== undefined && pool < keepAlive;
+    const idleFor = poolClosesFirst ? pool : keepAlive;
+    if (idleFor < aging) continue;
+    const who = poolClosesFirst
+      ? `the pooling proxy's idle timeout (${formatDuration(pool)})`
+      : `${target.name}'s keep-alive timeout (${formatDuration(keepAlive)})`;
+    findings.push(
+      warningFinding(
+        "idle_outlives_session_aging",
+        `${target.name}: an idle connection stays open up to ${formatDuration(idleFor)} (${who}), not less than ` +
+          `the L4 device's session aging (${formatDuration(aging)}): the device forgets the idle flow, the ` +
+          "client's next request on it is a new flow that may go to another target, and that target answers " +
+          `RST. Lower ${poolClosesFirst ? "the pool's idle timeout" : "the keep-alive timeout"} below ` +
+          `${formatDuration(aging)} (e.g. ${formatDuration(below(aging))}), so the connection is closed with a ` +
+          "FIN the device sees" +
+          (pool !== undefined && !poolClosesFirst ? `, and keep the pool's idle timeout below that` : ""),
+        at,
+      ),
+    );
   }
   return findings;
+}
+
+const ONE_SECOND_MS = 1_000;
+
+/** A suggested value safely under a limit: one second less, or half of a limit that short (a scaled lab). */
+function below(limitMs: number): number {
+  return limitMs > 2 * ONE_SECOND_MS ? limitMs - ONE_SECOND_MS : Math.floor(limitMs / 2);
 }
 
 export function resetOnPortFailFindings(targets: readonly TargetFacts[], balancer: BalancerFacts): Finding[] {

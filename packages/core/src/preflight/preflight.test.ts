@@ -15,14 +15,14 @@ import { preflight } from "./preflight.js";
 
 const builtins = loadBuiltinRunbooks();
 
-/** The lab: 4 VMs behind the L4 device, keep-alive above the device's 600 s aging, 30 s stop budget. */
+/** The lab: 4 VMs behind the L4 device, nginx's 75 s keep-alive (below the 600 s aging), 30 s stop budget. */
 function labFleet(count = 4, patch: Partial<TargetFacts> = {}): TargetFacts[] {
   return Array.from({ length: count }, (_, i) => ({
     name: `vm${i + 1}`,
     host: `127.0.0.${11 + i}`,
     port: 8080,
     inService: true,
-    keepAliveTimeoutMs: 605_000,
+    keepAliveTimeoutMs: 75_000,
     backgroundWorkBudgetMs: 30_000,
     ...patch,
   }));
@@ -156,15 +156,70 @@ describe("preflight", () => {
     expect(codes(run({ plan }))).toContainEqual(["error", "plan_unknown_target"]);
   });
 
-  it("warns when a target's keep-alive timeout is not above the idle timeout in front of it", () => {
-    const targets = labFleet(2).map((t) => (t.name === "vm2" ? { ...t, keepAliveTimeoutMs: 10_000 } : t));
+  it("(b) a keep-alive not below the device's session aging is flagged: a longer keep-alive is the danger", () => {
+    const targets = labFleet(2).map((t) => (t.name === "vm2" ? { ...t, keepAliveTimeoutMs: 605_000 } : t));
     const findings = run({ targets });
-    expect(codes(findings)).toEqual([["warning", "keepalive_below_idle"]]);
-    expect(findings[0]).toMatchObject({ target: "vm2", message: expect.stringContaining("e.g. 10m1s") });
-    // A proxy in front with a longer idle timeout than every target's keep-alive.
-    const proxied = run({ balancer: { frontProxyIdleTimeoutMs: 900_000 } });
-    expect(codes(proxied)).toEqual(Array(4).fill(["warning", "keepalive_below_idle"]));
-    expect(proxied[0]?.message).toContain("proxy in front");
+    expect(codes(findings)).toEqual([["warning", "idle_outlives_session_aging"]]);
+    expect(findings[0]).toMatchObject({ target: "vm2" });
+    expect(findings[0]?.message).toContain("up to 10m5s (vm2's keep-alive timeout (10m5s))");
+    expect(findings[0]?.message).toContain("session aging (10m)");
+    expect(findings[0]?.message).toContain("Lower the keep-alive timeout below 10m (e.g. 9m59s)");
+    // Equal is not below: the device and the target race to forget the connection.
+    expect(codes(run({ targets: labFleet(1, { keepAliveTimeoutMs: 600_000 }) }))).toEqual([
+      ["warning", "idle_outlives_session_aging"],
+    ]);
+    // A short keep-alive is the safe case (the target's FIN clears the entry), however short.
+    expect(run({ targets: labFleet(2, { keepAliveTimeoutMs: 10_000 }) })).toEqual([]);
+    // The aging is the device's: a longer one lets the same keep-alive pass.
+    expect(
+      run({
+        targets: labFleet(1, { keepAliveTimeoutMs: 605_000 }),
+        timing: { sessionIdleTimeoutMs: 900_000 },
+      }),
+    ).toEqual([]);
+  });
+
+  it("(a) a pooling proxy that keeps idle connections as long as the target's keep-alive or longer is flagged", () => {
+    // The field case: proxy pool 300 s in front of nginx's 10 s keep-alive, through the L4 device.
+    const findings = run({
+      targets: labFleet(1, { keepAliveTimeoutMs: 10_000, poolIdleTimeoutMs: 300_000 }),
+    });
+    expect(codes(findings)).toEqual([["warning", "pool_idle_not_below_keepalive"]]);
+    expect(findings[0]).toMatchObject({ target: "vm1" });
+    expect(findings[0]?.message).toContain("up to 5m, not less than the target's keep-alive timeout (10s)");
+    expect(findings[0]?.message).toContain("lower its idle timeout below 10s (e.g. 9s)");
+    expect(findings[0]?.message).toContain("raise the target's keep-alive above it (e.g. 5m1s), still below");
+    // The pool gives up first and both stay below the aging: nothing to say.
+    expect(
+      run({ targets: labFleet(2, { keepAliveTimeoutMs: 301_000, poolIdleTimeoutMs: 300_000 }) }),
+    ).toEqual([]);
+    // A proxy declared for the whole fleet counts for every target; a target's own declaration wins.
+    const fleetWide = run({ balancer: { frontProxyIdleTimeoutMs: 90_000 } });
+    expect(codes(fleetWide)).toEqual(Array(4).fill(["warning", "pool_idle_not_below_keepalive"]));
+    const own = labFleet(2).map((t) => (t.name === "vm1" ? { ...t, poolIdleTimeoutMs: 60_000 } : t));
+    expect(codes(run({ targets: own, balancer: { frontProxyIdleTimeoutMs: 90_000 } }))).toEqual([
+      ["warning", "pool_idle_not_below_keepalive"],
+    ]);
+  });
+
+  it("(a) + (b) through the L4 device: the fix for each hop, with the aging capping the keep-alive", () => {
+    // Pool 20 m, keep-alive 15 m, aging 10 m: the target closes first (a), and too late for the device (b).
+    const both = run({ targets: labFleet(1, { keepAliveTimeoutMs: 900_000, poolIdleTimeoutMs: 1_200_000 }) });
+    expect(codes(both)).toEqual([
+      ["warning", "pool_idle_not_below_keepalive"],
+      ["warning", "idle_outlives_session_aging"],
+    ]);
+    // Raising the keep-alive above the pool would outlive the aging: only lowering the pool fixes (a).
+    expect(both[0]?.message).toContain(
+      "raising the keep-alive instead would outlive the device's 10m session aging",
+    );
+    expect(both[1]?.message).toContain("Lower the keep-alive timeout below 10m");
+    expect(both[1]?.message).toContain("keep the pool's idle timeout below that");
+    // The pool closes first, but only after the aging: the pool is what must come down.
+    const pool = run({ targets: labFleet(1, { keepAliveTimeoutMs: 3_600_000, poolIdleTimeoutMs: 900_000 }) });
+    expect(codes(pool)).toEqual([["warning", "idle_outlives_session_aging"]]);
+    expect(pool[0]?.message).toContain("up to 15m (the pooling proxy's idle timeout (15m))");
+    expect(pool[0]?.message).toContain("Lower the pool's idle timeout below 10m");
   });
 
   it("warns about resetOnPortFail, more strongly on a large fleet", () => {
@@ -182,10 +237,10 @@ describe("preflight", () => {
     expect(findings[0]).toMatchObject({ stepId: "stop", target: "vm1" });
   });
 
-  it("warns when the runbook was written for another balancer", () => {
-    expect(codes(run({ balancer: { kind: "kubernetes" } }))).toEqual([
-      ["warning", "runbook_balancer_mismatch"],
-    ]);
+  it("a runbook written for another balancer is an error: its steps would act on the wrong kind of target", () => {
+    const findings = run({ balancer: { kind: "kubernetes" } });
+    expect(codes(findings)).toEqual([["error", "runbook_balancer_mismatch"]]);
+    expect(findings[0]?.message).toContain("written for a l4 balancer; this fleet is behind kubernetes");
   });
 
   it("l4-drain runs unchanged behind HAProxy, and haproxy-drain behind it finds nothing", () => {
@@ -301,18 +356,23 @@ describe("preflight for pods (k8s-pod-drain)", () => {
     expect(findings[0]?.message).toContain("503");
   });
 
-  it("a pod keep-alive timeout not above the idle timeout of the proxy in front is a warning", () => {
-    // kube-proxy keeps no idle table: the propagation window (reported as the session idle time) is no front.
+  it("a proxy pooling connections to pods for as long as their keep-alive or longer is a warning", () => {
+    // kube-proxy keeps no idle table: the propagation window (reported as the session idle time) is no aging.
     expect(runPods({ targets: podFleet(1, {}, { keepAliveTimeoutMs: 1_000 }) })).toEqual([]);
+    expect(runPods({ targets: podFleet(1, {}, { keepAliveTimeoutMs: 3_600_000 }) })).toEqual([]);
     const findings = runPods({
       targets: podFleet(2, {}, { keepAliveTimeoutMs: 60_000 }),
       balancer: { frontProxyIdleTimeoutMs: 60_000 },
     });
     expect(codes(findings)).toEqual([
-      ["warning", "keepalive_below_idle"],
-      ["warning", "keepalive_below_idle"],
+      ["warning", "pool_idle_not_below_keepalive"],
+      ["warning", "pool_idle_not_below_keepalive"],
     ]);
-    expect(findings[0]?.message).toContain("proxy in front (1m)");
+    expect(findings[0]?.message).toContain(
+      "keeps idle connections up to 1m, not less than the target's keep-alive timeout (1m)",
+    );
+    // No session table to cap the keep-alive behind kube-proxy.
+    expect(findings[0]?.message).toMatch(/raise the target's keep-alive above it \(e\.g\. 1m1s\)$/);
   });
 
   it("deleting a pod before its removal was observed is an error, however it is taken out", () => {
@@ -337,11 +397,11 @@ describe("preflight for pods (k8s-pod-drain)", () => {
   it("k8s steps behind another balancer cannot run", () => {
     const findings = run({ runbook: builtins["k8s-pod-drain"] });
     expect(codes(findings)).toEqual([
+      ["error", "runbook_balancer_mismatch"],
       ["error", "step_balancer_mismatch"],
       ["error", "step_balancer_mismatch"],
       ["error", "step_balancer_mismatch"],
       ["error", "step_balancer_mismatch"],
-      ["warning", "runbook_balancer_mismatch"],
     ]);
   });
 });

@@ -3,7 +3,7 @@ import type { Finding } from "../findings.js";
 import type { RolloutPlan } from "../plan/planner.js";
 import type { Runbook } from "../runbook/schema.js";
 import {
-  keepAliveFindings,
+  idleTimeoutFindings,
   podFindings,
   resetOnPortFailFindings,
   stopDeadlineFindings,
@@ -29,7 +29,7 @@ export function preflight(input: PreflightInput): Finding[] {
     ...plan.findings,
     ...runbookFindings(runbook, balancer),
     ...planFindings(plan, targets),
-    ...keepAliveFindings(targets, balancer),
+    ...idleTimeoutFindings(targets, balancer),
     ...resetOnPortFailFindings(targets, balancer),
     ...stopDeadlineFindings(runbook, targets, balancer),
     ...podFindings(runbook, targets, balancer),

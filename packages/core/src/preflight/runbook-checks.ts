@@ -11,9 +11,13 @@ export function runbookFindings(runbook: Runbook, balancer: BalancerFacts): Find
   const findings: Finding[] = [];
   if (!runbookFitsBalancer(runbook.balancer, balancer.kind)) {
     findings.push(
-      warningFinding(
+      // Its commands and checks assume the other kind of target (a VM's web server, not a pod): running it
+      // would act on the wrong thing, so only an explicit force may.
+      errorFinding(
         "runbook_balancer_mismatch",
-        `runbook ${runbook.name} is written for a ${runbook.balancer} balancer; this fleet is behind ${balancer.kind}`,
+        `runbook ${runbook.name} is written for a ${runbook.balancer} balancer; this fleet is behind ` +
+          `${balancer.kind}: its steps would run against the wrong kind of target. Choose a ${balancer.kind} ` +
+          "runbook, or force the rollout",
       ),
     );
   }
