@@ -4,10 +4,11 @@ import { mkdtemp, readdir, rm } from "node:fs/promises";
 import { Agent, get } from "node:http";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { stopVm } from "@ebb/lab";
+import { haproxyAvailable, stopVm } from "@ebb/lab";
 import { freePort, waitFor } from "@ebb/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { kubectl } from "../../apps/lab/test-support/k8s.js";
+import { pidsWithArg } from "../../packages/drivers/test-support/proc.js";
 
 // What `npm start` runs (apps/lab/dist/main.js), as a user's script would see it: the VIP answers, the
 // admin API lists the session of a keep-alive client, the API rolls the lab fleet with the defaults
@@ -23,6 +24,7 @@ let apiUrl: string;
 let dashboardPort = 0;
 let redisPort: number;
 let k8sApi: string;
+let haproxyVip: string;
 let k8sProxy: string;
 
 function getJson(url: string, agent?: Agent): Promise<{ status: number; body: unknown }> {
@@ -46,6 +48,7 @@ beforeAll(async () => {
   redisPort = await freePort("127.0.0.1");
   k8sApi = `127.0.9.1:${await freePort("127.0.9.1")}`;
   k8sProxy = `127.0.9.1:${await freePort("127.0.9.1")}`;
+  haproxyVip = `127.0.9.1:${await freePort("127.0.9.1")}`;
   vip = `http://127.0.9.1:${vipPort}`;
   admin = `http://127.0.9.1:${adminPort}`;
   apiUrl = `http://127.0.9.1:${apiPort}/api/v1`;
@@ -69,6 +72,8 @@ beforeAll(async () => {
       EBB_K8S_API: k8sApi,
       EBB_K8S_PROXY: k8sProxy,
       EBB_K8S_POD_FIRST_HOST: "127.0.9.21",
+      EBB_HAPROXY_VIP: haproxyVip,
+      EBB_HAPROXY_VM_FIRST_HOST: "127.0.9.31",
       // npm start makes its own admin token and password when none is given: the tests read them back.
       EBB_ADMIN_TOKEN: "",
       EBB_ADMIN_PASSWORD: "",
@@ -104,12 +109,38 @@ afterAll(async () => {
         await stopVm(path.join(pods, pod, "vms", vm), { signal: "SIGKILL" });
       }
     }
+    for (const vm of ["vm1", "vm2", "vm3", "vm4"])
+      await stopVm(path.join(labDir, "haproxy", "vms", vm), { signal: "SIGKILL" }).catch(() => {});
+    for (const pid of pidsWithArg(path.join(labDir, "haproxy", "haproxy.cfg"))) process.kill(pid, "SIGKILL");
     spawnSync("redis-cli", ["-p", String(redisPort), "shutdown", "nosave"]);
   }
   await rm(labDir, { recursive: true, force: true });
 });
 
 describe("npm start (the lab)", () => {
+  it.runIf(haproxyAvailable())(
+    "runs a real HAProxy in front of four more VMs, registered as lab-haproxy",
+    async () => {
+      expect(out).toContain(`VIP (HAProxy)     http://${haproxyVip}`);
+      expect(out).toContain('fleet "lab-haproxy"');
+      expect(out).toContain(path.join(labDir, "haproxy", "admin.sock"));
+      // A fresh connection per request: in TCP mode a kept-alive one would stay on one VM.
+      const fresh = new Agent({ keepAlive: false });
+      const hosts = new Set<string>();
+      await waitFor(
+        async () => {
+          hosts.add(((await getJson(`http://${haproxyVip}/`, fresh)).body as { host: string }).host);
+          return hosts.size === 4;
+        },
+        { what: "all four HAProxy VMs answering through its VIP" },
+      );
+    },
+  );
+
+  it.runIf(!haproxyAvailable())("says in one line how to install haproxy", () => {
+    expect(out).toContain("apt-get install -y haproxy");
+  });
+
   it("prints the VIP and admin URL, and the VIP answers with a VM's version and host", async () => {
     expect(out).toContain(vip);
     expect(out).toContain(admin);
