@@ -5,6 +5,7 @@ import {
   type BalancerTargetState,
   type BalancerTiming,
   EbbError,
+  type Finding,
   isEbbError,
   type Target,
   type TargetObservation,
@@ -136,6 +137,14 @@ export class MemberBalancer implements Balancer {
         ...(views.some((v) => v.requests !== undefined) ? { requests: total((v) => v.requests) } : {}),
       };
     });
+  }
+
+  /** Every member's own findings, each naming its member. */
+  async preflight(targets: readonly Target[]): Promise<Finding[]> {
+    const all = await this.onEvery(async (m) => (m.balancer.preflight ? m.balancer.preflight(targets) : []));
+    return all.flatMap((findings, i) =>
+      findings.map((f) => ({ ...f, message: `balancer member ${this.members[i]!.name}: ${f.message}` })),
+    );
   }
 
   /** Runs `fn` on every member; one that fails makes the whole fail, naming it (retryable if it was). */
