@@ -512,9 +512,11 @@ describe("the dashboard in a browser", () => {
             textContent: string | null;
             getBoundingClientRect(): { left: number; right: number };
           };
+          // recharts 3 draws tick labels in layers of their own, apart from their axis' group: the count
+          // axes are the labels that are not clock times.
           const values = Array.from(
-            svg.querySelectorAll(".recharts-yAxis .recharts-cartesian-axis-tick-value") as ArrayLike<Drawn>,
-          );
+            svg.querySelectorAll(".recharts-cartesian-axis-tick-value") as ArrayLike<Drawn>,
+          ).filter((t) => !(t.textContent ?? "").includes(":"));
           return values.map((t) => {
             const r = t.getBoundingClientRect();
             return {

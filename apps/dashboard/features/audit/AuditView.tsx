@@ -385,7 +385,7 @@ export function AuditView() {
                   rollout === null ? undefined : items.slice(0, i).findLast((x) => rolloutOf(x) === rollout);
                 const row = (
                   <tr key={e.id} data-action={e.action}>
-                    <td className="mono">
+                    <td className="mono time-cell">
                       {rollout !== null && (
                         <button
                           type="button"
