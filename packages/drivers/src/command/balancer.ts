@@ -11,6 +11,7 @@ import {
 } from "@ebb/core";
 import { z } from "zod";
 import { LocalExecutor } from "../local/local-executor.js";
+import { unknownSnapshot } from "../shared/unknown-target.js";
 
 const commandSchema = z.union([
   z.strictObject({ argv: z.array(z.string().min(1)).min(1) }),
@@ -146,15 +147,7 @@ export class CommandBalancer implements Balancer {
     const lines = await this.status(targets);
     return targets.map((target) => {
       const line = lines.get(target.name);
-      if (!line)
-        return {
-          name: target.name,
-          state: "unknown",
-          bound: false,
-          sessions: 0,
-          sessionsOpened: 0,
-          resets: 0,
-        };
+      if (!line) return unknownSnapshot(target.name);
       return {
         name: target.name,
         state: stateOf(line),

@@ -13,6 +13,7 @@ import {
   type TrafficSample,
   warningFinding,
 } from "@ebb/core";
+import { unknownSnapshot } from "../shared/unknown-target.js";
 import { HAPROXY_DEFAULT_TIMING, type HaproxyConfig, parseHaproxyConfig } from "./config.js";
 import { StatPoller, type StatReading } from "./poller.js";
 import { DEFAULT_COMMAND_TIMEOUT_MS, RuntimeApiClient } from "./runtime-api.js";
@@ -201,15 +202,7 @@ export class HaproxyBalancer implements Balancer {
     const reading = await this.poller.read();
     return targets.map((target) => {
       const stat = reading.servers.get(this.serverOf(target));
-      if (!stat)
-        return {
-          name: target.name,
-          state: "unknown",
-          bound: false,
-          sessions: 0,
-          sessionsOpened: 0,
-          resets: 0,
-        };
+      if (!stat) return unknownSnapshot(target.name);
       const { state, bound } = stateOf(stat);
       return {
         name: target.name,

@@ -13,6 +13,7 @@ import {
   type TrafficSample,
 } from "@ebb/core";
 import { z } from "zod";
+import { unknownSnapshot } from "../shared/unknown-target.js";
 import { AdminClient, DEFAULT_REQUEST_TIMEOUT_MS } from "./admin-client.js";
 import { DeviceEventWatch, type L4WatchEvent, type WatchOptions } from "./event-watch.js";
 import {
@@ -124,15 +125,7 @@ export class L4Balancer implements Balancer {
     const servers = new Map((await this.client.get("/servers", serverListSchema)).map((s) => [s.name, s]));
     return targets.map((target) => {
       const view = servers.get(target.name);
-      if (!view)
-        return {
-          name: target.name,
-          state: "unknown",
-          bound: false,
-          sessions: 0,
-          sessionsOpened: 0,
-          resets: 0,
-        };
+      if (!view) return unknownSnapshot(target.name);
       const c = view.counters;
       return {
         name: target.name,
