@@ -11,6 +11,11 @@ export class PidSentinel {
   pid: number | undefined;
   private pending: Buffer | undefined = Buffer.alloc(0);
 
+  /** Whether the first line was read: `pid` is then known, or will never be. */
+  get done(): boolean {
+    return this.pending === undefined;
+  }
+
   /** Returns the bytes that belong to the command's stderr. */
   filter(data: Buffer): Buffer {
     if (this.pending === undefined) return data;

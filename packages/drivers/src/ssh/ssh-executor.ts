@@ -89,6 +89,7 @@ export class SshExecutor implements Executor {
         let exit: { code: number | null; signal: string | null } | undefined;
         const sentinel = new PidSentinel();
         let timedOut = false;
+        let killedGroup = false;
         let settled = false;
         const result = (): ExecResult => ({
           exitCode: exit?.code ?? null,
@@ -104,6 +105,18 @@ export class SshExecutor implements Executor {
           else resolve(r);
         };
 
+        /** The deadline passed and the pid line was read (or ruled out): kill the group, then wait for the exit. */
+        const killOnceKnown = (): void => {
+          if (killedGroup || (sentinel.pid === undefined && !sentinel.done)) return;
+          killedGroup = true;
+          if (sentinel.pid !== undefined) this.killGroup(client, sentinel.pid);
+          clearTimeout(graceTimer);
+          graceTimer = setTimeout(() => {
+            tail.note(`ebb: no exit reported within ${this.killGraceMs} ms; closing the session`);
+            finish(result());
+          }, this.killGraceMs);
+        };
+
         deadlineTimer = setTimeout(() => {
           timedOut = true;
           if (!channel) {
@@ -114,12 +127,24 @@ export class SshExecutor implements Executor {
             return;
           }
           tail.note(`ebb: deadline of ${checked.deadlineMs} ms passed; killing the remote command`);
+          // Honoured only for non-root logins (see killGroupCommand); the group kill below covers root.
           channel.signal("KILL");
-          if (sentinel.pid !== undefined) this.killGroup(client, sentinel.pid);
+          if (sentinel.pid !== undefined || sentinel.done) {
+            // With no pid (a login shell that is not POSIX), the signal request is all there is.
+            killOnceKnown();
+            return;
+          }
+          // The login shell has not announced the pid yet: its startup files (a root .bashrc running
+          // `pyenv init`, say) can take seconds, and the command starts right after. Closing now would
+          // leave it running unattended, so wait for the pid (bounded like the connection, since the
+          // shell's startup is part of getting the command started) and kill the group then.
           graceTimer = setTimeout(() => {
-            tail.note(`ebb: no exit reported within ${this.killGraceMs} ms; closing the session`);
+            tail.note(
+              `ebb: the remote shell announced no pid within ${this.connectTimeoutMs} ms of the deadline; ` +
+                "closing the session, the command may still run",
+            );
             finish(result());
-          }, this.killGraceMs);
+          }, this.connectTimeoutMs);
         }, checked.deadlineMs);
 
         client.on("ready", () => {
@@ -141,7 +166,11 @@ export class SshExecutor implements Executor {
               }
             };
             stream.on("data", (data: Buffer) => forward("stdout", data));
-            stream.stderr.on("data", (data: Buffer) => forward("stderr", sentinel.filter(data)));
+            stream.stderr.on("data", (data: Buffer) => {
+              forward("stderr", sentinel.filter(data));
+              // The pid may arrive after the deadline (slow shell startup): kill as soon as it is known.
+              if (timedOut) killOnceKnown();
+            });
             stream.on("exit", (code: number | null, signal?: string) => {
               exit = { code: typeof code === "number" ? code : null, signal: signalName(signal) };
             });
