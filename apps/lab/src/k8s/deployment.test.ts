@@ -35,7 +35,13 @@ function deployment(name: string, replicas: number, extra: Record<string, unknow
               name: "web",
               image: "lab/web:1.0.0",
               ports: [{ name: "http", containerPort: 8080 }],
-              readinessProbe: { httpGet: { path: "/health_check.html", port: "http" }, periodSeconds: 2 },
+              readinessProbe: {
+                httpGet: { path: "/health_check.html", port: "http" },
+                periodSeconds: 2,
+                // 500 ms at this scale: on a loaded machine a 50 ms probe timeout makes readiness flap, which
+                // the "never fewer ready than replicas" check would blame on the controller.
+                timeoutSeconds: 10,
+              },
             },
           ],
         },
