@@ -37,6 +37,16 @@ export async function runStepJob(
   if (!ctx?.planned) return { kind: "done" };
   const { planned, run } = ctx;
   const stepRun = run.steps[p.stepIndex];
+  // When this check was due: a first check at the step's start, a later one at the latest at the deadline.
+  // Much later means Ebb itself could not work (queue, database, every worker down): the step's clock
+  // starts again from now, once, rather than failing a target for Ebb's own outage.
+  const dueAt = stepRun?.observation === undefined ? run.stepStartedAt : run.deadline;
+  const lateByMs =
+    dueAt !== undefined &&
+    run.outageMs === undefined &&
+    checkedAt - dueAt > outageToleranceMs(planned.recheckMs)
+      ? checkedAt - dueAt
+      : undefined;
   let outcome: StepOutcome;
   try {
     outcome = await runStep({
@@ -45,7 +55,9 @@ export async function runStepJob(
       executor: await deps.drivers.executor(ctx.targetRecord),
       ...(stepRun?.observation === undefined ? {} : { previous: stepRun.observation }),
       stepStartedAt: run.stepStartedAt ?? clock.now(),
-      deadlineAtMs: run.deadline ?? clock.now() + planned.timeoutMs,
+      // A command's deadline counts from its launch when Ebb could not launch it on time.
+      deadlineAtMs:
+        lateByMs !== undefined || run.deadline === undefined ? checkedAt + planned.timeoutMs : run.deadline,
       recheckMs: planned.recheckMs,
       now: () => clock.now(),
     });
@@ -72,6 +84,7 @@ export async function runStepJob(
   // a thousand targets waiting, writes happen only when something was observed to change.
   if (
     outcome.kind === "waiting" &&
+    lateByMs === undefined &&
     job.canDelay &&
     run.status === "waiting" &&
     JSON.stringify(outcome.observation) === JSON.stringify(stepRun?.observation) &&
@@ -80,7 +93,9 @@ export async function runStepJob(
     return delay(outcome.recheckAtMs, undefined);
   let result: ApplyOutcome;
   try {
-    result = await deps.applier.apply(p.rolloutId, toEvent(outcome, p), clock.now(), {
+    const event = toEvent(outcome, p);
+    if (event.type === "step.waiting" && lateByMs !== undefined) event.lateByMs = lateByMs;
+    result = await deps.applier.apply(p.rolloutId, event, clock.now(), {
       ...(outcome.kind !== "waiting" && outcome.outputTail !== undefined
         ? { record: { outputTail: outcome.outputTail } }
         : {}),
@@ -105,6 +120,11 @@ export async function runStepJob(
   // The time the step itself asked for, if it did; else the machine's default poll (own.atMs).
   if (keepOwn) return delay(outcome.kind === "waiting" ? outcome.recheckAtMs : undefined, own.atMs);
   return { kind: "done" };
+}
+
+/** How late a check may run before it counts as an outage of Ebb rather than a busy worker. */
+export function outageToleranceMs(recheckMs: number): number {
+  return Math.max(2_000, 2 * recheckMs);
 }
 
 function toEvent(

@@ -79,6 +79,10 @@ function apply(d: Draft, event: RolloutEvent): Ignored {
     case "step.waiting": {
       const run = current(d, event, ["running", "waiting"]);
       if (typeof run === "string") return stale(run);
+      if (event.lateByMs !== undefined && run.outageMs === undefined) {
+        run.outageMs = event.lateByMs;
+        run.deadline = d.now + d.planned(run).timeoutMs;
+      }
       const deadline = run.deadline ?? d.now;
       if (d.now >= deadline) {
         failStep(d, run, "timedOut", timeoutError(d, run, event.observation));

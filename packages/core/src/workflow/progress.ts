@@ -32,6 +32,7 @@ export function beginStep(d: Draft, run: TargetRun, stepIndex: number, attempt: 
   const planned = d.planned(run);
   const deadline = d.now + planned.timeoutMs;
   run.deadline = deadline;
+  delete run.outageMs;
   const stepRun = run.steps[stepIndex];
   const approval = planned.step.type === "approval";
   if (stepRun !== undefined) {
@@ -83,6 +84,7 @@ export function afterStep(d: Draft, run: TargetRun): void {
       run.stepIndex = next;
       run.attempt = 0;
       delete run.deadline;
+      delete run.outageMs;
       d.setTargetStatus(run, "held");
   }
 }
@@ -90,6 +92,7 @@ export function afterStep(d: Draft, run: TargetRun): void {
 function completeTarget(d: Draft, run: TargetRun): void {
   run.finishedAt = d.now;
   delete run.deadline;
+  delete run.outageMs;
   d.setTargetStatus(run, "succeeded");
   d.releaseLease(run);
   if (d.state.status === "aborting") return;
@@ -131,6 +134,7 @@ export function failStep(d: Draft, run: TargetRun, status: "failed" | "timedOut"
     return;
   }
   delete run.deadline;
+  delete run.outageMs;
   d.setTargetStatus(run, "failed");
   if (d.state.status === "running" || d.state.status === "paused") {
     d.state.failure = { target: run.target, stepIndex: run.stepIndex, error };
@@ -151,7 +155,11 @@ export function timeoutError(d: Draft, run: TargetRun, observation?: Observation
       : "";
   return {
     code: "step_timeout",
-    message: `${planned.step.id} on ${run.target} did not complete within ${formatDuration(planned.timeoutMs)}${last}`,
+    message:
+      `${planned.step.id} on ${run.target} did not complete within ${formatDuration(planned.timeoutMs)}${last}` +
+      (run.outageMs === undefined
+        ? ""
+        : `; its deadline was moved once because Ebb could not check it for ${formatDuration(run.outageMs)} (an outage of its queue, database or workers)`),
   };
 }
 
@@ -168,6 +176,7 @@ export function resumeHeld(d: Draft): void {
  */
 export function settleAborted(d: Draft, run: TargetRun): void {
   delete run.deadline;
+  delete run.outageMs;
   if (run.outOfService && !run.deployFailed) {
     d.setTargetStatus(run, "restoring");
     const deployed = d.state.steps.some((p, i) => isDeployStep(p) && run.steps[i]?.status === "succeeded");

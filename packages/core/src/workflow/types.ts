@@ -58,6 +58,8 @@ export interface TargetRun {
   stepStartedAt?: number;
   /** Absolute time (ms) after which the current step counts as timed out. */
   deadline?: number;
+  /** The current step's deadline was moved once because Ebb could not check it (an outage, in ms). */
+  outageMs?: number;
   finishedAt?: number;
   /** A step that takes the target out has started and no observed re-bind (or restore) followed. */
   outOfService: boolean;
@@ -98,7 +100,17 @@ export type RolloutEvent =
   | ({ type: "step.succeeded"; observation?: Observation } & StepRef)
   | ({ type: "step.failed"; error: StepError; observation?: Observation } & StepRef)
   /** The condition does not hold yet; `recheckAtMs` asks for a specific time (e.g. the end of a sleep). */
-  | ({ type: "step.waiting"; observation?: Observation; recheckAtMs?: number } & StepRef)
+  | ({
+      type: "step.waiting";
+      observation?: Observation;
+      recheckAtMs?: number;
+      /**
+       * The check ran this long after it was due: Ebb itself could not work (its queue, its database or
+       * every worker was down). The step gets its full timeout again from now, once, instead of failing by
+       * a clock that ran while nobody could look.
+       */
+      lateByMs?: number;
+    } & StepRef)
   | ({ type: "step.timedOut" } & StepRef)
   | { type: "pause"; by?: string }
   | { type: "resume"; by?: string }
