@@ -1,4 +1,5 @@
 import { EbbError } from "./errors.js";
+import { compilePattern } from "./runbook/safe-pattern.js";
 import type { ParamSpec } from "./runbook/schema.js";
 import { renderTemplate, type TemplateContext, TemplateError } from "./template.js";
 
@@ -162,5 +163,7 @@ function valueProblem(value: string): string | undefined {
 
 function patternProblem(value: string, spec: ParamSpec): string | undefined {
   if (spec.pattern === undefined) return undefined;
-  return new RegExp(`^(?:${spec.pattern})$`).test(value) ? undefined : `does not match /${spec.pattern}/`;
+  const re = compilePattern(spec.pattern);
+  if (!re.ok) return `has an unusable pattern: ${re.message}`;
+  return re.test(value) ? undefined : `does not match /${spec.pattern}/`;
 }

@@ -3,6 +3,7 @@ import { BALANCER_KINDS } from "../facts.js";
 import { BUILTIN_PARAMS, PARAM_NAME } from "../params.js";
 import { TemplateError, templateRefs } from "../template.js";
 import { envField, STEP_ID, scalarString } from "./fields.js";
+import { compilePattern } from "./safe-pattern.js";
 import { type Step, stepSchema } from "./steps.js";
 
 const paramSpecSchema = z
@@ -14,15 +15,9 @@ const paramSpecSchema = z
   })
   .superRefine((spec, ctx) => {
     if (spec.pattern === undefined) return;
-    let re: RegExp;
-    try {
-      re = new RegExp(`^(?:${spec.pattern})$`);
-    } catch (error) {
-      ctx.addIssue({
-        code: "custom",
-        path: ["pattern"],
-        message: `is not a valid regular expression: ${error}`,
-      });
+    const re = compilePattern(spec.pattern);
+    if (!re.ok) {
+      ctx.addIssue({ code: "custom", path: ["pattern"], message: re.message });
       return;
     }
     if (spec.default !== undefined && !re.test(spec.default)) {
