@@ -13,6 +13,7 @@ import {
   UseGuards,
 } from "@nestjs/common";
 import { CONFIG, DATABASE } from "../app/tokens.js";
+import { clientAddressOf } from "../common/client-address.js";
 import type { EbbConfig } from "../config/config.js";
 import type { Database } from "../database/client.js";
 import { Access } from "./access.js";
@@ -40,7 +41,7 @@ export class AuthController {
     try {
       const { response, cookieValue, maxAgeSeconds, sessionId } = await this.auth.login(
         body,
-        req.socket.remoteAddress ?? "",
+        clientAddressOf(req, this.config.trustProxy) ?? "",
       );
       res.setHeader(
         "set-cookie",
