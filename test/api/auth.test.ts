@@ -299,6 +299,43 @@ describe("authentication", () => {
 });
 
 describe("API tokens", () => {
+  it("revoking a token revokes the tokens it made, at any depth", async () => {
+    const parent = await newToken("deploy");
+    const child = await newToken("deploy", { token: parent.token });
+    const grandchild = await newToken("read", { token: child.token });
+    expect((await call("GET", "/auth/me", { token: grandchild.token })).status).toBe(200);
+    expect((await call("DELETE", `/tokens/${parent.id}`, { token: ADMIN_TOKEN })).status).toBe(204);
+    expect((await call("GET", "/auth/me", { token: child.token })).status).toBe(401);
+    expect((await call("GET", "/auth/me", { token: grandchild.token })).status).toBe(401);
+  });
+
+  it("a token limited to one fleet may not act on another", async () => {
+    const created = await call<CreateTokenResponse>("POST", "/tokens", {
+      token: ADMIN_TOKEN,
+      body: { name: "ci-web", scope: "deploy", fleets: ["web"] },
+    });
+    expect(created.status).toBe(201);
+    expect(created.body.fleets).toEqual(["web"]);
+    secrets.add(created.body.token);
+    const other = await call("POST", "/rollouts/preview", {
+      token: created.body.token,
+      body: { fleet: "db", version: "2", runbook: "l4-drain" },
+    });
+    expect(other.status).toBe(403);
+    expect(other.body.error.message).toMatch(/may not act on fleet db/);
+    const own = await call("POST", "/rollouts/preview", {
+      token: created.body.token,
+      body: { fleet: "web", version: "2", runbook: "l4-drain" },
+    });
+    expect(own.status).not.toBe(403);
+    // Nor mint a token for another fleet.
+    const mint = await call("POST", "/tokens", {
+      token: created.body.token,
+      body: { name: "sneaky", scope: "deploy", fleets: ["db"] },
+    });
+    expect(mint.status).toBe(403);
+  });
+
   it("are shown once at creation, listed by prefix, 30 days by default, at most 365", async () => {
     const before = Date.now();
     const created = await newToken("read");
