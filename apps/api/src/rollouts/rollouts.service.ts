@@ -10,6 +10,7 @@ import type {
 import { EbbError, type RolloutEvent, type RolloutPlan, type RolloutState } from "@ebb/core";
 import { HttpException, HttpStatus, Inject, Injectable } from "@nestjs/common";
 import { CONFIG, DATABASE } from "../app/tokens.js";
+import { checkApprover } from "../auth/four-eyes.js";
 import type { Principal } from "../auth/principal.js";
 import type { EbbConfig } from "../config/config.js";
 import type { Database } from "../database/client.js";
@@ -161,6 +162,7 @@ export class RolloutsService {
   ): Promise<RolloutDetail> {
     const who = principal ?? { kind: "system" as const, id: "system", name: "ebb", scope: "admin" as const };
     const row = await this.row(id);
+    await checkApprover(this.db.prisma, row, target, who);
     if (target === undefined && row.requiresApproval && row.approvedAt === null) {
       await approveRollout(this.deps(), id, { name: who.name, id: `${who.kind}:${who.id}` });
       return this.get(id);
