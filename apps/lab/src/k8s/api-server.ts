@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import { foreignRequestProblem } from "@ebb/l4";
 import {
   apiGroup,
   coreVersions,
@@ -165,6 +166,9 @@ export class ApiServer {
       );
     }
     try {
+      // A web page must not drive the emulated cluster (CSRF, DNS rebinding): see foreignRequestProblem.
+      const foreign = foreignRequestProblem(req);
+      if (foreign !== undefined) throw new ApiError(403, "Forbidden", foreign);
       if (this.opts.token !== undefined && req.headers.authorization !== `Bearer ${this.opts.token}`) {
         throw new ApiError(401, "Unauthorized", "Unauthorized");
       }
