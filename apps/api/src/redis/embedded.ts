@@ -194,15 +194,6 @@ function processAlive(pid: number): boolean {
   }
 }
 
-/** We have no child handle for a server a previous run started: ask it to shut down (AOF is flushed). */
-async function shutdownOverProtocol(url: string): Promise<void> {
-  await withRedisProbe(url, (client) => client.call("SHUTDOWN")).catch(() => {
-    // The server closes the connection instead of replying: that is success.
-  });
-  const deadline = Date.now() + STOP_TIMEOUT_MS;
-  while ((await pingRedis(url, { timeoutMs: 200 })) && Date.now() < deadline) await delay(50);
-}
-
 async function stopChild(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
   const exited = once(child, "exit");
