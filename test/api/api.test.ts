@@ -10,6 +10,8 @@ import type {
 } from "@ebb/contracts";
 import { waitFor } from "@ebb/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createToken } from "../../apps/api/src/auth/tokens.js";
+import { createUser } from "../../apps/api/src/auth/users.js";
 import { api, givenEbb, type RunningEbb, TEST_ADMIN_TOKEN } from "../support/ebb.js";
 import { type ApiErrorBody, command, type Lab, request, untilTerminal } from "../support/rollouts.js";
 import { givenLab } from "../support/world.js";
@@ -209,7 +211,20 @@ describe("rollouts", () => {
     const stream = readEvents(`${e.apiUrl}/rollouts/${id}/events`, (evs) =>
       evs.some((x) => x.event === "notice" && x.data.includes('"batch.started"')),
     );
-    const other = await newToken("deploy", "second-person");
+    // A second token of the requester is the same person (four eyes compares users, not credentials).
+    const mine = await newToken("deploy", "requesters-second-token");
+    const own = await api<ApiErrorBody>(e, "POST", `/rollouts/${id}/approve`, {}, mine);
+    expect(own.status, JSON.stringify(own.body)).toBe(403);
+    const person = await createUser(e.prisma, {
+      username: "second-person",
+      password: "second-person-password",
+      role: "deploy",
+    });
+    const { value: other } = await createToken(
+      e.prisma,
+      { name: "second-person", scope: "deploy", createdBy: person.id },
+      new Date(),
+    );
     const approved = await api<RolloutDetail>(e, "POST", `/rollouts/${id}/approve`, {}, other);
     expect(approved.status, JSON.stringify(approved.body)).toBe(200);
     expect(approved.body.approvedBy).toBe("second-person");

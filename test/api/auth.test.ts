@@ -251,7 +251,7 @@ describe("authentication", () => {
     expect((await call("GET", "/auth/me", { cookie: cookie! })).status).toBe(401);
   });
 
-  it("throttles logins: 5 failures for a username or from an address within 15 min answer 429", async () => {
+  it("throttles logins: 5 failures for a username from one address, or from an address, within 15 min answer 429", async () => {
     const carol = await newUser("carol", "read");
     const dave = await newUser("dave", "read");
     const wrong = await login("carol", "not carol's password", { from: "127.0.60.21" });
@@ -268,8 +268,8 @@ describe("authentication", () => {
     const retryAfter = Number(locked.headers.get("retry-after"));
     expect(retryAfter).toBeGreaterThan(0);
     expect(retryAfter).toBeLessThanOrEqual(15 * 60);
-    // The username is locked from anywhere; another user from another address is not.
-    expect((await login("carol", carol.password, { from: "127.0.60.22" })).status).toBe(429);
+    // Only that (username, address) pair is locked: whoever guessed cannot lock the owner out.
+    expect((await login("carol", carol.password, { from: "127.0.60.22" })).status).toBe(200);
     expect((await login("dave", dave.password, { from: "127.0.60.22" })).status).toBe(200);
 
     // An address spraying usernames is locked for every username.
@@ -279,9 +279,63 @@ describe("authentication", () => {
     expect((await login("dave", dave.password, { from: "127.0.60.23" })).status).toBe(429);
     expect((await login("dave", dave.password, { from: "127.0.60.24" })).status).toBe(200);
   });
+
+  it("an attacker guessing the owner's password locks out only themselves", async () => {
+    const owner = await newUser("throttle-owner", "read");
+    for (let i = 0; i < 8; i++) await login("throttle-owner", `guess-${i}`, { from: "127.0.60.25" });
+    expect((await login("throttle-owner", owner.password, { from: "127.0.60.25" })).status).toBe(429);
+    expect((await login("throttle-owner", owner.password, { from: "127.0.60.26" })).status).toBe(200);
+  });
+
+  it("counts concurrent guesses: a burst of 20 parallel tries gets 5 password checks, not 20", async () => {
+    await newUser("throttle-burst", "read");
+    const burst = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => login("throttle-burst", `burst-${i}`, { from: "127.0.60.27" })),
+    );
+    const statuses = burst.map((r) => r.status).sort();
+    expect(statuses.filter((s) => s === 401)).toHaveLength(5);
+    expect(statuses.filter((s) => s === 429)).toHaveLength(15);
+  });
 });
 
 describe("API tokens", () => {
+  it("revoking a token revokes the tokens it made, at any depth", async () => {
+    const parent = await newToken("deploy");
+    const child = await newToken("deploy", { token: parent.token });
+    const grandchild = await newToken("read", { token: child.token });
+    expect((await call("GET", "/auth/me", { token: grandchild.token })).status).toBe(200);
+    expect((await call("DELETE", `/tokens/${parent.id}`, { token: ADMIN_TOKEN })).status).toBe(204);
+    expect((await call("GET", "/auth/me", { token: child.token })).status).toBe(401);
+    expect((await call("GET", "/auth/me", { token: grandchild.token })).status).toBe(401);
+  });
+
+  it("a token limited to one fleet may not act on another", async () => {
+    const created = await call<CreateTokenResponse>("POST", "/tokens", {
+      token: ADMIN_TOKEN,
+      body: { name: "ci-web", scope: "deploy", fleets: ["web"] },
+    });
+    expect(created.status).toBe(201);
+    expect(created.body.fleets).toEqual(["web"]);
+    secrets.add(created.body.token);
+    const other = await call("POST", "/rollouts/preview", {
+      token: created.body.token,
+      body: { fleet: "db", version: "2", runbook: "l4-drain" },
+    });
+    expect(other.status).toBe(403);
+    expect(other.body.error.message).toMatch(/may not act on fleet db/);
+    const own = await call("POST", "/rollouts/preview", {
+      token: created.body.token,
+      body: { fleet: "web", version: "2", runbook: "l4-drain" },
+    });
+    expect(own.status).not.toBe(403);
+    // Nor mint a token for another fleet.
+    const mint = await call("POST", "/tokens", {
+      token: created.body.token,
+      body: { name: "sneaky", scope: "deploy", fleets: ["db"] },
+    });
+    expect(mint.status).toBe(403);
+  });
+
   it("are shown once at creation, listed by prefix, 30 days by default, at most 365", async () => {
     const before = Date.now();
     const created = await newToken("read");
@@ -582,7 +636,7 @@ describe("secrets", () => {
       keys.map(async (k) => ((await redis.type(k)) === "string" ? redis.get(k) : "")),
     );
     const inRedis = [...keys, ...values].join("\n");
-    expect(keys.some((k) => k.startsWith("ebb:login-failures:"))).toBe(true);
+    expect(keys.some((k) => k.startsWith("ebb:login-attempts:"))).toBe(true);
     for (const secret of secrets) {
       expect(responses.includes(secret) ? `response contains ${secret.slice(0, 6)}…` : "ok").toBe("ok");
       expect(logs.includes(secret) ? `log contains ${secret.slice(0, 6)}…` : "ok").toBe("ok");

@@ -82,6 +82,8 @@ export const createTokenBodySchema = z.strictObject({
   name: z.string().trim().min(1).max(64),
   scope: authScopeSchema,
   expiresInDays: z.number().int().min(1).max(TOKEN_MAX_EXPIRY_DAYS).default(TOKEN_DEFAULT_EXPIRY_DAYS),
+  /** The fleets the token may act on (start and command rollouts); absent or empty: every fleet. */
+  fleets: z.array(z.string().trim().min(1).max(128)).max(100).optional(),
 });
 export type CreateTokenBody = z.output<typeof createTokenBodySchema>;
 export type CreateTokenInput = z.input<typeof createTokenBodySchema>;
@@ -97,6 +99,8 @@ export const tokenViewSchema = z.object({
   expiresAt: timestamp.nullable(),
   lastUsedAt: timestamp.nullable(),
   revokedAt: timestamp.nullable(),
+  /** Empty: every fleet. */
+  fleets: z.array(z.string()),
 });
 export type TokenView = z.infer<typeof tokenViewSchema>;
 

@@ -22,6 +22,7 @@ export * from "./runbook/roles.js";
 export * from "./runbook/schema.js";
 export * from "./runbook/step-types.js";
 export * from "./runbook/steps.js";
+export * from "./secret-ref.js";
 export * from "./statuses.js";
 export * from "./template.js";
 export * from "./workflow/create.js";

@@ -1,6 +1,8 @@
 import { EbbError } from "./errors.js";
 import { ENV_NAME, isReservedEnvName, PARAM_NAME, paramEnvName } from "./param-names.js";
+import { compilePattern } from "./runbook/safe-pattern.js";
 import type { ParamSpec } from "./runbook/schema.js";
+import { isSecretRef, parseSecretRef, resolveSecretRef } from "./secret-ref.js";
 import { renderTemplate, type TemplateContext, TemplateError } from "./template.js";
 
 export * from "./param-names.js";
@@ -37,7 +39,9 @@ export function resolveParams(
       problems.push({ param: name, message: "is required (no default)" });
       continue;
     }
-    const problem = valueProblem(value) ?? patternProblem(value, spec);
+    const problem =
+      valueProblem(value) ??
+      (isSecretRef(value) ? secretRefProblem(value, spec) : patternProblem(value, spec));
     if (problem !== undefined) {
       problems.push({ param: name, message: problem });
       continue;
@@ -69,8 +73,13 @@ export interface CommandEnvInput {
 export function buildCommandEnv(input: CommandEnvInput): Record<string, string> {
   const versionProblem = valueProblem(input.version);
   if (versionProblem !== undefined) throw new EbbError("param_invalid", `version ${versionProblem}`);
+  // resolveParams lets references through for secret parameters only; they become values here, in the
+  // worker, and nowhere else.
+  const params: Record<string, string> = {};
+  for (const [name, value] of Object.entries(input.params))
+    params[name] = isSecretRef(value) ? resolveSecretRef(name, value) : value;
   const context: TemplateContext = {
-    params: { ...input.params, version: input.version },
+    params: { ...params, version: input.version },
     target: input.target,
   };
   const env: Record<string, string> = {};
@@ -80,7 +89,7 @@ export function buildCommandEnv(input: CommandEnvInput): Record<string, string> 
     }
     env[name] = render(template, context, `env.${name}`);
   }
-  for (const [name, value] of Object.entries(input.params)) {
+  for (const [name, value] of Object.entries(params)) {
     if (!PARAM_NAME.test(name)) throw new EbbError("param_invalid", `params.${name} is not a valid name`);
     env[paramEnvName(name)] = value;
   }
@@ -97,9 +106,19 @@ export function secretValues(
   specs: ParamSpecs | undefined,
   params: Readonly<Record<string, string>>,
 ): string[] {
-  return Object.entries(specs ?? {})
-    .filter(([name, spec]) => spec.secret && params[name] !== undefined && params[name] !== "")
-    .map(([name]) => params[name] as string);
+  const values: string[] = [];
+  for (const [name, spec] of Object.entries(specs ?? {})) {
+    const value = params[name];
+    if (!spec.secret || value === undefined || value === "") continue;
+    values.push(value);
+    if (isSecretRef(value)) {
+      // What a command may print is the resolved value; one that cannot be resolved fails the step anyway.
+      try {
+        values.push(resolveSecretRef(name, value));
+      } catch {}
+    }
+  }
+  return values;
 }
 
 export const REDACTED = "[redacted]";
@@ -138,7 +157,15 @@ function valueProblem(value: string): string | undefined {
   return undefined;
 }
 
+function secretRefProblem(value: string, spec: ParamSpec): string | undefined {
+  if (!spec.secret) return "is a secret reference, but the parameter is not declared secret: true";
+  const ref = parseSecretRef(value);
+  return "problem" in ref ? ref.problem : undefined;
+}
+
 function patternProblem(value: string, spec: ParamSpec): string | undefined {
   if (spec.pattern === undefined) return undefined;
-  return new RegExp(`^(?:${spec.pattern})$`).test(value) ? undefined : `does not match /${spec.pattern}/`;
+  const re = compilePattern(spec.pattern);
+  if (!re.ok) return `has an unusable pattern: ${re.message}`;
+  return re.test(value) ? undefined : `does not match /${spec.pattern}/`;
 }

@@ -276,3 +276,18 @@ describe("admin API", () => {
     expect(r.text).toContain('ebb_l4_server_up{server="a"} 1');
   });
 });
+
+describe("foreign Host and Origin (CSRF, DNS rebinding)", () => {
+  it("refuses a page's cross-origin request and a rebinding host name; the device keeps its state", async () => {
+    const rebound = await call("POST", "/servers/a/disable", undefined, {
+      host: `evil.example:${new URL(d.adminUrl).port}`,
+    });
+    expect(rebound.status).toBe(403);
+    const crossSite = await call("POST", "/servers/a/disable", undefined, { origin: "https://evil.example" });
+    expect(crossSite.status).toBe(403);
+    expect(d.server("a")?.bound).toBe(true);
+    // Same-origin and non-browser callers (no Origin) still work.
+    expect((await call("GET", "/servers")).status).toBe(200);
+    expect((await call("GET", "/servers", undefined, { origin: d.adminUrl })).status).toBe(200);
+  });
+});

@@ -1,3 +1,4 @@
+export { foreignRequestProblem } from "./admin/host-check.js";
 export {
   type DeepPartialConfig,
   type DeviceConfig,

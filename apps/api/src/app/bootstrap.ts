@@ -1,4 +1,5 @@
 import type { Server } from "node:net";
+import { setSecretResolver } from "@ebb/core";
 import type { INestApplication, INestApplicationContext, LoggerService } from "@nestjs/common";
 import { NestFactory } from "@nestjs/core";
 import type { NestExpressApplication } from "@nestjs/platform-express";
@@ -15,6 +16,7 @@ import { checkRedisPolicy } from "../redis/policy.js";
 import { AppModule, type ModuleImport } from "./app.module.js";
 import { drainableHttp } from "./graceful-http.js";
 import { createLogger } from "./logger.js";
+import { workerSecretResolver } from "./secret-resolver.js";
 
 export const API_PREFIX = "api/v1";
 
@@ -27,6 +29,8 @@ export interface BootstrapDeps {
   embeddedRedisHost?: string;
   /** Default: a console logger at `config.logLevel`. `false` silences Nest. */
   logger?: LoggerService | false;
+  /** Where `secret:env:NAME` references are read (worker roles). Default: this process's environment. */
+  secretEnv?: Readonly<Record<string, string | undefined>>;
 }
 
 export interface RunningApp {
@@ -59,6 +63,9 @@ export async function bootstrap(config: EbbConfig, deps: BootstrapDeps = {}): Pr
     closing ??= closeAll(closers, logger);
     return closing;
   };
+
+  // Only processes that run steps resolve `secret:` parameter references (see core/secret-ref.ts).
+  if (config.role !== "api") setSecretResolver(workerSecretResolver(deps.secretEnv ?? process.env));
 
   try {
     let redisUrl: string;

@@ -14,6 +14,7 @@ import { ApplicationConfig, HttpAdapterHost } from "@nestjs/core";
 import { finalize, type Observable, tap } from "rxjs";
 import { AuthService } from "../auth/auth.service.js";
 import type { AuthenticatedRequest, Principal } from "../auth/principal.js";
+import { clientAddressOf, type TrustProxy } from "../common/client-address.js";
 import { mapError } from "../common/error-mapping.js";
 import { ensureRequestId } from "../common/request-id.js";
 import { describeRoute, isSimplePattern, type KnownRoute, MUTATING_METHODS, matchRoute } from "./actions.js";
@@ -23,11 +24,8 @@ import { ANONYMOUS_ACTOR, type AuditActor, type AuditEventInput } from "./audit-
 export const AUDIT_OPTIONS = Symbol("ebb.audit-options");
 
 export interface AuditOptions {
-  /**
-   * Take the client IP from the left-most X-Forwarded-For entry. Only behind a proxy that sets it:
-   * otherwise any caller writes whatever address it likes into the audit history.
-   */
-  trustProxy?: boolean;
+  /** Which proxies' X-Forwarded-For names the client (see common/client-address.ts); none by default. */
+  trustProxy?: TrustProxy;
 }
 
 /** What a handler (or a guard) knows that the route does not: add it with `noteAudit`. */
@@ -225,7 +223,7 @@ export class AuditHttpRecorder implements OnApplicationBootstrap, OnApplicationS
       },
       outcome: outcomeOf(status, state),
       httpStatus: status,
-      clientIp: clientIpOf(req, this.options.trustProxy === true),
+      clientIp: clientIpOf(req, this.options.trustProxy ?? false),
       userAgent: headerOf(req, "user-agent"),
       requestId: ensureRequestId(req),
     };
@@ -273,14 +271,8 @@ function actorOf(principal: Principal | undefined): AuditActor {
   return principal ? { kind: principal.kind, id: principal.id, name: principal.name } : ANONYMOUS_ACTOR;
 }
 
-export function clientIpOf(req: IncomingMessage, trustProxy: boolean): string | null {
-  if (trustProxy) {
-    const forwarded = headerOf(req, "x-forwarded-for")?.split(",")[0]?.trim();
-    if (forwarded) return forwarded;
-  }
-  const address = req.socket.remoteAddress;
-  if (address === undefined) return null;
-  return address.startsWith("::ffff:") ? address.slice(7) : address;
+export function clientIpOf(req: IncomingMessage, trustProxy: TrustProxy): string | null {
+  return clientAddressOf(req, trustProxy);
 }
 
 function headerOf(req: IncomingMessage, name: string): string | undefined {

@@ -440,7 +440,7 @@ describe("audit of HTTP requests", () => {
     }
   });
 
-  it("X-Forwarded-For is ignored unless the proxy is trusted; the socket's address is recorded", async () => {
+  it("X-Forwarded-For is ignored unless the proxy is trusted, and then read from the right; the socket's address is recorded", async () => {
     const forged = await call("POST", "/audit-widgets", {
       body: { name: "xff" },
       headers: { "x-forwarded-for": "203.0.113.9" },
@@ -453,7 +453,9 @@ describe("audit of HTTP requests", () => {
       socket: { remoteAddress: "::ffff:10.0.0.1" },
     };
     expect(clientIpOf(req as unknown as IncomingMessage, false)).toBe("10.0.0.1");
-    expect(clientIpOf(req as unknown as IncomingMessage, true)).toBe("203.0.113.9");
+    // One trusted hop: the entry our proxy appended, never the client-written left-most one.
+    expect(clientIpOf(req as unknown as IncomingMessage, { hops: 1 })).toBe("10.0.0.1");
+    expect(clientIpOf(req as unknown as IncomingMessage, { hops: 2 })).toBe("203.0.113.9");
     expect([200, 302, 400, 401, 403, 404, 429, 500].map((s) => outcomeOf(s))).toEqual([
       "succeeded",
       "succeeded",

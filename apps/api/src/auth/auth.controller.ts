@@ -2,6 +2,7 @@ import type { ServerResponse } from "node:http";
 import { type LoginBody, type LoginResponse, loginBodySchema, type MeResponse } from "@ebb/contracts";
 import { isEbbError } from "@ebb/core";
 import { Body, Controller, Get, HttpCode, Inject, Post, Req, Res, UseGuards } from "@nestjs/common";
+import { clientAddressOf } from "../common/client-address.js";
 import { CONFIG, DATABASE } from "../common/tokens.js";
 import type { EbbConfig } from "../config/config.js";
 import type { Database } from "../database/client.js";
@@ -30,7 +31,7 @@ export class AuthController {
     try {
       const { response, cookieValue, maxAgeSeconds, sessionId } = await this.auth.login(
         body,
-        req.socket.remoteAddress ?? "",
+        clientAddressOf(req, this.config.trustProxy) ?? "",
       );
       res.setHeader(
         "set-cookie",

@@ -1,9 +1,12 @@
 import type { IncomingMessage } from "node:http";
 import { type CanActivate, type ExecutionContext, Inject, Injectable, Logger } from "@nestjs/common";
 import { Reflector } from "@nestjs/core";
+import { DATABASE } from "../common/tokens.js";
+import type { Database } from "../database/client.js";
 import { ACCESS_METADATA, type AccessLevel } from "./access.js";
 import { AuthService } from "./auth.service.js";
 import { csrfFailed, forbidden, unauthenticated } from "./errors.js";
+import { checkFleetScope } from "./fleet-scope.js";
 import { type AuthenticatedRequest, scopeAllows } from "./principal.js";
 import { safeEqual } from "./secrets.js";
 
@@ -31,6 +34,7 @@ export class AuthGuard implements CanActivate {
   private readonly logger = new Logger("auth");
   @Inject(Reflector) private readonly reflector!: Reflector;
   @Inject(AuthService) private readonly auth!: AuthService;
+  @Inject(DATABASE) private readonly database!: Database;
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
     // Nothing but HTTP reaches controllers in Ebb; a new transport must bring its own decision.
@@ -64,6 +68,7 @@ export class AuthGuard implements CanActivate {
         },
       );
     }
+    await checkFleetScope(this.database.prisma, req, auth.principal);
     return true;
   }
 }

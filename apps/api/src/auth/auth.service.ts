@@ -73,7 +73,7 @@ export class AuthService implements OnModuleInit {
     clientIp: string,
   ): Promise<{ response: LoginResponse; cookieValue: string; maxAgeSeconds: number; sessionId: string }> {
     const username = body.username.toLowerCase();
-    const wait = await this.throttle.blockedFor(username, clientIp);
+    const wait = await this.throttle.begin(username, clientIp);
     if (wait > 0) {
       const seconds = Math.ceil(wait / 1000);
       throw tooManyRequests(`too many failed logins: try again in ${seconds} s`, seconds);
@@ -84,10 +84,9 @@ export class AuthService implements OnModuleInit {
     if (user === null) await burnPasswordTime(body.password);
     else ok = await verifyPassword(body.password, user.passwordHash);
     if (user === null || !ok || user.disabledAt !== null || !isScope(user.role)) {
-      await this.throttle.recordFailure(username, clientIp);
       throw unauthenticated(BAD_LOGIN);
     }
-    await this.throttle.recordSuccess(username);
+    await this.throttle.succeeded(username, clientIp);
     const now = new Date();
     const { session, cookieValue } = await createSession(prisma, user.id, now);
     return {

@@ -81,6 +81,27 @@ describe.each(testDatabases())("credentials on $kind", (variant) => {
     expect(await authenticateToken(db.prisma, SEED, now)).toBeNull();
   });
 
+  it("tokens made by the seeded token (and what they made) die when EBB_ADMIN_TOKEN is rotated", async () => {
+    const now = new Date();
+    await seedAdminToken(db.prisma, SEED, now);
+    const seed = await db.prisma.apiToken.findUniqueOrThrow({ where: { hash: sha256Hex(SEED) } });
+    const child = await createToken(
+      db.prisma,
+      { name: "ci", scope: "deploy", createdBy: null, parentTokenId: seed.id },
+      now,
+    );
+    const grandchild = await createToken(
+      db.prisma,
+      { name: "ci-2", scope: "read", createdBy: null, parentTokenId: child.token.id },
+      now,
+    );
+    expect(await authenticateToken(db.prisma, grandchild.value, now)).not.toBeNull();
+
+    await seedAdminToken(db.prisma, `${SEED}-rotated`, now);
+    expect(await authenticateToken(db.prisma, child.value, now)).toBeNull();
+    expect(await authenticateToken(db.prisma, grandchild.value, now)).toBeNull();
+  });
+
   it("creates the first admin only when no user exists, and refuses a weak password", async () => {
     await expect(ensureFirstAdmin(db.prisma, { username: "admin", password: "short" })).rejects.toThrow(
       /password: must be at least 12/,

@@ -29,8 +29,13 @@ function lowerScope(a: Scope, b: Scope): Scope {
  * disabled, or an unknown scope in the row (deny rather than guess). A token never does more than its
  * creator's current role: demoting a user demotes their tokens.
  */
-export function tokenPrincipal(token: ApiToken & { creator: User | null }, now: Date): Authenticated | null {
+export function tokenPrincipal(
+  token: ApiToken & { creator: User | null; parent?: ApiToken | null },
+  now: Date,
+): Authenticated | null {
   if (token.revokedAt !== null) return null;
+  // Revocation cascades when it happens; this catches a parent revoked by an older version.
+  if (token.parent && token.parent.revokedAt !== null) return null;
   if (token.expiresAt !== null && token.expiresAt.getTime() <= now.getTime()) return null;
   if (!isScope(token.scope)) return null;
   let scope = token.scope;
@@ -45,6 +50,7 @@ export function tokenPrincipal(token: ApiToken & { creator: User | null }, now: 
       name: token.name,
       scope,
       ...(token.createdBy === null ? {} : { ownerId: token.createdBy }),
+      ...(token.fleets.length > 0 ? { fleets: token.fleets } : {}),
     },
     via: "token",
     expiresAt: token.expiresAt,
@@ -67,7 +73,7 @@ export function sessionPrincipal(session: Session & { user: User }, now: Date): 
 export async function authenticateToken(db: Db, value: string, now: Date): Promise<Authenticated | null> {
   const token = await db.apiToken.findUnique({
     where: { hash: sha256Hex(value) },
-    include: { creator: true },
+    include: { creator: true, parent: true },
   });
   if (token === null) return null;
   const found = tokenPrincipal(token, now);
@@ -109,7 +115,10 @@ function stale(last: Date, now: Date): boolean {
 export async function principalStillValid(db: Db, principal: Principal, now: Date): Promise<boolean> {
   let current: Authenticated | null;
   if (principal.kind === "token") {
-    const token = await db.apiToken.findUnique({ where: { id: principal.id }, include: { creator: true } });
+    const token = await db.apiToken.findUnique({
+      where: { id: principal.id },
+      include: { creator: true, parent: true },
+    });
     current = token === null ? null : tokenPrincipal(token, now);
   } else if (principal.kind === "user") {
     if (principal.sessionId === undefined) {

@@ -7,11 +7,16 @@ export const LOGIN_MAX_FAILURES = 5;
 export const LOGIN_WINDOW_MS = 15 * 60 * 1000;
 
 /**
- * Counts failed logins per username and per client address in Redis, so every API process sees the
- * same counts: after LOGIN_MAX_FAILURES within LOGIN_WINDOW_MS (a fixed window from the first failure),
- * logins for that username or from that address get 429 until the window ends. Usernames are hashed in
+ * Counts login attempts in Redis (so every API process sees the same counts) under two keys:
+ * - (username, client address): the guesses one client makes at one account. After LOGIN_MAX_FAILURES
+ *   within LOGIN_WINDOW_MS that pair gets 429. Keyed on the pair, not on the username alone, so an
+ *   attacker who hammers `admin` locks out only themselves, never the owner logging in from elsewhere.
+ * - client address alone: a client spraying many usernames is stopped after as many failures.
+ * An attempt is counted *before* its password is checked (INCR, then compare) and uncounted when it
+ * succeeds: a burst of N parallel guesses gets LOGIN_MAX_FAILURES answers, not N. Usernames are hashed in
  * the key: a password typed into the username field must not land in Redis. When Redis does not answer,
  * the process counts on its own rather than letting logins through unthrottled (or failing them all).
+ * The client address is the real client's under EBB_TRUST_PROXY (see common/client-address.ts).
  */
 @Injectable()
 export class LoginThrottle {
@@ -19,70 +24,66 @@ export class LoginThrottle {
   @Inject(REDIS_CONNECTION) private readonly redis!: RedisConnections;
   private readonly local = new Map<string, { count: number; until: number }>();
 
-  /** Milliseconds until a login may be tried again for this username or address; 0 when it may now. */
-  async blockedFor(username: string, ip: string): Promise<number> {
-    const keys = this.keys(username, ip);
+  /**
+   * Counts this attempt. Returns 0 when the password may be checked now, else the milliseconds until
+   * this account may be tried again from this client.
+   */
+  async begin(username: string, client: string): Promise<number> {
+    const keys = this.keys(username, client);
+    let counts: { count: number; ttl: number }[];
     try {
-      const client = this.redis.queueConnection();
-      const replies = await client.multi().get(keys[0]).pttl(keys[0]).get(keys[1]).pttl(keys[1]).exec();
-      const values = (replies ?? []).map(([err, value]) => {
+      const multi = this.redis.queueConnection().multi();
+      // SET NX starts the window at the first attempt; INCR keeps the expiry.
+      for (const key of keys) multi.set(key, "0", "PX", LOGIN_WINDOW_MS, "NX").incr(key).pttl(key);
+      const replies = (await multi.exec()) ?? [];
+      const values = replies.map(([err, value]) => {
         if (err) throw err;
         return value;
       });
-      let wait = 0;
-      for (let i = 0; i < 2; i++) {
-        const count = Number(values[i * 2] ?? 0);
-        const ttl = Number(values[i * 2 + 1] ?? -2);
-        if (count >= LOGIN_MAX_FAILURES && ttl > 0) wait = Math.max(wait, ttl);
-      }
-      return wait;
+      counts = keys.map((_, i) => ({ count: Number(values[i * 3 + 1]), ttl: Number(values[i * 3 + 2]) }));
     } catch (err) {
       this.redisFailed(err);
       const now = Date.now();
-      let wait = 0;
-      for (const key of keys) {
-        const entry = this.local.get(key);
-        if (entry && entry.until > now && entry.count >= LOGIN_MAX_FAILURES)
-          wait = Math.max(wait, entry.until - now);
-      }
-      return wait;
-    }
-  }
-
-  async recordFailure(username: string, ip: string): Promise<void> {
-    const keys = this.keys(username, ip);
-    try {
-      const multi = this.redis.queueConnection().multi();
-      // SET NX starts the window at the first failure; INCR keeps the expiry.
-      for (const key of keys) multi.set(key, "0", "PX", LOGIN_WINDOW_MS, "NX").incr(key);
-      const replies = await multi.exec();
-      for (const [err] of replies ?? []) if (err) throw err;
-    } catch (err) {
-      this.redisFailed(err);
-      const now = Date.now();
-      for (const key of keys) {
-        const entry = this.local.get(key);
-        if (entry && entry.until > now) entry.count++;
-        else this.local.set(key, { count: 1, until: now + LOGIN_WINDOW_MS });
-      }
+      counts = keys.map((key) => {
+        let entry = this.local.get(key);
+        if (!entry || entry.until <= now) {
+          entry = { count: 0, until: now + LOGIN_WINDOW_MS };
+          this.local.set(key, entry);
+        }
+        entry.count++;
+        return { count: entry.count, ttl: entry.until - now };
+      });
       if (this.local.size > 10_000)
         for (const [key, e] of this.local) if (e.until <= now) this.local.delete(key);
     }
+    let wait = 0;
+    for (const { count, ttl } of counts)
+      if (count > LOGIN_MAX_FAILURES) wait = Math.max(wait, ttl > 0 ? ttl : LOGIN_WINDOW_MS);
+    return wait;
   }
 
-  /** A successful login clears its username's count (not the address's: one good password must not unlock a spray). */
-  async recordSuccess(username: string): Promise<void> {
-    const [userKey] = this.keys(username, "");
-    this.local.delete(userKey);
+  /**
+   * The password was right: the pair's count starts over, and this attempt no longer counts against the
+   * client (the client's earlier failures still do: one good password must not unlock a spray).
+   */
+  async succeeded(username: string, client: string): Promise<void> {
+    const [pairKey, clientKey] = this.keys(username, client);
+    this.local.delete(pairKey);
+    const entry = this.local.get(clientKey);
+    if (entry && entry.count > 0) entry.count--;
     try {
-      await this.redis.queueConnection().del(userKey);
+      const replies = await this.redis.queueConnection().multi().del(pairKey).decr(clientKey).exec();
+      for (const [err] of replies ?? []) if (err) throw err;
     } catch (err) {
       this.redisFailed(err);
     }
   }
 
-  private keys(username: string, ip: string): [string, string] {
-    return [`ebb:login-failures:user:${sha256Hex(username.toLowerCase())}`, `ebb:login-failures:ip:${ip}`];
+  private keys(username: string, client: string): [string, string] {
+    return [
+      `ebb:login-attempts:pair:${sha256Hex(`${username.toLowerCase()}\n${client}`)}`,
+      `ebb:login-attempts:client:${client}`,
+    ];
   }
 
   private redisFailed(err: unknown): void {

@@ -16,6 +16,8 @@ export interface Principal {
   ownerId?: string;
   /** For a user: the id of the session row the request came with (not its secret). */
   sessionId?: string;
+  /** For a token limited to some fleets: those fleets (absent: every fleet). */
+  fleets?: readonly string[];
 }
 
 export const SYSTEM_PRINCIPAL: Principal = { kind: "system", id: "system", name: "ebb", scope: "admin" };

@@ -7,7 +7,7 @@ import type { Prisma } from "../generated/prisma/client.js";
 import { CredentialWatch } from "./credential-watch.js";
 import { forbidden } from "./errors.js";
 import { type Principal, scopeAllows } from "./principal.js";
-import { createToken, SEEDED_TOKEN_NAME, tokenView } from "./tokens.js";
+import { createToken, revokeWithDescendants, SEEDED_TOKEN_NAME, tokenView } from "./tokens.js";
 
 @Injectable()
 export class TokensService {
@@ -33,6 +33,14 @@ export class TokensService {
     if (body.name === SEEDED_TOKEN_NAME) {
       throw new EbbError("param_invalid", `name: "${SEEDED_TOKEN_NAME}" is reserved for the seeded token`);
     }
+    const fleets = [...new Set(body.fleets ?? [])];
+    if (caller.fleets !== undefined) {
+      // A fleet-limited token makes only tokens limited to (some of) its own fleets.
+      const outside = fleets.filter((f) => !caller.fleets?.includes(f));
+      if (outside.length > 0)
+        throw forbidden(`this token may not act on fleet(s) ${outside.join(", ")}`, { fleets: outside });
+      if (fleets.length === 0) fleets.push(...caller.fleets);
+    }
     const prisma = this.database.prisma;
     let notAfter: Date | null = null;
     if (caller.kind === "token") {
@@ -41,7 +49,15 @@ export class TokensService {
     const createdBy = caller.kind === "user" ? caller.id : (caller.ownerId ?? null);
     const { token, value } = await createToken(
       prisma,
-      { name: body.name, scope: body.scope, expiresInDays: body.expiresInDays, createdBy, notAfter },
+      {
+        name: body.name,
+        scope: body.scope,
+        expiresInDays: body.expiresInDays,
+        createdBy,
+        notAfter,
+        parentTokenId: caller.kind === "token" ? caller.id : null,
+        fleets,
+      },
       new Date(),
     );
     return { ...tokenView(token), token: value };
@@ -53,10 +69,9 @@ export class TokensService {
     const token = await prisma.apiToken.findFirst({ where: { AND: [{ id }, visibleTo(caller)] } });
     // Someone else's token answers like a missing one: ids of other users' tokens are not disclosed.
     if (token === null) throw new EbbError("not_found", `token ${id} does not exist`);
-    if (token.revokedAt === null) {
-      await prisma.apiToken.updateMany({ where: { id, revokedAt: null }, data: { revokedAt: new Date() } });
-    }
-    this.watch.invalidate({ tokenId: id });
+    // Also when it was revoked before: what it made may still be live.
+    const revoked = await revokeWithDescendants(prisma, [id], new Date());
+    for (const tokenId of revoked) this.watch.invalidate({ tokenId });
   }
 }
 

@@ -17,6 +17,10 @@ export interface NewToken {
   createdBy: string | null;
   /** A token made by a token lives no longer than its maker (it could otherwise outlive a revocation plan). */
   notAfter?: Date | null;
+  /** The token that made it: revoking (or rotating) that one revokes this one too. */
+  parentTokenId?: string | null;
+  /** The fleets it may act on; empty or absent: every fleet. */
+  fleets?: readonly string[];
 }
 
 /** Creates a token; the value is in the result only (it is never stored, only its sha256). */
@@ -41,6 +45,8 @@ export async function createToken(
       createdBy: spec.createdBy,
       createdAt: now,
       expiresAt,
+      parentTokenId: spec.parentTokenId ?? null,
+      fleets: [...(spec.fleets ?? [])],
     },
   });
   return { token, value };
@@ -57,7 +63,35 @@ export function tokenView(token: ApiToken): TokenView {
     expiresAt: token.expiresAt?.toISOString() ?? null,
     lastUsedAt: token.lastUsedAt?.toISOString() ?? null,
     revokedAt: token.revokedAt?.toISOString() ?? null,
+    fleets: token.fleets,
   };
+}
+
+/**
+ * Revokes tokens and, generation by generation, every token they made: a token handed to CI by a token
+ * that is later revoked (or by the seeded EBB_ADMIN_TOKEN, later rotated) must not keep working.
+ * Returns the ids revoked now (for closing their streams).
+ */
+export async function revokeWithDescendants(db: Db, ids: readonly string[], now: Date): Promise<string[]> {
+  const revoked: string[] = [];
+  let frontier = [...ids];
+  const seen = new Set<string>();
+  while (frontier.length > 0) {
+    frontier = frontier.filter((id) => !seen.has(id));
+    for (const id of frontier) seen.add(id);
+    if (frontier.length === 0) break;
+    await db.apiToken.updateMany({
+      where: { id: { in: frontier }, revokedAt: null },
+      data: { revokedAt: now },
+    });
+    revoked.push(...frontier);
+    const children = await db.apiToken.findMany({
+      where: { parentTokenId: { in: frontier } },
+      select: { id: true },
+    });
+    frontier = children.map((c) => c.id);
+  }
+  return revoked;
 }
 
 export type SeedResult = "created" | "unchanged" | "revoked-kept" | "none";
@@ -70,16 +104,21 @@ export type SeedResult = "created" | "unchanged" | "revoked-kept" | "none";
  */
 export async function seedAdminToken(db: Db, value: string | undefined, now: Date): Promise<SeedResult> {
   const hash = value === undefined ? undefined : sha256Hex(value);
-  await db.apiToken.updateMany({
+  const rotated = await db.apiToken.findMany({
     where: {
       name: SEEDED_TOKEN_NAME,
       createdBy: null,
       expiresAt: null,
-      revokedAt: null,
       ...(hash === undefined ? {} : { hash: { not: hash } }),
     },
-    data: { revokedAt: now },
+    select: { id: true },
   });
+  // Earlier seeds, and everything they made (also after an earlier rotation revoked only the seed).
+  await revokeWithDescendants(
+    db,
+    rotated.map((t) => t.id),
+    now,
+  );
   if (value === undefined || hash === undefined) return "none";
 
   for (let attempt = 0; ; attempt++) {

@@ -1,5 +1,6 @@
 import { isAbsolute, resolve } from "node:path";
 import { z } from "zod";
+import { parseTrustProxy, type TrustProxy } from "../common/client-address.js";
 import { ROLES, type Role } from "./roles.js";
 
 export const LOG_LEVELS = ["error", "warn", "info", "debug"] as const;
@@ -32,8 +33,8 @@ export interface EbbConfig {
   readonly firstAdmin?: { readonly username: string; readonly password: string };
   /** Mark the session cookie `Secure` (HTTPS only). Off by default: the lab is plain http. */
   readonly cookieSecure: boolean;
-  /** Trust X-Forwarded-For for the client address (EBB_TRUST_PROXY). */
-  readonly trustProxy: boolean;
+  /** Which proxies' X-Forwarded-For names the client (EBB_TRUST_PROXY): see common/client-address.ts. */
+  readonly trustProxy: TrustProxy;
   /** Apply pending migrations at start (EBB_MIGRATE). */
   readonly migrate: boolean;
   readonly limits: {
@@ -137,10 +138,21 @@ const envSchema = z.object({
   /** The largest JSON body the API reads (bytes); runbook sources are the big ones. */
   EBB_MAX_BODY_BYTES: integer(1_024, 16 * 1024 * 1024).default(512 * 1024),
   /**
-   * true: the API sits behind a proxy (the dashboard, nginx) whose X-Forwarded-For it trusts for the
-   * client address in the audit history. false: the socket's address, which a client cannot forge.
+   * The proxies in front of the API (the dashboard, nginx) whose X-Forwarded-For names the client, for
+   * the login throttle and the audit history: false (the socket's address, which a client cannot forge),
+   * true (one hop), a number of hops, or a comma-separated list of proxy addresses/CIDRs.
    */
-  EBB_TRUST_PROXY: z.enum(["true", "false"], "must be true or false").default("false"),
+  EBB_TRUST_PROXY: z
+    .string()
+    .default("false")
+    .transform((value, ctx) => {
+      const parsed = parseTrustProxy(value);
+      if (parsed !== false && "error" in parsed) {
+        ctx.addIssue({ code: "custom", message: parsed.error });
+        return z.NEVER;
+      }
+      return parsed;
+    }),
   /**
    * false: do not apply migrations at start. Production runs them once, as the schema owner
    * (`migrate-cli.js`, the compose file's `migrate` service), and the app connects as a role that may not
@@ -239,7 +251,7 @@ export function parseConfig(
       ? {}
       : { firstAdmin: { username: e.EBB_ADMIN_USER, password: e.EBB_ADMIN_PASSWORD } }),
     cookieSecure: e.EBB_COOKIE_SECURE === "true",
-    trustProxy: e.EBB_TRUST_PROXY === "true",
+    trustProxy: e.EBB_TRUST_PROXY,
     migrate: e.EBB_MIGRATE === "true",
     limits: {
       approvalTargetThreshold: e.EBB_APPROVAL_TARGET_THRESHOLD,

@@ -444,6 +444,7 @@ describe.each(testDatabases())("schema through Prisma on $kind", (variant) => {
       WHERE schemaname = 'public' AND tablename <> '_ebb_migrations' ORDER BY indexname`;
     expect(Object.fromEntries(indexes.map((i) => [i.name, i.def.replace(/^.* USING btree /, "")]))).toEqual({
       api_tokens_created_by_idx: "(created_by)",
+      api_tokens_made_by_token_idx: "(made_by_token)",
       api_tokens_hash_key: "(hash)",
       api_tokens_pkey: "(id)",
       audit_events_action_id_idx: "(action, id)",
@@ -491,6 +492,8 @@ describe.each(testDatabases())("schema through Prisma on $kind", (variant) => {
     expect(Object.fromEntries(foreignKeys.map((fk) => [fk.name, fk.def]))).toEqual({
       api_tokens_created_by_fkey:
         "FOREIGN KEY (created_by) REFERENCES users(id) ON UPDATE CASCADE ON DELETE CASCADE",
+      api_tokens_made_by_token_fkey:
+        "FOREIGN KEY (made_by_token) REFERENCES api_tokens(id) ON UPDATE CASCADE ON DELETE CASCADE",
       sessions_user_id_fkey: "FOREIGN KEY (user_id) REFERENCES users(id) ON UPDATE CASCADE ON DELETE CASCADE",
       leases_rollout_id_fkey:
         "FOREIGN KEY (rollout_id) REFERENCES rollouts(id) ON UPDATE CASCADE ON DELETE CASCADE",
@@ -552,6 +555,6 @@ describe.each(testDatabases())("schema through Prisma on $kind", (variant) => {
         expect(type, col).toBe("uuid");
       }
     }
-    expect(Object.keys(byName)).toHaveLength(118);
+    expect(Object.keys(byName)).toHaveLength(120);
   });
 });

@@ -1,7 +1,8 @@
 import type { Readiness } from "@ebb/contracts";
 import { EbbError } from "@ebb/core";
-import { Controller, Get, Inject } from "@nestjs/common";
+import { Controller, Get, Inject, Req } from "@nestjs/common";
 import { Access } from "../auth/access.js";
+import type { AuthenticatedRequest } from "../auth/principal.js";
 import { HealthService } from "./health.service.js";
 
 /** Probes for load balancers and orchestrators, under /api/v1/health. */
@@ -22,8 +23,22 @@ export class HealthController {
    */
   @Get("ready")
   @Access("public")
-  async ready(): Promise<Readiness> {
-    const readiness = await this.health.readiness();
+  async ready(@Req() req: AuthenticatedRequest): Promise<Readiness> {
+    const full = await this.health.readiness();
+    // A probe needs which check failed, not the internals (hosts, ports, driver messages) in its error:
+    // those are for an authenticated caller.
+    const readiness: Readiness =
+      req.principal !== undefined
+        ? full
+        : {
+            ok: full.ok,
+            checks: Object.fromEntries(
+              Object.entries(full.checks).map(([name, c]) => [
+                name,
+                c.ok ? c : { ok: false, ms: c.ms, error: "failed" },
+              ]),
+            ),
+          };
     if (!readiness.ok) {
       const failed = Object.entries(readiness.checks)
         .filter(([, check]) => !check.ok)

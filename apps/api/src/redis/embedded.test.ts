@@ -51,15 +51,20 @@ describe("startEmbeddedRedis", () => {
     expect(await pingRedis(redis.url, { timeoutMs: 300 })).toBe(false);
   });
 
-  it("reuses the server a previous run left on the port, and stops it when it is ours", async () => {
+  it("refuses to share a Redis another running Ebb owns; reuses a previous run's and never stops it", async () => {
     const port = await freePort(HOST);
     const first = await start(port);
+    await expect(startEmbeddedRedis({ port, dir, host: HOST })).rejects.toThrow(/belongs to a running Ebb/);
+
+    // A previous run that died left its server behind: its owner is gone, so it is reused ...
+    await withRedisProbe(first.url, (c) => c.set("ebb:embedded-redis:owner", "2147483646"));
     const lines: string[] = [];
     const second = await start(port, { log: (l) => lines.push(l) });
     expect(second.reused).toBe(true);
     expect(lines.join("\n")).toMatch(/reusing the embedded redis-server/);
+    // ... and never stopped by the run that merely reused it (`ebb --help` in the same checkout did).
     await second.stop();
-    expect(await pingRedis(first.url, { timeoutMs: 300 })).toBe(false);
+    expect(await pingRedis(first.url, { timeoutMs: 300 })).toBe(true);
   });
 
   it("keeps data across a restart (append-only file)", async () => {

@@ -64,7 +64,15 @@ export async function startEmbeddedRedis(options: EmbeddedRedisOptions): Promise
     );
   }
   log(`embedded redis-server (pid ${child.pid}) listening on ${host}:${port}, files in ${dir}`);
-  return { url, reused: false, stop: () => stopChild(child) };
+  const release = await claimOwnership(url);
+  return {
+    url,
+    reused: false,
+    stop: async () => {
+      await release();
+      await stopChild(child);
+    },
+  };
 }
 
 function spawnRedis(command: string, host: string, port: number, dir: string): ChildProcess {
@@ -140,6 +148,15 @@ async function reuseRunning(
       { cause: err },
     );
   }
+  const owner = await withRedisProbe(url, (client) => client.get(OWNER_KEY)).catch(() => null);
+  const ownerPid = Number(owner ?? 0);
+  if (ownerPid > 0 && processAlive(ownerPid)) {
+    // Sharing it would let this process take jobs from the other Ebb's queue.
+    throw new RedisSetupError(
+      `the Redis on ${host}:${port} belongs to a running Ebb (pid ${ownerPid}); stop it first, or give ` +
+        "this one its own EBB_DATA_DIR and EBB_REDIS_PORT",
+    );
+  }
   // The policy of a Redis we did not configure is unknown: check it like any external one.
   await checkRedisPolicy(url, { log });
   const ours = servedDir === dir;
@@ -149,16 +166,32 @@ async function reuseRunning(
       : `a Redis already listens on ${host}:${port} (files in ${String(servedDir ?? "?")}); using it, ` +
           "and leaving it running at exit",
   );
-  return { url, reused: true, stop: ours ? () => shutdownOverProtocol(url) : async () => {} };
+  // Never stopped by us, even when a previous run of ours started it: we cannot know who else uses it
+  // now, and a stopped queue strands every rollout of whoever does.
+  const release = ours ? await claimOwnership(url) : async () => {};
+  return { url, reused: true, stop: release };
 }
 
-/** We have no child handle for a server a previous run started: ask it to shut down (AOF is flushed). */
-async function shutdownOverProtocol(url: string): Promise<void> {
-  await withRedisProbe(url, (client) => client.call("SHUTDOWN")).catch(() => {
-    // The server closes the connection instead of replying: that is success.
-  });
-  const deadline = Date.now() + STOP_TIMEOUT_MS;
-  while ((await pingRedis(url, { timeoutMs: 200 })) && Date.now() < deadline) await delay(50);
+/** Who runs an embedded Redis: the pid of the Ebb process that started (or adopted) it. */
+const OWNER_KEY = "ebb:embedded-redis:owner";
+
+async function claimOwnership(url: string): Promise<() => Promise<void>> {
+  await withRedisProbe(url, (client) => client.set(OWNER_KEY, String(process.pid))).catch(() => {});
+  return async () => {
+    await withRedisProbe(url, async (client) => {
+      if ((await client.get(OWNER_KEY)) === String(process.pid)) await client.del(OWNER_KEY);
+    }).catch(() => {});
+  };
+}
+
+function processAlive(pid: number): boolean {
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
 }
 
 async function stopChild(child: ChildProcess): Promise<void> {

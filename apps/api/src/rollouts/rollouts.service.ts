@@ -9,6 +9,7 @@ import type {
 import { EbbError, type RolloutEvent } from "@ebb/core";
 import type { DriverRegistry, Engine } from "@ebb/engine";
 import { Inject, Injectable } from "@nestjs/common";
+import { checkApprover } from "../auth/four-eyes.js";
 import { type Principal, SYSTEM_PRINCIPAL } from "../auth/principal.js";
 import { CONFIG, DATABASE } from "../common/tokens.js";
 import type { EbbConfig } from "../config/config.js";
@@ -97,6 +98,7 @@ export class RolloutsService {
     const who = principal ?? SYSTEM_PRINCIPAL;
     const row = await this.rollouts.find(id);
     if (!row) throw new EbbError("not_found", `rollout ${id} does not exist`);
+    await checkApprover(this.db.prisma, row, target, who);
     if (target === undefined && row.requiresApproval && row.approvedAt === null) {
       await approveRollout(this.deps(), id, { name: who.name, id: principalId(who) });
       return this.get(id);

@@ -49,6 +49,26 @@ describe("the Kubernetes API emulator", () => {
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
+  it("refuses a foreign Host (DNS rebinding) or a cross-origin Origin (CSRF) with 403", async () => {
+    const { request } = await import("node:http");
+    const status = (headers: Record<string, string>) =>
+      new Promise<number>((resolve, reject) => {
+        const req = request(
+          `${cluster.apiUrl}/api/v1/namespaces/default/pods`,
+          { headers, agent: false },
+          (res) => {
+            res.resume();
+            resolve(res.statusCode ?? 0);
+          },
+        );
+        req.on("error", reject);
+        req.end();
+      });
+    expect(await status({ host: `rebound.example:${new URL(cluster.apiUrl).port}` })).toBe(403);
+    expect(await status({ origin: "https://evil.example" })).toBe(403);
+    expect(await status({})).toBe(200);
+  });
+
   it("serves discovery well enough for kubectl api-resources", async () => {
     const run = await k(["api-resources", "-o", "name"]);
     expect(run.stderr).toBe("");

@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import { foreignRequestProblem } from "@ebb/l4";
 import {
   apiGroup,
   coreVersions,
@@ -168,6 +169,9 @@ export class ApiServer {
       );
     }
     try {
+      // A web page must not drive the emulated cluster (CSRF, DNS rebinding): see foreignRequestProblem.
+      const foreign = foreignRequestProblem(req);
+      if (foreign !== undefined) throw new ApiError(403, "Forbidden", foreign);
       const bearer = /^Bearer (.+)$/.exec(req.headers.authorization ?? "")?.[1];
       const sa = bearer !== undefined ? this.opts.serviceAccounts?.identify(bearer) : undefined;
       if (!sa && this.opts.token !== undefined && bearer !== this.opts.token) {

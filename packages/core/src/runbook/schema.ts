@@ -3,6 +3,7 @@ import { BALANCER_KINDS } from "../facts.js";
 import { BUILTIN_PARAMS, PARAM_NAME } from "../param-names.js";
 import { TemplateError, templateRefs } from "../template.js";
 import { envField, STEP_ID, scalarString } from "./fields.js";
+import { compilePattern } from "./safe-pattern.js";
 import { type Step, stepSchema } from "./steps.js";
 
 const paramSpecSchema = z
@@ -14,15 +15,9 @@ const paramSpecSchema = z
   })
   .superRefine((spec, ctx) => {
     if (spec.pattern === undefined) return;
-    let re: RegExp;
-    try {
-      re = new RegExp(`^(?:${spec.pattern})$`);
-    } catch (error) {
-      ctx.addIssue({
-        code: "custom",
-        path: ["pattern"],
-        message: `is not a valid regular expression: ${error}`,
-      });
+    const re = compilePattern(spec.pattern);
+    if (!re.ok) {
+      ctx.addIssue({ code: "custom", path: ["pattern"], message: re.message });
       return;
     }
     if (spec.default !== undefined && !re.test(spec.default)) {
@@ -74,7 +69,9 @@ export const runbookSchema = z
         seen.set(step.id, index);
       }
       for (const [path, text] of templatedFields(step)) {
-        const problem = templateProblem(text, declared);
+        const problem =
+          templateProblem(text, declared) ??
+          (step.type === "exec" ? undefined : secretRefProblem(text, runbook.params));
         if (problem !== undefined)
           ctx.addIssue({ code: "custom", path: ["steps", index, ...path], message: problem });
       }
@@ -104,6 +101,24 @@ function templatedFields(step: Step): [(string | number)[], string][] {
     if (step.bodyIncludes !== undefined) fields.push([["bodyIncludes"], step.bodyIncludes]);
   }
   return fields;
+}
+
+/**
+ * A secret may reach a command's environment only (its output is redacted there). An http.check URL or
+ * body match is recorded as the step's observation, in the rollout's state, its event stream and the
+ * audit history, so a secret spliced into one would be stored in clear in all of them.
+ */
+function secretRefProblem(text: string, params: Readonly<Record<string, ParamSpec>>): string | undefined {
+  try {
+    for (const ref of templateRefs(text)) {
+      if (ref.kind === "param" && params[ref.name]?.secret === true) {
+        return `references the secret parameter \${params.${ref.name}}: secrets may only reach an exec step's env (a URL or body match is recorded in the rollout's history)`;
+      }
+    }
+  } catch {
+    // templateProblem reports a malformed template.
+  }
+  return undefined;
 }
 
 function templateProblem(text: string, declared: ReadonlySet<string>): string | undefined {

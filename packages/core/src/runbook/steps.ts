@@ -84,6 +84,8 @@ export const approvalStepSchema = z.strictObject({
   type: z.literal("approval"),
   ...common,
   message: z.string().min(1).optional(),
+  /** Only someone other than the rollout's requester (another user) may release this gate. */
+  fourEyes: z.boolean().optional(),
 });
 
 export const sleepStepSchema = z.strictObject({

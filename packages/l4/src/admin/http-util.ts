@@ -7,6 +7,7 @@ export type ApiErrorCode =
   | "not_found"
   | "conflict"
   | "method_not_allowed"
+  | "forbidden"
   | "internal";
 
 /** An error the admin API answers with as `{ error: { code, message, details } }`. */

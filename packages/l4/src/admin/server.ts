@@ -1,6 +1,7 @@
 import { once } from "node:events";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import { ConfigError, UnknownServerError } from "../errors.js";
+import { foreignRequestProblem } from "./host-check.js";
 import { HttpError, sendError } from "./http-util.js";
 import { type AdminDevice, route } from "./routes.js";
 
@@ -50,6 +51,8 @@ async function handle(
   log: (line: string) => void,
 ): Promise<void> {
   try {
+    const foreign = foreignRequestProblem(req);
+    if (foreign !== undefined) throw new HttpError(403, "forbidden", foreign);
     const url = new URL(req.url ?? "/", "http://admin.invalid");
     const { handler, params } = route(req.method ?? "GET", url.pathname);
     await handler({ req, res, url, params, device, sseStreams });
