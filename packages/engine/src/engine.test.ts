@@ -264,3 +264,37 @@ steps:
     expect(h.state(ID).targets.vm1!.error!.message).toContain("needs a fleet whose balancer manages pods");
   });
 });
+
+describe("engine: after an outage of Ebb itself", () => {
+  it("a wait whose deadline passed while nobody could check gets its full timeout again, once, and then says so", async () => {
+    const h = new Harness(["vm1"], { followCommands: false });
+    h.addRollout();
+    await h.engine.send(ID, { type: "start" });
+    await h.queue.runUntilIdle({ until: () => h.state(ID).targets.vm1!.status === "waiting" });
+    const first = h.state(ID).targets.vm1!.deadline!;
+    // Nothing ran for a minute past the deadline (Redis, the database or every worker was down).
+    h.clock.ms = first + 60_000;
+    for (const j of h.queue.pending()) j.runAt = h.clock.ms;
+    await h.queue.runUntilIdle({ maxJobs: 1 });
+    const run = h.state(ID).targets.vm1!;
+    expect(run.status).toBe("waiting");
+    expect(run.deadline).toBeGreaterThan(h.clock.now());
+    // The balancer never unbinds it: the step fails at the new deadline, naming the outage.
+    await h.queue.runUntilIdle({ until: done(h) });
+    expect(h.state(ID).targets.vm1!.error!.message).toContain("Ebb could not check it for 1m");
+  });
+
+  it("a command that could not be launched on time gets its full deadline from its launch", async () => {
+    const h = new Harness(["vm1"]);
+    h.addRollout();
+    await h.engine.send(ID, { type: "start" });
+    const dispatchedDeadline = h.state(ID).targets.vm1!.deadline!;
+    h.clock.ms = dispatchedDeadline + 30_000;
+    h.onRun = (t, argv) => {
+      if (argv.join(" ") === "ebb-vm health fail") h.balancer.set(t, { state: "failed", bound: false });
+      if (argv.join(" ") === "ebb-vm health restore") h.balancer.set(t, { state: "up", bound: true });
+    };
+    await h.queue.runUntilIdle({ until: done(h) });
+    expect(h.state(ID).status).toBe("succeeded");
+  });
+});

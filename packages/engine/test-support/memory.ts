@@ -319,6 +319,15 @@ export class FakeExecutor implements Executor {
     const argv = "argv" in cmd ? cmd.argv : ["sh", "-c", cmd.script];
     this.log.push({ target: this.target, argv });
     this.onRun(this.target, argv);
+    // As a real executor: a command whose deadline has passed is killed at once.
+    if (cmd.deadlineMs <= 1)
+      return {
+        exitCode: null,
+        signal: "SIGKILL",
+        timedOut: true,
+        durationMs: 1,
+        outputTail: "ebb: deadline passed\n",
+      };
     return {
       exitCode: 0,
       signal: null,
