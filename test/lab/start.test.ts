@@ -49,6 +49,7 @@ beforeAll(async () => {
   k8sApi = `127.0.9.1:${await freePort("127.0.9.1")}`;
   k8sProxy = `127.0.9.1:${await freePort("127.0.9.1")}`;
   haproxyVip = `127.0.9.1:${await freePort("127.0.9.1")}`;
+  const deployProxy = `127.0.9.1:${await freePort("127.0.9.1")}`;
   vip = `http://127.0.9.1:${vipPort}`;
   admin = `http://127.0.9.1:${adminPort}`;
   apiUrl = `http://127.0.9.1:${apiPort}/api/v1`;
@@ -74,6 +75,8 @@ beforeAll(async () => {
       EBB_K8S_POD_FIRST_HOST: "127.0.9.21",
       EBB_HAPROXY_VIP: haproxyVip,
       EBB_HAPROXY_VM_FIRST_HOST: "127.0.9.31",
+      EBB_K8S_DEPLOY_PROXY: deployProxy,
+      EBB_K8S_DEPLOY_FIRST_HOST: "127.0.9.41",
       // npm start makes its own admin token and password when none is given: the tests read them back.
       EBB_ADMIN_TOKEN: "",
       EBB_ADMIN_PASSWORD: "",
@@ -91,11 +94,13 @@ beforeAll(async () => {
       if (lab.exitCode !== null) throw new Error(`npm start exited with ${lab.exitCode}`);
       return out.includes("Ebb is up, with its lab.");
     },
-    { timeoutMs: 30_000, what: "the banner" },
+    // The device, two VMs, the cluster with its StatefulSet and Deployment pods, HAProxy, Ebb and the
+    // dashboard all start first: on a busy 2-core machine that is well over 30 s.
+    { timeoutMs: 120_000, what: "the banner" },
   ).catch((err: Error) => {
     throw new Error(`${err.message}\n${out}`);
   });
-});
+}, 150_000);
 
 afterAll(async () => {
   // Only when a test failed before Ctrl-C: leave no VM or embedded Redis behind for the next run.
