@@ -2,8 +2,7 @@
 import { execFile, execFileSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { mkdtemp } from "node:fs/promises";
-import http from "node:http";
-import type { Socket } from "node:net";
+import net, { type Socket } from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -61,17 +60,15 @@ export interface Answer {
 
 /**
  * A keep-alive HTTP client (one socket, like a browser tab or a proxy's upstream pool of one) that records
- * everything a drain can do to it: `Connection: close` answers, FINs and errors. The agent silently discards
- * a reset on an idle pooled socket, so the client listens on the sockets themselves.
+ * everything a drain can do to it: `Connection: close` answers, FINs and errors, also while it is idle.
  */
 export class KeepAliveClient {
-  readonly agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
   readonly errors: string[] = [];
   requests = 0;
   sawConnectionClose = false;
   /** When the server's FIN arrived (Date.now()), if it did. */
   finAt: number | null = null;
-  private readonly hooked = new WeakSet<Socket>();
+  private socket: Socket | undefined;
   private stopped = false;
 
   constructor(
@@ -79,23 +76,45 @@ export class KeepAliveClient {
     private readonly port: number,
   ) {}
 
+  /**
+   * One request on the client's one connection (a new one when the server closed the last). A raw socket,
+   * not http.Agent: since Node 22 the agent drops an idle pooled socket the peer closed or reset without
+   * a word, and what a drain does to an idle keep-alive client is exactly what these tests look at.
+   */
   get(urlPath: string): Promise<Answer> {
     return new Promise((resolve, reject) => {
-      const req = http.get({ host: this.host, port: this.port, path: urlPath, agent: this.agent }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on("data", (c: Buffer) => chunks.push(c));
-        res.on("end", () => {
-          this.requests++;
-          const connection = res.headers.connection;
-          if (connection === "close") this.sawConnectionClose = true;
-          resolve({ status: res.statusCode ?? 0, connection, body: Buffer.concat(chunks).toString("utf8") });
-        });
-      });
-      req.on("socket", (s: Socket) => this.hook(s));
-      req.on("error", (err: NodeJS.ErrnoException) => {
+      const socket = this.connection();
+      let buffer = Buffer.alloc(0);
+      const fail = (err: NodeJS.ErrnoException) => {
+        cleanup();
         this.errors.push(`${urlPath}: ${err.code ?? ""} ${err.message}`);
         reject(err);
-      });
+      };
+      const onClose = () => fail(Object.assign(new Error("socket hang up"), { code: "ECONNRESET" }));
+      const onData = (chunk: Buffer) => {
+        buffer = Buffer.concat([buffer, chunk]);
+        const answer = parseAnswer(buffer);
+        if (!answer) return;
+        cleanup();
+        this.requests++;
+        if (answer.connection === "close") {
+          this.sawConnectionClose = true;
+          socket.end();
+          if (this.socket === socket) this.socket = undefined;
+        }
+        resolve(answer);
+      };
+      const cleanup = () => {
+        socket.off("data", onData);
+        socket.off("error", fail);
+        socket.off("close", onClose);
+      };
+      socket.on("data", onData);
+      socket.once("error", fail);
+      socket.once("close", onClose);
+      socket.write(
+        `GET ${urlPath} HTTP/1.1\r\nHost: ${this.host}:${this.port}\r\nConnection: keep-alive\r\n\r\n`,
+      );
     });
   }
 
@@ -116,17 +135,43 @@ export class KeepAliveClient {
 
   stop(): void {
     this.stopped = true;
-    this.agent.destroy();
+    this.socket?.destroy();
+    this.socket = undefined;
   }
 
-  private hook(s: Socket): void {
-    if (this.hooked.has(s)) return;
-    this.hooked.add(s);
-    s.on("end", () => {
+  private connection(): Socket {
+    if (this.socket && !this.socket.destroyed && this.socket.writable) return this.socket;
+    const socket = net.connect({ host: this.host, port: this.port });
+    socket.on("end", () => {
       this.finAt ??= Date.now();
+      if (this.socket === socket) this.socket = undefined;
     });
-    s.on("error", (err: NodeJS.ErrnoException) =>
-      this.errors.push(`socket: ${err.code ?? ""} ${err.message}`),
-    );
+    // Also while idle, between requests: a reset on a pooled connection is what a client pool would see.
+    socket.on("error", (err: NodeJS.ErrnoException) => {
+      this.errors.push(`socket: ${err.code ?? ""} ${err.message}`);
+      if (this.socket === socket) this.socket = undefined;
+    });
+    this.socket = socket;
+    return socket;
   }
+}
+
+/** A whole HTTP/1.1 answer with a Content-Length (what the lab VMs and test servers send), or undefined. */
+function parseAnswer(buffer: Buffer): Answer | undefined {
+  const head = buffer.indexOf("\r\n\r\n");
+  if (head < 0) return undefined;
+  const lines = buffer.subarray(0, head).toString("latin1").split("\r\n");
+  const status = Number(lines[0]?.split(" ")[1] ?? 0);
+  const headers = new Map<string, string>();
+  for (const line of lines.slice(1)) {
+    const i = line.indexOf(":");
+    if (i > 0) headers.set(line.slice(0, i).trim().toLowerCase(), line.slice(i + 1).trim());
+  }
+  const length = Number(headers.get("content-length") ?? 0);
+  if (buffer.length < head + 4 + length) return undefined;
+  return {
+    status,
+    connection: headers.get("connection"),
+    body: buffer.subarray(head + 4, head + 4 + length).toString("utf8"),
+  };
 }
