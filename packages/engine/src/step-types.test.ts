@@ -1,0 +1,143 @@
+import { once } from "node:events";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import type { PodControl, PodView } from "@ebb/core";
+import { afterEach, describe, expect, it } from "vitest";
+import { FakeBalancer, Harness } from "../test-support/memory.js";
+
+// The happy path of every step type the other suites do not walk (exec and the balancer waits are in
+// engine.test.ts), each on the in-memory ports.
+const ID = "00000000-0000-4000-8000-000000000002";
+const done = (h: Harness) => () => ["succeeded", "failed", "aborted"].includes(h.state(ID).status);
+const runbook = (steps: string) => `apiVersion: ebb/v1
+kind: Runbook
+name: t
+balancer: l4
+steps:
+${steps}`;
+
+let server: Server | undefined;
+afterEach(async () => {
+  server?.close();
+  server = undefined;
+});
+
+describe("step types: happy paths", () => {
+  it("traffic.awaitQuiet holds until no new session arrived for its hold time", async () => {
+    const h = new Harness(["vm1"]);
+    h.addRollout(ID, runbook("  - { id: quiet, type: traffic.awaitQuiet, holdFor: 2s }\n"));
+    h.balancer.newSessions.set("vm1", 3);
+    await h.engine.send(ID, { type: "start" });
+    const started = h.clock.now();
+    await h.queue.runUntilIdle({ until: done(h) });
+    expect(h.state(ID).status).toBe("succeeded");
+    expect(h.clock.now() - started).toBeGreaterThanOrEqual(2_000);
+  });
+
+  it("sleep is done after its duration", async () => {
+    const h = new Harness(["vm1"]);
+    h.addRollout(ID, runbook("  - { id: nap, type: sleep, duration: 5s }\n"));
+    await h.engine.send(ID, { type: "start" });
+    const started = h.clock.now();
+    await h.queue.runUntilIdle({ until: done(h) });
+    expect(h.state(ID).status).toBe("succeeded");
+    expect(h.clock.now() - started).toBeGreaterThanOrEqual(5_000);
+  });
+
+  it("http.check passes on the expected status and body, and fails naming what it got", async () => {
+    server = createServer((req, res) => res.end(req.url === "/ok" ? "version 2.0.0" : "nope"));
+    server.listen(0, "127.0.0.1");
+    await once(server, "listening");
+    const { port } = server.address() as AddressInfo;
+    const h = new Harness(["vm1"]);
+    const url = `http://127.0.0.1:${port}`;
+    h.addRollout(
+      ID,
+      runbook(
+        `  - { id: ok, type: http.check, url: "${url}/ok", bodyIncludes: "\${params.version}" }\n` +
+          `  - { id: bad, type: http.check, url: "${url}/bad", bodyIncludes: "2.0.0", retries: 0 }\n`,
+      ),
+    );
+    await h.engine.send(ID, { type: "start" });
+    await h.queue.runUntilIdle({ until: done(h) });
+    const run = h.state(ID).targets.vm1!;
+    expect(run.steps[0]!.status).toBe("succeeded");
+    expect(run.error).toMatchObject({ code: "verify_failed" });
+    expect(run.error!.message).toContain('body does not include "2.0.0"');
+  });
+
+  it("approval waits for a person, then the target carries on", async () => {
+    const h = new Harness(["vm1"]);
+    h.addRollout(
+      ID,
+      runbook(
+        '  - { id: gate, type: approval, message: "go?" }\n  - { id: x, type: exec, run: [ebb-vm, deploy] }\n',
+      ),
+    );
+    await h.engine.send(ID, { type: "start" });
+    await h.queue.runUntilIdle({ maxMs: 1_000 });
+    expect(h.state(ID).targets.vm1!.status).toBe("awaitingApproval");
+    expect(h.queue.pending("approval.timeout")).toHaveLength(1);
+    await h.engine.send(ID, { type: "approve", target: "vm1", by: "ops" });
+    await h.queue.runUntilIdle({ until: done(h) });
+    expect(h.state(ID).status).toBe("succeeded");
+    expect(h.ran()).toEqual(["vm1: ebb-vm deploy"]);
+  });
+
+  it("k8s.* steps drive the balancer's pods: gate, endpoint gone and propagated, delete, replacement ready", async () => {
+    const calls: string[] = [];
+    let pod: PodView = { uid: "u1", host: "10.0.0.1", version: "1.0.0", ready: true, gate: "True" };
+    let removedAt: number | undefined;
+    const pods: PodControl = {
+      config: { propagationWindowMs: 1_000, timeScale: 1 },
+      pod: async () => pod,
+      setReadiness: async (_name, ready) => {
+        calls.push(`gate ${ready}`);
+        pod = { ...pod, gate: ready ? "True" : "False", ready };
+        removedAt = h.clock.now();
+        return { method: "gate", changed: true, pod };
+      },
+      checkEndpointRemoved: async () => ({
+        removed: removedAt !== undefined,
+        ...(removedAt ? { removedAt } : {}),
+      }),
+      setTemplateVersion: async (version) => {
+        calls.push(`template ${version}`);
+        return { revision: "r2" };
+      },
+      deletePod: async () => {
+        calls.push("delete");
+        return { outcome: "deleting", uid: pod.uid };
+      },
+      checkPodGone: async () => {
+        pod = { uid: "u2", host: "10.0.0.2", version: "2.0.0", ready: true, gate: "True" };
+        return true;
+      },
+      checkReplacementReady: async (_name, version) => ({
+        ready: pod.version === version,
+        reason: "ready",
+        pod,
+      }),
+      restore: async () => pod,
+    };
+    const balancer = new FakeBalancer(["web-0"]);
+    Object.assign(balancer, { pods: async () => pods });
+    const h = new Harness(["web-0"], { balancer });
+    h.addRollout(
+      ID,
+      runbook(
+        "  - { id: gate, type: k8s.setReadiness, ready: false }\n" +
+          "  - { id: gone, type: k8s.awaitEndpointRemoved }\n" +
+          "  - { id: delete, type: k8s.deletePod }\n" +
+          "  - { id: ready, type: k8s.awaitReplacementReady }\n",
+      ).replace("balancer: l4", "balancer: kubernetes"),
+    );
+    await h.engine.send(ID, { type: "start" });
+    const started = h.clock.now();
+    await h.queue.runUntilIdle({ until: done(h) });
+    expect(h.state(ID).status).toBe("succeeded");
+    expect(calls).toEqual(["gate false", "template 2.0.0", "delete"]);
+    // The endpoint's removal counts only once the propagation window has passed.
+    expect(h.clock.now() - started).toBeGreaterThanOrEqual(1_000);
+  });
+});
