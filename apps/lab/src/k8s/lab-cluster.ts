@@ -13,11 +13,15 @@ import {
   STATEFULSETS,
 } from "./resources.js";
 import type { ServiceProxy } from "./service-proxy.js";
-import { isPodReady, type Pod, VERSION_ANNOTATION } from "./types.js";
+import {
+  DRAIN_BUDGET_ANNOTATION,
+  isPodReady,
+  KEEP_ALIVE_ANNOTATION,
+  type Pod,
+  VERSION_ANNOTATION,
+} from "./types.js";
 
-/** Read by Ebb's preflight from the pod template (the names of @ebb/drivers; the lab does not depend on it). */
-export const KEEP_ALIVE_ANNOTATION = "ebb.dev/keep-alive-timeout";
-export const DRAIN_BUDGET_ANNOTATION = "ebb.dev/drain-budget";
+export { DRAIN_BUDGET_ANNOTATION, KEEP_ALIVE_ANNOTATION };
 
 export interface LabClusterOptions {
   labDir: string;

@@ -1,8 +1,12 @@
 import { fileURLToPath } from "node:url";
 import { nthHost } from "../world.js";
 import type { LabImage } from "./container-process.js";
-import { DRAIN_BUDGET_ANNOTATION, KEEP_ALIVE_ANNOTATION } from "./lab-cluster.js";
-import { POD_IP_RANGE_ANNOTATION, VERSION_ANNOTATION } from "./types.js";
+import {
+  DRAIN_BUDGET_ANNOTATION,
+  KEEP_ALIVE_ANNOTATION,
+  POD_IP_RANGE_ANNOTATION,
+  VERSION_ANNOTATION,
+} from "./types.js";
 
 /** The drain hook's image name; the lab's kubelet runs it as `node packages/drain-hook/bin/ebb-drain-hook.js`. */
 export const DRAIN_HOOK_IMAGE = "ebb/drain-hook";

@@ -243,3 +243,7 @@ export function conditionOf(pod: Pod, type: string): PodCondition | undefined {
 export function isPodReady(pod: Pod): boolean {
   return conditionOf(pod, "Ready")?.status === "True";
 }
+
+/** Read by Ebb's preflight from the pod template (the names of @ebb/drivers; the lab does not depend on it). */
+export const KEEP_ALIVE_ANNOTATION = "ebb.dev/keep-alive-timeout";
+export const DRAIN_BUDGET_ANNOTATION = "ebb.dev/drain-budget";
