@@ -222,7 +222,10 @@ describe("npm start (the lab)", () => {
     const listed = await kubectl(kubeconfig!, path.join(labDir, "kube-cache"), ["get", "pods", "-o", "json"]);
     expect(listed.stderr).toBe("");
     const pods = (JSON.parse(listed.stdout) as { items: { metadata: { name: string } }[] }).items;
-    expect(pods.map((p) => p.metadata.name).sort()).toEqual(["web-0", "web-1", "web-2", "web-3"]);
+    // The StatefulSet's pods (lab-deploy's Deployment has its own four beside them, named by their ReplicaSet).
+    const names = pods.map((p) => p.metadata.name);
+    expect(names.filter((n) => /^web-\d+$/.test(n)).sort()).toEqual(["web-0", "web-1", "web-2", "web-3"]);
+    expect(names.length).toBe(8);
     // The Service answers through its proxy with a pod's version and name.
     expect((await getJson(`http://${k8sProxy}/`)).body).toMatchObject({
       version: "1.0.0",
