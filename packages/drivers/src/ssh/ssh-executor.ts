@@ -109,12 +109,21 @@ export class SshExecutor implements Executor {
         const killOnceKnown = (): void => {
           if (killedGroup || (sentinel.pid === undefined && !sentinel.done)) return;
           killedGroup = true;
-          if (sentinel.pid !== undefined) this.killGroup(client, sentinel.pid);
+          const awaitExit = (): void => {
+            clearTimeout(graceTimer);
+            graceTimer = setTimeout(() => {
+              tail.note(`ebb: no exit reported within ${this.killGraceMs} ms; closing the session`);
+              finish(result());
+            }, this.killGraceMs);
+          };
+          if (sentinel.pid === undefined) {
+            awaitExit();
+            return;
+          }
+          // Bounded meanwhile like the wait for the pid: a kill channel that never runs must not hang us.
           clearTimeout(graceTimer);
-          graceTimer = setTimeout(() => {
-            tail.note(`ebb: no exit reported within ${this.killGraceMs} ms; closing the session`);
-            finish(result());
-          }, this.killGraceMs);
+          graceTimer = setTimeout(awaitExit, this.connectTimeoutMs);
+          this.killGroup(client, sentinel.pid, awaitExit);
         };
 
         deadlineTimer = setTimeout(() => {
@@ -225,12 +234,20 @@ export class SshExecutor implements Executor {
     }
   }
 
-  /** A second channel on the same connection: sshd may ignore the signal request (see killGroupCommand). */
-  private killGroup(client: SshClient, pid: number): void {
+  /**
+   * A second channel on the same connection: sshd may ignore the signal request (see killGroupCommand).
+   * `done` runs when the kill command has run (or could not start): that channel's login shell has the
+   * same slow startup files as the command's, so the grace for the exit counts from then, not from asking.
+   */
+  private killGroup(client: SshClient, pid: number, done: () => void): void {
     client.exec(killGroupCommand(pid), (err, stream) => {
-      if (err) return;
+      if (err) {
+        done();
+        return;
+      }
       stream.on("data", () => {});
       stream.stderr.resume();
+      stream.on("close", done);
     });
   }
 
