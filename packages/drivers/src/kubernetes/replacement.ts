@@ -158,7 +158,12 @@ export async function restore(w: FleetWorkload, name: string, opts: WaitOptions)
       : await w.isOutOfService(facts);
     if (putBack) facts = (await setReadiness(w, name, true)).pod;
     const ep = await w.endpoint(name);
-    if (ep.present && ep.ready && ep.uid === facts.uid) return { done: facts };
+    if (ep.present && ep.ready && ep.uid === facts.uid) {
+      // The facts above may predate what made the endpoint ready (the gate controller, a readiness probe):
+      // answer with the pod as it is now, which the endpoint's readiness was derived from.
+      const now = await w.readPod(name);
+      return { done: now && now.metadata?.uid === facts.uid ? podFacts(now, w.config.gate) : facts };
+    }
     return { retryInMs: w.config.pollIntervalMs, why: "not ready in the EndpointSlices yet" };
   });
 }
