@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import { ApiError } from "./errors.js";
 import type { Registry } from "./registry.js";
+import { WorkQueue } from "./replicaset-controller.js";
 import { PODS, STATEFULSETS } from "./resources.js";
 import type { StoreEvent } from "./store.js";
 import { deepClone, isPodReady, type KObject, type Pod, type StatefulSet } from "./types.js";
@@ -35,13 +36,14 @@ function ownedBy(sts: KObject): (o: KObject) => boolean {
  */
 export class StatefulSetController {
   private unsubscribe: (() => void) | undefined;
-  private readonly dirty = new Set<string>();
-  private scheduled = false;
+  private readonly queue: WorkQueue;
 
   constructor(
     private readonly registry: Registry,
     private readonly log: (line: string) => void = () => {},
-  ) {}
+  ) {
+    this.queue = new WorkQueue((ns, name) => this.sync(ns, name), log, "statefulset");
+  }
 
   start(): void {
     const store = this.registry.store;
@@ -65,22 +67,7 @@ export class StatefulSetController {
   }
 
   private mark(namespace: string, name: string): void {
-    this.dirty.add(`${namespace}/${name}`);
-    if (this.scheduled) return;
-    this.scheduled = true;
-    queueMicrotask(() => {
-      this.scheduled = false;
-      const keys = [...this.dirty];
-      this.dirty.clear();
-      for (const key of keys) {
-        const [ns, name] = key.split("/") as [string, string];
-        try {
-          this.sync(ns, name);
-        } catch (err) {
-          this.log(`statefulset ${key}: sync failed: ${(err as Error).message}`);
-        }
-      }
-    });
+    this.queue.add(namespace, name);
   }
 
   private sync(namespace: string, name: string): void {
