@@ -84,6 +84,26 @@ describe("step types: happy paths", () => {
     expect(h.ran()).toEqual(["vm1: ebb-vm deploy"]);
   });
 
+  it("an approval gate's timeout job lost with Redis comes back with its own deadline, not at once", async () => {
+    const h = new Harness(["vm1"]);
+    h.addRollout(
+      ID,
+      runbook(
+        "  - { id: gate, type: approval, timeout: 1h }\n  - { id: x, type: exec, run: [ebb-vm, deploy] }\n",
+      ),
+    );
+    await h.engine.send(ID, { type: "start" });
+    await h.queue.runUntilIdle({ maxMs: 1_000 });
+    const [lost] = h.queue.pending("approval.timeout");
+    const due = lost!.runAt;
+    for (const j of h.queue.pending()) await h.queue.remove(j.id);
+    expect(await h.engine.reconcile()).toMatchObject({ recreated: 1 });
+    const [again] = h.queue.pending("approval.timeout");
+    expect(again!.runAt).toBe(due);
+    await h.queue.runUntilIdle({ maxMs: 1_000 });
+    expect(h.state(ID).targets.vm1!.status).toBe("awaitingApproval");
+  });
+
   it("k8s.* steps drive the balancer's pods: gate, endpoint gone and propagated, delete, replacement ready", async () => {
     const calls: string[] = [];
     let pod: PodView = { uid: "u1", host: "10.0.0.1", version: "1.0.0", ready: true, gate: "True" };
