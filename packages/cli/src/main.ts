@@ -44,6 +44,9 @@ const COMMANDS: Record<string, string> = {
   "rollout resume": `ebb rollout resume ID`,
   "rollout abort": `ebb rollout abort ID [--reason TEXT]`,
   "rollout retry": `ebb rollout retry ID --target T`,
+  "rollout skip": `ebb rollout skip ID --target T
+    Counts the target's failed step as done and goes on: for a command whose outcome is unknown after a
+    crash (outcome_unknown), once you have checked that its effect is in place.`,
   "rollout approve": `ebb rollout approve ID [--target T]`,
   fleets: `ebb fleets [--json]
     The fleets, their balancer and targets.`,
@@ -147,6 +150,7 @@ async function dispatch(argv: readonly string[], io: Io): Promise<number> {
     case "rollout resume":
     case "rollout abort":
     case "rollout retry":
+    case "rollout skip":
     case "rollout approve":
       return rolloutCommand(client(), action!, rest, io);
     case "audit verify":
@@ -427,7 +431,7 @@ async function rolloutCommand(
   const body =
     action === "abort"
       ? optional("reason", values.reason)
-      : action === "retry"
+      : action === "retry" || action === "skip"
         ? { target: required(values.target, "--target") }
         : action === "approve"
           ? optional("target", values.target)
