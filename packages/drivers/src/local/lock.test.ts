@@ -79,7 +79,6 @@ beforeAll(() => {
 });
 
 describe("LocalExecutor per-target lock", () => {
-
   it("without a lock two runs on one target overlap; with it they never do", async () => {
     const dir = tempDir();
     const run = async (lockDir: string | undefined, log: string): Promise<Interval[]> => {
