@@ -1,8 +1,8 @@
-import { createHash } from "node:crypto";
-import { LoadGenerator, vmStatus } from "@ebb/lab";
-import { waitFor } from "@ebb/testkit";
+import type { LoadGenerator } from "@ebb/lab";
+import { vmStatus } from "@ebb/lab";
 import { afterEach, describe, expect, it } from "vitest";
 import { api, givenEbb, type RunningEbb } from "../support/ebb.js";
+import { naiveRunbookSource, startLoad, storeRunbook, untilTerminal } from "../support/rollouts.js";
 import { givenLab, totalErrors } from "../support/world.js";
 
 // issue #3: under continuous keep-alive load through the VIP, l4-drain rolls the lab fleet to a new
@@ -20,51 +20,14 @@ afterEach(async () => {
   [load, ebb, lab] = [undefined, undefined, undefined];
 });
 
-interface RolloutView {
-  status: string;
-  targets: { name: string; status: string; error: { message: string } | null }[];
-}
-
-async function untilTerminal(e: RunningEbb, id: string): Promise<RolloutView> {
-  return waitFor(
-    async () => {
-      const { body } = await api<RolloutView>(e, "GET", `/rollouts/${id}`);
-      return ["succeeded", "failed", "aborted"].includes(body.status) ? body : undefined;
-    },
-    { timeoutMs: 90_000, intervalMs: 200, what: `rollout ${id} to finish` },
-  );
-}
-
-function startLoad(l: Lab): LoadGenerator {
-  const vip = new URL(l.device.vipUrl);
-  const g = new LoadGenerator({
-    target: { host: vip.hostname, port: Number(vip.port) },
-    clients: 8,
-    rate: 200,
-  });
-  g.start();
-  return g;
-}
-
-const NAIVE = `apiVersion: ebb/v1
-kind: Runbook
-name: naive
-balancer: l4
-steps:
-  - { id: stop, type: exec, run: ["ebb-vm", "stop"] }
-  - { id: deploy, type: exec, run: ["ebb-vm", "deploy"] }
-  - { id: start, type: exec, run: ["ebb-vm", "start"] }
-`;
-
 describe("a rollout of the lab fleet under keep-alive load", () => {
   it("l4-drain: zero failed requests, every VM on the new version and bound, the step timeline recorded", async () => {
     // Given the lab fleet registered in Ebb, under continuous keep-alive load through the VIP
     lab = await givenLab(10);
     ebb = await givenEbb(lab, 10);
     const l = lab;
-    load = startLoad(l);
+    load = await startLoad(l);
     const g = load;
-    await waitFor(() => Object.keys(g.snapshot().byServer).length === 4, { what: "all 4 VMs answering" });
 
     // When CI asks for a rollout of version 2.0.0 with the documented runbook
     const created = await api<{ id: string }>(ebb, "POST", "/rollouts", {
@@ -75,7 +38,7 @@ describe("a rollout of the lab fleet under keep-alive load", () => {
     expect(created.status, JSON.stringify(created.body)).toBe(201);
 
     // Then it succeeds
-    const done = await untilTerminal(ebb, created.body.id);
+    const done = await untilTerminal(ebb, created.body.id, 90_000);
     expect(done.status, JSON.stringify(done.targets)).toBe("succeeded");
     const report = await g.stop();
     load = undefined;
@@ -114,18 +77,10 @@ describe("a rollout of the lab fleet under keep-alive load", () => {
     // Given the same lab and load, and a runbook that stops servers the device still sends traffic to
     lab = await givenLab(11);
     ebb = await givenEbb(lab, 11);
-    await ebb.prisma.runbookVersion.create({
-      data: {
-        name: "naive",
-        version: 1,
-        source: NAIVE,
-        checksum: createHash("sha256").update(NAIVE).digest("hex"),
-      },
-    });
+    await storeRunbook(ebb, "naive", naiveRunbookSource("l4"));
     const l = lab;
-    load = startLoad(l);
+    load = await startLoad(l);
     const g = load;
-    await waitFor(() => Object.keys(g.snapshot().byServer).length === 4, { what: "all 4 VMs answering" });
 
     // When it is forced past the preflight, which refuses it otherwise
     const refused = await api<{ error: { code: string; message: string } }>(ebb, "POST", "/rollouts", {
@@ -142,7 +97,7 @@ describe("a rollout of the lab fleet under keep-alive load", () => {
       force: true,
     });
     expect(created.status, JSON.stringify(created.body)).toBe(201);
-    await untilTerminal(ebb, created.body.id);
+    await untilTerminal(ebb, created.body.id, 90_000);
 
     // Then clients saw errors
     const report = await g.stop();

@@ -170,18 +170,46 @@ export async function setFaults(lab: Lab, name: string, faults: VmFaults): Promi
  * Continuous keep-alive load through the VIP, resolved once every VM has answered (so a later "zero
  * errors" is about the rollout, not about start-up).
  */
-export async function startLoad(lab: Lab): Promise<LoadGenerator> {
-  const vip = new URL(lab.device.vipUrl);
-  const g = new LoadGenerator({
-    target: { host: vip.hostname, port: Number(vip.port) },
-    clients: 8,
-    rate: 200,
+export function startLoad(lab: Lab): Promise<LoadGenerator> {
+  return startLoadThrough(lab.device.vipUrl, lab.vms.length);
+}
+
+/**
+ * 8 keep-alive clients at 200 req/s in all through one VIP, or spread over several (client i uses VIP i mod
+ * n), resolved once `servers` distinct VMs have answered.
+ */
+export async function startLoadThrough(
+  vipUrls: string | readonly string[],
+  servers: number,
+): Promise<LoadGenerator> {
+  const target = (Array.isArray(vipUrls) ? vipUrls : [vipUrls]).map((u: string) => {
+    const vip = new URL(u);
+    return { host: vip.hostname, port: Number(vip.port) };
   });
+  const g = new LoadGenerator({ target, clients: 8, rate: 200 });
   g.start();
-  await waitFor(() => Object.keys(g.snapshot().byServer).length === lab.vms.length, {
-    what: `all ${lab.vms.length} VMs answering through the VIP`,
-  });
+  try {
+    await waitFor(() => Object.keys(g.snapshot().byServer).length === servers, {
+      what: `all ${servers} VMs answering through ${target.map((t) => `${t.host}:${t.port}`).join(", ")}`,
+    });
+  } catch (err) {
+    await g.stop();
+    throw err;
+  }
   return g;
+}
+
+/** The runbook the product exists to replace: stop, deploy, start, with no drain at all. */
+export function naiveRunbookSource(balancer: string): string {
+  return `apiVersion: ebb/v1
+kind: Runbook
+name: naive
+balancer: ${balancer}
+steps:
+  - { id: stop, type: exec, run: ["ebb-vm", "stop"] }
+  - { id: deploy, type: exec, run: ["ebb-vm", "deploy"] }
+  - { id: start, type: exec, run: ["ebb-vm", "start"] }
+`;
 }
 
 export function errorsOf(report: LoadReport): { count: number; samples: string } {

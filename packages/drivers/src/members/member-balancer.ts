@@ -135,6 +135,12 @@ export class MemberBalancer implements Balancer {
         sessionsOpened: total((v) => v.sessionsOpened),
         resets: total((v) => v.resets),
         ...(views.some((v) => v.requests !== undefined) ? { requests: total((v) => v.requests) } : {}),
+        members: Object.fromEntries(
+          this.members.map((m, j) => {
+            const { name: _name, members: _nested, ...view } = views[j]!;
+            return [m.name, view];
+          }),
+        ),
       };
     });
   }
