@@ -1,4 +1,5 @@
 import { haproxyAvailable, type LoadGenerator, registerHaproxyWorld, vmStatus } from "@ebb/lab";
+import { waitFor } from "@ebb/testkit";
 import { afterEach, describe, expect, it } from "vitest";
 import { givenEbbWith, type RunningEbb } from "../support/ebb.js";
 import {
@@ -9,10 +10,15 @@ import {
   haproxyBalancerConfig,
 } from "../support/haproxy.js";
 import {
+  command,
   createRollout,
   describeTargets,
+  gatedDrainSource,
   startLoadThrough,
   stepRuns,
+  storeRunbook,
+  TERMINAL,
+  untilRollout,
   untilTerminal,
 } from "../support/rollouts.js";
 import { totalErrors } from "../support/world.js";
@@ -38,23 +44,43 @@ afterEach(async () => {
   [load, ebb, slow, world] = [undefined, undefined, undefined, undefined];
 });
 
+/** l4-drain with an approval gate before the deploy: the server stays stopped while the test wants. */
+const GATED = "l4-drain-gated";
+
 /**
- * Given 3 VMs behind a fast and a slow HAProxy (HTTP mode: each request balanced anew), the fleet declaring
+ * Given 2 VMs behind a fast and a slow HAProxy (HTTP mode: each request balanced anew), the fleet declaring
  * `members` as given, and keep-alive load through both VIPs; When Ebb rolls it with l4-drain (the L7 check,
- * so each node decides DOWN on its own timing): the rollout's end, the load's report and the rollout id.
+ * so each node decides DOWN on its own timing), each server kept stopped for 500 requests' time (2.5 s, a
+ * deploy's worth: longer than HAProxy's connect retries and the clients' 2 s deadline can hide): the
+ * rollout's end, the load's report and the rollout id.
  */
 async function rollBehindTwoNodes(members: (w: HaproxyLab, s: HaproxyNode) => Record<string, unknown>) {
-  world = await givenHaproxy(NET, "http", { vms: 3 });
+  world = await givenHaproxy(NET, "http", { vms: 2 });
   slow = await givenSecondHaproxy(world, NET, SLOW);
   const [w, s] = [world, slow];
   ebb = await givenEbbWith(async (prisma) => {
     const id = await registerHaproxyWorld(prisma, w);
     await prisma.fleet.update({ where: { id }, data: { balancerConfig: members(w, s) as object } });
   }, NET);
+  const e = ebb;
+  await storeRunbook(e, GATED, gatedDrainSource(GATED));
   load = await startLoadThrough([w.vipUrl, s.vipUrl], w.vms.length);
-  const id = await createRollout(ebb, { fleet: "lab-haproxy", version: "2.0.0", runbook: "l4-drain" });
-  const done = await untilTerminal(ebb, id, 60_000);
-  const report = await load.stop();
+  const g = load;
+  const id = await createRollout(e, { fleet: "lab-haproxy", version: "2.0.0", runbook: GATED });
+  for (;;) {
+    const view = await untilRollout(
+      e,
+      id,
+      (v) => TERMINAL.includes(v.status as never) || v.targets.some((t) => t.status === "awaitingApproval"),
+      "the next gate or the end",
+    );
+    if (TERMINAL.includes(view.status as never)) break;
+    const sent = g.snapshot().requests;
+    await waitFor(() => g.snapshot().requests - sent >= 500, { what: "500 more requests through both VIPs" });
+    expect((await command(e, id, "approve")).status).toBe(200);
+  }
+  const done = await untilTerminal(e, id, 10_000);
+  const report = await g.stop();
   load = undefined;
   return { done, report, id };
 }
