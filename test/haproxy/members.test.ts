@@ -1,5 +1,4 @@
 import { haproxyAvailable, type LoadGenerator, registerHaproxyWorld, vmStatus } from "@ebb/lab";
-import { waitFor } from "@ebb/testkit";
 import { afterEach, describe, expect, it } from "vitest";
 import { givenEbbWith, type RunningEbb } from "../support/ebb.js";
 import {
@@ -10,16 +9,13 @@ import {
   haproxyBalancerConfig,
 } from "../support/haproxy.js";
 import {
-  command,
+  approveGatesAfter,
   createRollout,
   describeTargets,
   gatedDrainSource,
   startLoadThrough,
   stepRuns,
   storeRunbook,
-  TERMINAL,
-  untilRollout,
-  untilTerminal,
 } from "../support/rollouts.js";
 import { totalErrors } from "../support/world.js";
 
@@ -67,19 +63,7 @@ async function rollBehindTwoNodes(members: (w: HaproxyLab, s: HaproxyNode) => Re
   load = await startLoadThrough([w.vipUrl, s.vipUrl], w.vms.length);
   const g = load;
   const id = await createRollout(e, { fleet: "lab-haproxy", version: "2.0.0", runbook: GATED });
-  for (;;) {
-    const view = await untilRollout(
-      e,
-      id,
-      (v) => TERMINAL.includes(v.status as never) || v.targets.some((t) => t.status === "awaitingApproval"),
-      "the next gate or the end",
-    );
-    if (TERMINAL.includes(view.status as never)) break;
-    const sent = g.snapshot().requests;
-    await waitFor(() => g.snapshot().requests - sent >= 500, { what: "500 more requests through both VIPs" });
-    expect((await command(e, id, "approve")).status).toBe(200);
-  }
-  const done = await untilTerminal(e, id, 10_000);
+  const done = await approveGatesAfter(e, id, g, 500);
   const report = await g.stop();
   load = undefined;
   return { done, report, id };

@@ -3,7 +3,12 @@ import { haproxyAvailable, registerHaproxyWorld, vmStatus } from "@ebb/lab";
 import { afterEach, describe, expect, it } from "vitest";
 import { api, givenEbbWith, type RunningEbb } from "../support/ebb.js";
 import { givenHaproxy, type HaproxyLab } from "../support/haproxy.js";
-import { naiveRunbookSource, startLoadThrough, storeRunbook, untilTerminal } from "../support/rollouts.js";
+import {
+  approveGatesAfter,
+  naiveRunbookSource,
+  startLoadThrough,
+  storeRunbook,
+} from "../support/rollouts.js";
 import { totalErrors } from "../support/world.js";
 
 // issue #11: the lab's VMs behind a real HAProxy (Debian's 2.6), rolled by Ebb under continuous keep-alive
@@ -26,7 +31,9 @@ async function rollUnderLoad(net: number, mode: "tcp" | "http", runbook: string,
   world = await givenHaproxy(net, mode);
   const w = world;
   ebb = await givenEbbWith((prisma) => registerHaproxyWorld(prisma, w), net);
-  if (runbook === "naive") await storeRunbook(ebb, "naive", naiveRunbookSource("haproxy"));
+  // The naive stop with a deploy that takes its time: a quick one can hide inside HAProxy's connect retries.
+  if (runbook === "naive")
+    await storeRunbook(ebb, "naive", naiveRunbookSource("haproxy", { gateBeforeDeploy: true }));
   load = await startLoadThrough(w.vipUrl, w.vms.length);
   const g = load;
 
@@ -37,7 +44,7 @@ async function rollUnderLoad(net: number, mode: "tcp" | "http", runbook: string,
     ...(force ? { force: true } : {}),
   });
   expect(created.status, JSON.stringify(created.body)).toBe(201);
-  const done = await untilTerminal(ebb, created.body.id, 90_000);
+  const done = await approveGatesAfter(ebb, created.body.id, g, 500, 90_000);
   const report = await g.stop();
   load = undefined;
   return { done, report, id: created.body.id };

@@ -92,13 +92,20 @@ export function untilRollout(
   what: string,
   timeoutMs = 30_000,
 ): Promise<RolloutView> {
+  // The last view seen goes into the timeout's message: "last: undefined" says nothing about where the
+  // rollout was when the wait gave up.
+  let seen: RolloutView | undefined;
   return waitFor(
     async () => {
       const view = await getRollout(ebb, id);
+      seen = view;
       return check(view) ? view : undefined;
     },
     { timeoutMs, intervalMs: 50, what },
-  );
+  ).catch((err: unknown) => {
+    if (seen && err instanceof Error) err.message += `\nrollout ${seen.status}:\n${describeTargets(seen)}`;
+    throw err;
+  });
 }
 
 export function untilTerminal(ebb: RunningEbb, id: string, timeoutMs = 30_000): Promise<RolloutView> {
@@ -199,17 +206,59 @@ export async function startLoadThrough(
   return g;
 }
 
-/** The runbook the product exists to replace: stop, deploy, start, with no drain at all. */
-export function naiveRunbookSource(balancer: string): string {
+/**
+ * The runbook the product exists to replace: stop, deploy, start, with no drain at all. `gateBeforeDeploy`
+ * holds each stopped server at an approval (see approveGatesAfter): a deploy that takes its time, so the
+ * balancer's connect retries cannot hide the stop from clients. `failOnClientErrors`: stop the rollout at
+ * the first drain whose balancer counted client errors.
+ */
+export function naiveRunbookSource(
+  balancer: string,
+  opts: { gateBeforeDeploy?: boolean; failOnClientErrors?: boolean } = {},
+): string {
   return `apiVersion: ebb/v1
 kind: Runbook
 name: naive
 balancer: ${balancer}
-steps:
+${opts.failOnClientErrors ? "failOnClientErrors: true\n" : ""}steps:
   - { id: stop, type: exec, run: ["ebb-vm", "stop"] }
-  - { id: deploy, type: exec, run: ["ebb-vm", "deploy"] }
+${opts.gateBeforeDeploy ? "  - { id: approve-deploy, type: approval, message: deploy now? }\n" : ""}  - { id: deploy, type: exec, run: ["ebb-vm", "deploy"] }
   - { id: start, type: exec, run: ["ebb-vm", "start"] }
 `;
+}
+
+/**
+ * Releases each approval gate of the rollout once the load has sent `requests` more requests since the
+ * target reached it (a deploy's worth of time, measured by the world rather than slept), until the rollout
+ * ends. Resolves with its terminal view.
+ */
+export async function approveGatesAfter(
+  ebb: RunningEbb,
+  id: string,
+  load: LoadGenerator,
+  requests: number,
+  timeoutMs = 60_000,
+): Promise<RolloutView> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const view = await untilRollout(
+      ebb,
+      id,
+      (v) =>
+        (TERMINAL as readonly string[]).includes(v.status) ||
+        v.targets.some((t) => t.status === "awaitingApproval"),
+      "the next approval gate or the end",
+      Math.max(1_000, deadline - Date.now()),
+    );
+    if ((TERMINAL as readonly string[]).includes(view.status)) return view;
+    const sent = load.snapshot().requests;
+    await waitFor(() => load.snapshot().requests - sent >= requests, {
+      what: `${requests} more requests before approving`,
+    });
+    const approved = await command(ebb, id, "approve");
+    if (approved.status !== 200)
+      throw new Error(`approve answered ${approved.status}: ${JSON.stringify(approved.body)}`);
+  }
 }
 
 export function errorsOf(report: LoadReport): { count: number; samples: string } {

@@ -342,7 +342,22 @@ async function waitFor(
   const took = r.finishedAt ? Date.parse(r.finishedAt) - started : undefined;
   out.line(`rollout ${r.id} ${r.status}${took === undefined ? "" : ` in ${duration(took)}`}`);
   if (r.failure) out.line(`  ${r.failure.target} at ${r.failure.step}: ${r.failure.message}`);
+  for (const line of describeDrains(r)) out.line(line);
   return r;
+}
+
+/** The drain proof in a few lines: "0 client errors seen by the balancer across 4 drains", or where. */
+export function describeDrains(r: RolloutDetail): string[] {
+  // An older API has no proof to show.
+  const proof = r.drainProof as RolloutDetail["drainProof"] | undefined;
+  if (proof === undefined || proof.drains === 0) return [];
+  const drains = `${proof.drains} drain${proof.drains === 1 ? "" : "s"}`;
+  if (proof.clientErrors === 0) return [`0 client errors seen by the balancer across ${drains}`];
+  const lines = [`${proof.clientErrors} client error(s) seen by the balancer in ${drains}:`];
+  for (const t of r.targets)
+    for (const s of t.drain?.steps ?? [])
+      if (s.clientErrors > 0) lines.push(`  ${t.name} during ${s.step}: ${s.clientErrors} reset(s)`);
+  return lines;
 }
 
 /** "90s", "30m", "2h", or plain seconds. */
@@ -372,6 +387,7 @@ async function rolloutStatus(client: EbbClient, rest: readonly string[], io: Io)
     io.out(
       `  ${t.name.padEnd(16)} ${t.status.padEnd(16)} ${t.step ?? "-"}${t.error ? `  ${t.error.message}` : ""}`,
     );
+  for (const line of describeDrains(r)) io.out(line);
   return EXIT.ok;
 }
 

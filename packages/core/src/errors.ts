@@ -11,6 +11,8 @@ export const ERROR_CODES = [
   "step_failed",
   "exec_failed",
   "verify_failed",
+  /** The balancer counted client errors (resets) for a target during its drain and the runbook forbids any. */
+  "client_errors",
   "lease_lost",
   "target_unhealthy",
   "balancer_unavailable",

@@ -3,6 +3,7 @@ import type { StepRole } from "../runbook/roles.js";
 import type { OutOfServiceEffect } from "../runbook/step-types.js";
 import type { ExecKind, Step } from "../runbook/steps.js";
 import type { RolloutStatus, StepRunStatus, TargetRunStatus } from "../statuses.js";
+import type { DrainRecord, TrafficReading } from "./drain.js";
 
 /**
  * The rollout as data. Everything here is plain JSON (no Map, no Date, no class) so the worker can
@@ -69,6 +70,8 @@ export interface TargetRun {
   leaseHeld: boolean;
   steps: StepRun[];
   error?: StepError;
+  /** What the balancer counted from take-out to back in service (absent without a take-out or readings). */
+  drain?: DrainRecord;
 }
 
 export interface RolloutState {
@@ -85,6 +88,8 @@ export interface RolloutState {
   updatedAt: number;
   startedAt?: number;
   finishedAt?: number;
+  /** The runbook's `failOnClientErrors`: a client error the balancer counts in a drain fails the target. */
+  failOnClientErrors?: boolean;
   /** The failure that halted the rollout, while it is failed. */
   failure?: { target: string; stepIndex: number; error: StepError };
 }
@@ -95,10 +100,18 @@ interface StepRef {
   attempt: number;
 }
 
+/** The balancer's counters for the target, read by the worker for the drain proof (see drain.ts). */
+interface TrafficReadings {
+  /** Read before the step that takes the target out (or stops it) began: the drain's baseline. */
+  drainStart?: TrafficReading;
+  /** Read as the step ended, while a drain is recorded. */
+  traffic?: TrafficReading;
+}
+
 export type RolloutEvent =
   | { type: "start" }
-  | ({ type: "step.succeeded"; observation?: Observation } & StepRef)
-  | ({ type: "step.failed"; error: StepError; observation?: Observation } & StepRef)
+  | ({ type: "step.succeeded"; observation?: Observation } & TrafficReadings & StepRef)
+  | ({ type: "step.failed"; error: StepError; observation?: Observation } & TrafficReadings & StepRef)
   /** The condition does not hold yet; `recheckAtMs` asks for a specific time (e.g. the end of a sleep). */
   | ({
       type: "step.waiting";
