@@ -5,7 +5,7 @@ import { waitFor } from "@ebb/testkit";
 import { afterEach, describe, expect, it } from "vitest";
 import { testDatabases } from "../../apps/api/test-support/database.js";
 import { givenEbbWith, type RunningEbb, TEST_ADMIN_TOKEN } from "../support/ebb.js";
-import { givenHaproxy, type HaproxyLab } from "../support/haproxy.js";
+import { givenHaproxy, type HaproxyLab, untilAllUpIn } from "../support/haproxy.js";
 import {
   createRollout,
   describeTargets,
@@ -101,6 +101,7 @@ describe.skipIf(!haproxyAvailable())("a drain through HAProxy survives its fault
       expect(totalErrors(report.errors), JSON.stringify(report.errorSamples.slice(0, 5))).toBe(0);
       for (const vm of w.vms)
         expect(await vmStatus(vm.dir)).toMatchObject({ running: true, runningVersion: "2.0.0" });
+      await untilAllUpIn(w);
     },
     60_000,
   );

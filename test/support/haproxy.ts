@@ -111,6 +111,11 @@ export async function givenSecondHaproxy(
 /** The lab world's own balancerConfig (the `lab-haproxy` fleet's). */
 export { haproxyBalancerConfig };
 
+/** Waits until HAProxy (the lab's, or the node at `socket`) reports every VM UP. */
+export function untilAllUpIn(world: HaproxyWorld, socket = world.socketPath): Promise<void> {
+  return untilAllUp(socket, world.backend, world.vms);
+}
+
 async function untilAllUp(
   socket: string,
   backend: string,
