@@ -278,7 +278,7 @@ interface IstioDrain {
 }
 
 /** istio-proxy's drain on SIGTERM: the pod's proxy.istio.io/config, else the container's env, else 5 s. */
-function istioDrain(ctx: Ctx, pod: LintPod, c: LintContainer): IstioDrain {
+function istioDrain(ctx: Ctx, pod: LintPod, c: LintContainer, metaAt: string): IstioDrain {
   let drainMs: number | undefined;
   let exitOnZero: boolean | undefined;
   let source = "";
@@ -295,7 +295,7 @@ function istioDrain(ctx: Ctx, pod: LintPod, c: LintContainer): IstioDrain {
       if (parsed !== undefined) drainMs = ctx.real(parsed / 1000);
       const exit = cfg?.proxyMetadata?.EXIT_ON_ZERO_ACTIVE_CONNECTIONS;
       if (exit !== undefined) exitOnZero = String(exit) === "true";
-      source = `metadata.annotations['${ISTIO_PROXY_CONFIG_ANNOTATION}']`;
+      source = `${metaAt}.annotations['${ISTIO_PROXY_CONFIG_ANNOTATION}']`;
     } catch {
       // An unreadable annotation is Istio's to reject; the defaults below apply.
     }
@@ -322,6 +322,7 @@ function podSpecFindings(ctx: Ctx, pod: LintPod, object: Ref, at: string): Workl
   const preStopPath = `${appPath}.lifecycle.preStop`;
   const hold = holdOf(ctx, spec, app.lifecycle?.preStop);
   const push = (f: Omit<WorkloadFinding, "object">) => out.push({ object, ...f });
+  const metaAt = object.kind === "Pod" ? "metadata" : "spec.template.metadata";
 
   // 1. preStop against the propagation window.
   if (hold.kind === "none") {
@@ -374,7 +375,7 @@ function podSpecFindings(ctx: Ctx, pod: LintPod, object: Ref, at: string): Workl
     push({
       severity: "warning",
       rule: "shutdown-budget-undeclared",
-      field: `${object.kind === "Pod" ? "" : "spec.template."}metadata.annotations['${SHUTDOWN_BUDGET_ANNOTATION}']`,
+      field: `${metaAt}.annotations['${SHUTDOWN_BUDGET_ANNOTATION}']`,
       numbers: { terminationGracePeriodMs: graceMs },
       message:
         `the app declares no shutdown budget: Ebb cannot tell whether the ${formatDuration(graceMs)} grace period ` +
@@ -421,7 +422,7 @@ function podSpecFindings(ctx: Ctx, pod: LintPod, object: Ref, at: string): Workl
     const istio = c.name === "istio-proxy" || /istio/i.test(c.image ?? "");
     const own = c.lifecycle?.preStop ? sleepSeconds(c.lifecycle.preStop) : undefined;
     const ownMs = own === undefined ? 0 : ctx.real(own);
-    const drain = istio ? istioDrain(ctx, pod, c) : undefined;
+    const drain = istio ? istioDrain(ctx, pod, c, metaAt) : undefined;
     if (drain?.exitOnZero) continue; // it stays until the app's connections through it are closed
     const lasts = Math.max(ownMs, drain?.drainMs ?? 0);
     if (lasts >= stopMs && (ownMs > 0 || drain !== undefined)) continue;
