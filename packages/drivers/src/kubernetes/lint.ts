@@ -25,7 +25,7 @@ export async function lintFleetWorkload(w: FleetWorkload): Promise<WorkloadLint>
   const { config, clients } = w;
   const { kind, name } = config.workload;
   const ns = w.ns;
-  const object: V1Deployment | V1StatefulSet = await w.api(`read ${kind.toLowerCase()} ${ns}/${name}`, () =>
+  const object = await w.api<V1Deployment | V1StatefulSet>(`read ${kind.toLowerCase()} ${ns}/${name}`, () =>
     kind === "Deployment"
       ? clients.apps.readNamespacedDeployment({ name, namespace: ns })
       : clients.apps.readNamespacedStatefulSet({ name, namespace: ns }),
