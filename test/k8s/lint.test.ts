@@ -258,5 +258,15 @@ describe("ebb lint against live workloads in the emulated cluster", () => {
     expect(cli.stderr).toMatch(/findings read the workloads of kubernetes fleets/);
     const anonymous = await fetch(`${ebb.apiUrl}/fleets/web-short/findings`);
     expect(anonymous.status).toBe(401);
+    const doc = (await (await fetch(`${new URL(ebb.apiUrl).origin}/api/docs-json`)).json()) as {
+      paths: Record<
+        string,
+        { get?: { responses: Record<string, { content?: Record<string, { schema: unknown }> }> } }
+      >;
+    };
+    const documented = doc.paths["/api/v1/fleets/{name}/findings"]?.get?.responses["200"];
+    expect(documented?.content?.["application/json"]?.schema).toMatchObject({
+      properties: { findings: { type: "array" }, unread: { type: "array" } },
+    });
   });
 });
