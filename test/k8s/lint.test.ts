@@ -227,6 +227,18 @@ describe("ebb lint against live workloads in the emulated cluster", () => {
     ]);
   });
 
+  it("ebb lint --help (also after the fleet's name) prints its usage and calls nothing; no fleet is bad usage", async () => {
+    for (const args of [["--help"], ["web-short", "--help"]]) {
+      const run = await ebbLint(args, "no-token");
+      expect(run.code, run.stderr).toBe(0);
+      expect(run.stdout).toMatch(/^ebb lint FLEET \[--json\]/);
+      expect(run.stdout).toMatch(/Exit codes: .*1 the rollout failed or ebb lint found errors/);
+    }
+    const bare = await ebbLint([]);
+    expect(bare.code).toBe(2);
+    expect(bare.stderr).toMatch(/expected one fleet name/);
+  });
+
   it("the API route: read scope is enough; an unknown fleet is 404, a fleet that is not Kubernetes 400", async () => {
     const token = await api("/tokens", {
       method: "POST",
