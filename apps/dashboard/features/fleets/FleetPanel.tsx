@@ -11,6 +11,7 @@ import { StatusBadge } from "../shell/StatusBadge";
 import { appendSample, isReceivingWhileOut, recentRates, type TrafficHistory } from "../traffic/history";
 import { Sparkline } from "../traffic/Sparkline";
 import { HeldFleetBanner } from "./HeldFleetBanner";
+import { WorkloadFindings } from "./WorkloadFindings";
 
 const STATE_LABEL: Record<TargetTraffic["state"], string> = {
   up: "Up",
@@ -124,6 +125,7 @@ export function FleetPanel({
             })}
           </tbody>
         </table>
+        {open && fleet.balancer === "kubernetes" && <WorkloadFindings fleet={fleet.name} />}
       </details>
     </section>
   );
