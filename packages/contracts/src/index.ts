@@ -8,3 +8,4 @@ export * from "./auth.js";
 export * from "./jobs.js";
 export * from "./queues.js";
 export * from "./views.js";
+export * from "./webhooks.js";

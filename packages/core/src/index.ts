@@ -28,3 +28,4 @@ export * from "./template.js";
 export * from "./workflow/create.js";
 export * from "./workflow/machine.js";
 export * from "./workflow/types.js";
+export * from "./webhooks/index.js";
