@@ -30,7 +30,11 @@ export const createWebhookBodySchema = z
   .strictObject({
     name: z.string().trim().min(1).max(64),
     url: z
-      .url({ protocol: /^https?$/, hostname: z.regexes.hostname, error: "must be an http:// or https:// URL" })
+      .url({
+        protocol: /^https?$/,
+        hostname: z.regexes.hostname,
+        error: "must be an http:// or https:// URL",
+      })
       .max(2048),
     /** The fleet whose rollouts are notified; absent: every fleet. */
     fleet: resourceNameSchema.optional(),
@@ -52,7 +56,11 @@ export const createWebhookBodySchema = z
   })
   .superRefine((body, ctx) => {
     if (body.format === "json" && body.secret === undefined) {
-      ctx.addIssue({ code: "custom", path: ["secret"], message: "required for format json (deliveries are signed)" });
+      ctx.addIssue({
+        code: "custom",
+        path: ["secret"],
+        message: "required for format json (deliveries are signed)",
+      });
     }
   });
 export type CreateWebhookBody = z.output<typeof createWebhookBodySchema>;

@@ -397,7 +397,12 @@ describe.each(testDatabases())("schema through Prisma on $kind", (variant) => {
     const delivery = await db.prisma.webhookDelivery.create({
       data: { webhookId: hook.id, event: "rollout.failed", payload: { event: "rollout.failed" } },
     });
-    expect(delivery).toMatchObject({ status: "pending", attempts: 0, responseStatus: null, finishedAt: null });
+    expect(delivery).toMatchObject({
+      status: "pending",
+      attempts: 0,
+      responseStatus: null,
+      finishedAt: null,
+    });
     await db.prisma.fleet.delete({ where: { id: fleet.id } });
     expect(await db.prisma.webhook.findUnique({ where: { id: hook.id } })).toBeNull();
     expect(await db.prisma.webhookDelivery.findUnique({ where: { id: delivery.id } })).toBeNull();

@@ -86,7 +86,11 @@ describe("webhook events of a rollout", () => {
       { type: "step.succeeded", ...ref(1), observation: quietChecks([0, 0]) },
       { type: "step.failed", ...ref(2), error: { code: "exec_failed", message: "exit 1" } },
     ]);
-    expect(seen.map((o) => o.event)).toEqual(["rollout.started", "rollout.awaiting_approval", "rollout.failed"]);
+    expect(seen.map((o) => o.event)).toEqual([
+      "rollout.started",
+      "rollout.awaiting_approval",
+      "rollout.failed",
+    ]);
     expect(seen[2]).toMatchObject({
       target: "vm1",
       stepId: "deploy",

@@ -130,3 +130,11 @@ function rolloutStatusEvent(notice: Extract<Notice, { type: "rollout.status" }>)
 function assertNever(value: never): never {
   throw new Error(`unhandled notice ${JSON.stringify(value)}`);
 }
+
+/** A rollout created pending a second person's approval (four eyes): no transition says so, creation does. */
+export function pendingApprovalOccurrence(): WebhookOccurrence {
+  return {
+    event: "rollout.awaiting_approval",
+    reason: "a second person must approve the rollout before it starts",
+  };
+}

@@ -79,7 +79,8 @@ export function webhookBody(format: WebhookFormat, payload: WebhookPayload): str
 /** One line a person reads in a channel. Slack's mrkdwn: `<`, `>` and `&` are escaped. */
 export function slackText(p: WebhookPayload): string {
   const rollout = `rollout ${p.rollout.id.slice(0, 8)} of ${p.fleet} (${p.rollout.version}, ${p.rollout.runbook})`;
-  const where = p.target === undefined ? "" : ` at ${p.target}${p.step === undefined ? "" : ` step ${p.step}`}`;
+  const where =
+    p.target === undefined ? "" : ` at ${p.target}${p.step === undefined ? "" : ` step ${p.step}`}`;
   let text: string;
   switch (p.event) {
     case "rollout.started":
