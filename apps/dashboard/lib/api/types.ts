@@ -25,6 +25,8 @@ import type {
   RunbookVersionView,
   StepRunView,
   TargetRunStatus,
+  WebhookDeliveryView,
+  WebhookView,
 } from "@ebb/contracts";
 
 /** The shapes the dashboard reads: all from @ebb/contracts, under the names the views use. */
@@ -47,6 +49,8 @@ export type {
   RunbookValidation,
   RunbookVersionView,
   TargetRunStatus,
+  WebhookDeliveryView,
+  WebhookView,
 };
 
 export type Principal = MeResponse["principal"];
