@@ -118,6 +118,31 @@ describe("webhooks", () => {
     expect(JSON.stringify((await api(ebb!, "GET", "/webhooks")).body)).not.toContain(SECRET);
   });
 
+  it("is in the OpenAPI document, with the contracts' body schema", async () => {
+    const origin = new URL(ebb!.apiUrl).origin;
+    const doc = (await (await fetch(`${origin}/api/docs-json`)).json()) as {
+      paths: Record<
+        string,
+        Record<string, { requestBody?: { content: Record<string, { schema: unknown }> } }>
+      >;
+    };
+    expect(Object.keys(doc.paths)).toEqual(
+      expect.arrayContaining([
+        "/api/v1/webhooks",
+        "/api/v1/webhooks/{id}",
+        "/api/v1/webhooks/{id}/deliveries",
+      ]),
+    );
+    const create = doc.paths["/api/v1/webhooks"]?.post?.requestBody?.content["application/json"]?.schema;
+    expect(create).toMatchObject({
+      properties: {
+        url: { type: "string" },
+        secret: { type: "string" },
+        format: { enum: ["json", "slack"] },
+      },
+    });
+  });
+
   it("delivers signed events, retried with backoff, each try in the delivery log; a dead receiver's delivery fails", async () => {
     // Given a signed JSON webhook on fleet lab, and a Slack-format one for every fleet whose receiver is down
     const hook = await api<WebhookView>(ebb!, "POST", "/webhooks", {
