@@ -36,6 +36,7 @@ let ebb: RunningEbb | undefined;
 let receiver: Server | undefined;
 let receiverUrl = "";
 let secretDir = "";
+let hookId = "";
 const received: Received[] = [];
 
 /** Each delivery (Ebb-Delivery) is refused REFUSALS times on /ok, always on /down. */
@@ -155,6 +156,7 @@ describe("webhooks", () => {
     expect(hook.status, JSON.stringify(hook.body)).toBe(201);
     expect(hook.body).toMatchObject({ fleet: "lab", format: "json", signed: true });
     expect(JSON.stringify(hook.body)).not.toContain("secret:file");
+    hookId = hook.body.id;
     const slack = await api<WebhookView>(ebb!, "POST", "/webhooks", {
       name: "chat",
       url: `${receiverUrl}/down`,
@@ -285,5 +287,48 @@ steps:
     expect(actions.filter((a) => a === "webhook.create succeeded")).toHaveLength(2);
     expect(actions).toContain("webhook.delete succeeded");
     expect(JSON.stringify(audit.body)).not.toContain(SECRET);
+  });
+  it("announces a rollout created waiting for a second person (no transition says so)", async () => {
+    // Given fleet lab protected (its rollouts wait for someone other than the requester), the failed
+    // rollout that holds it aborted
+    const held = await api<{ items: { id: string; status: string }[] }>(
+      ebb!,
+      "GET",
+      "/rollouts?status=failed",
+    );
+    for (const r of held.body.items) {
+      expect((await api(ebb!, "POST", `/rollouts/${r.id}/abort`, {})).status).toBe(200);
+      await finished(r.id, "aborted");
+    }
+    await ebb!.prisma.fleet.update({ where: { name: "lab" }, data: { protected: true } });
+    // When a rollout is created
+    const pending = await api<{ id: string; requiresApproval: boolean }>(ebb!, "POST", "/rollouts", {
+      fleet: "lab",
+      version: "4.0.0",
+      runbook: "hook-ok",
+      force: true,
+    });
+    expect(pending.status, JSON.stringify(pending.body)).toBe(201);
+    expect(pending.body.requiresApproval).toBe(true);
+    // Then the webhook hears it is waiting for approval, signed, after its refused tries
+    const announced = await waitFor(
+      () =>
+        received
+          .filter((r) => r.path === "/ok" && r.answered === 200)
+          .map((r) => JSON.parse(r.body))
+          .find((p) => p.rollout.id === pending.body.id),
+      { timeoutMs: 15_000, what: "the pending approval delivered" },
+    );
+    expect(announced).toMatchObject({
+      event: "rollout.awaiting_approval",
+      reason: expect.stringMatching(/second person/),
+      rollout: { status: "pending" },
+    });
+    const log = await api<WebhookDeliveryView[]>(ebb!, "GET", `/webhooks/${hookId}/deliveries?limit=1`);
+    expect(log.body[0]).toMatchObject({
+      rolloutId: pending.body.id,
+      status: "delivered",
+      attempts: REFUSALS + 1,
+    });
   });
 });
