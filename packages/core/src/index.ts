@@ -28,5 +28,6 @@ export * from "./statuses.js";
 export * from "./template.js";
 export * from "./webhooks/index.js";
 export * from "./workflow/create.js";
+export * from "./workflow/drain.js";
 export * from "./workflow/machine.js";
 export * from "./workflow/types.js";

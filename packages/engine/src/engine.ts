@@ -169,6 +169,7 @@ export class Engine {
       queue: this.queue,
       send: (id, event) => this.send(id, event),
       log: this.log,
+      now: () => this.clock.now(),
     });
   }
 
