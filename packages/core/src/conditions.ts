@@ -61,14 +61,10 @@ export function quietCondition({
   const quietNow = (newSessionsOnly || sample.activeSessions === 0) && sample.newSessions <= maxNewSessions;
   const before = typeof previous?.quietSinceMs === "number" ? previous.quietSinceMs : undefined;
   const quietSinceMs = quietNow ? (before ?? now) : null;
-  // Resets summed over every check of the drain window (each sample only has those since the previous
-  // one): what the `drain.client_errors` notification reports once the step ends.
-  const resetsBefore = typeof previous?.resetsInWindow === "number" ? previous.resetsInWindow : 0;
   const observation = {
     activeSessions: sample.activeSessions,
     newSessions: sample.newSessions,
     resets: sample.resets,
-    resetsInWindow: resetsBefore + sample.resets,
     ...(sample.members === undefined
       ? {}
       : {

@@ -1,34 +1,37 @@
 import { describe, expect, it } from "vitest";
-import { quietCondition } from "../conditions.js";
 import { DEFAULT_L4_TIMING } from "../facts.js";
 import { parseRunbookOrThrow } from "../runbook/parse.js";
 import { createRollout } from "../workflow/create.js";
+import type { TrafficReading } from "../workflow/drain.js";
 import { transition } from "../workflow/machine.js";
-import type { Notice, Observation, RolloutEvent, RolloutState } from "../workflow/types.js";
-import { candidateWebhookEvents, webhookOccurrences } from "./events.js";
+import type { Notice, RolloutEvent, RolloutState } from "../workflow/types.js";
+import { candidateWebhookEvents, type WebhookOccurrence, webhookOccurrences } from "./events.js";
 
-const runbook = parseRunbookOrThrow(`apiVersion: ebb/v1
+const source = (extra = "") => `apiVersion: ebb/v1
 kind: Runbook
 name: t
 balancer: l4
+${extra}
 steps:
   - { id: gate, type: approval }
-  - { id: quiet, type: traffic.awaitQuiet, holdFor: 1s }
-  - { id: deploy, type: exec, run: [ebb-vm, deploy] }
-`);
+  - { id: fail-health, type: exec, kind: health-fail, run: [ebb-vm, health, fail] }
+  - { id: await-unbound, type: balancer.awaitUnbound }
+  - { id: deploy, type: exec, kind: deploy, run: [ebb-vm, deploy] }
+  - { id: restore, type: exec, kind: health-restore, run: [ebb-vm, health, restore] }
+`;
 
 /** Drives the machine and collects the webhook occurrences of every notice, as the notifier does. */
-function drive(events: RolloutEvent[]) {
+function drive(events: RolloutEvent[], extra = ""): WebhookOccurrence[] {
   let state: RolloutState = createRollout({
     id: "r1",
-    runbook,
+    runbook: parseRunbookOrThrow(source(extra)),
     batches: [["vm1"]],
     timing: DEFAULT_L4_TIMING,
     version: "2.0.0",
     now: 1_000,
   });
   let now = 1_000;
-  const seen: ReturnType<typeof webhookOccurrences> = [];
+  const seen: WebhookOccurrence[] = [];
   for (const event of events) {
     now += 100;
     const result = transition(state, event, { now });
@@ -43,31 +46,24 @@ function drive(events: RolloutEvent[]) {
   return seen;
 }
 
-/** The observations traffic.awaitQuiet stores at each check: resets seen at each sample. */
-function quietChecks(resetsPerSample: number[]): Observation {
-  let previous: Observation | undefined;
-  resetsPerSample.forEach((resets, i) => {
-    previous = quietCondition({
-      sample: { at: "", activeSessions: 1, newSessions: 0, resets },
-      previous,
-      holdForMs: 1_000,
-      maxNewSessions: 0,
-      now: i * 100,
-    }).observation;
-  });
-  return previous as Observation;
-}
-
-const ref = (stepIndex: number) => ({ target: "vm1", stepIndex, attempt: 1 });
+const reading = (at: number, sessions: number, opened: number, resets: number): TrafficReading => ({
+  at,
+  sessions,
+  sessionsOpened: opened,
+  resets,
+});
+const ok = (stepIndex: number, extra: object = {}) =>
+  ({ type: "step.succeeded", target: "vm1", stepIndex, attempt: 1, ...extra }) as RolloutEvent;
 
 describe("webhook events of a rollout", () => {
-  it("start, approval wait, drain client errors (summed over the window) and success", () => {
+  it("start, approval wait, a drain's client errors (once, when it ends) and success", () => {
     const seen = drive([
       { type: "start" },
       { type: "approve", by: "alice" },
-      { type: "step.waiting", ...ref(1), observation: quietChecks([2, 0]) },
-      { type: "step.succeeded", ...ref(1), observation: quietChecks([2, 0, 3, 0]) },
-      { type: "step.succeeded", ...ref(2) },
+      ok(1, { drainStart: reading(100, 5, 50, 0), traffic: reading(110, 5, 50, 0) }),
+      ok(2, { traffic: reading(200, 2, 52, 2) }),
+      ok(3, { traffic: reading(300, 0, 52, 3) }),
+      ok(4, { traffic: reading(400, 0, 52, 3) }),
     ]);
     expect(seen.map((o) => o.event)).toEqual([
       "rollout.started",
@@ -76,15 +72,34 @@ describe("webhook events of a rollout", () => {
       "rollout.succeeded",
     ]);
     expect(seen[1]).toMatchObject({ target: "vm1", stepId: "gate" });
-    expect(seen[2]).toMatchObject({ target: "vm1", stepId: "quiet", clientErrors: { resets: 5 } });
+    expect(seen[2]).toMatchObject({
+      target: "vm1",
+      stepId: "restore",
+      clientErrors: {
+        resets: 3,
+        fromMs: 100,
+        toMs: 400,
+        steps: [
+          { step: "await-unbound", resets: 2 },
+          { step: "deploy", resets: 1 },
+        ],
+      },
+    });
   });
 
   it("a clean drain sends nothing; a failure names the target, step and error", () => {
     const seen = drive([
       { type: "start" },
       { type: "approve", by: "alice" },
-      { type: "step.succeeded", ...ref(1), observation: quietChecks([0, 0]) },
-      { type: "step.failed", ...ref(2), error: { code: "exec_failed", message: "exit 1" } },
+      ok(1, { drainStart: reading(100, 5, 50, 0), traffic: reading(110, 5, 50, 0) }),
+      ok(2, { traffic: reading(200, 0, 50, 0) }),
+      {
+        type: "step.failed",
+        target: "vm1",
+        stepIndex: 3,
+        attempt: 1,
+        error: { code: "exec_failed", message: "exit 1" },
+      },
     ]);
     expect(seen.map((o) => o.event)).toEqual([
       "rollout.started",
@@ -96,6 +111,26 @@ describe("webhook events of a rollout", () => {
       stepId: "deploy",
       error: { code: "exec_failed", message: "exit 1" },
     });
+  });
+
+  it("client errors that fail the drain (failOnClientErrors) are announced with the failure", () => {
+    const seen = drive(
+      [
+        { type: "start" },
+        { type: "approve", by: "alice" },
+        ok(1, { drainStart: reading(100, 5, 50, 0), traffic: reading(110, 5, 50, 0) }),
+        ok(2, { traffic: reading(200, 2, 52, 4) }),
+      ],
+      "failOnClientErrors: true",
+    );
+    expect(seen.map((o) => o.event)).toEqual([
+      "rollout.started",
+      "rollout.awaiting_approval",
+      "drain.client_errors",
+      "rollout.failed",
+    ]);
+    expect(seen[2]).toMatchObject({ stepId: "await-unbound", clientErrors: { resets: 4, toMs: 200 } });
+    expect(seen[3]).toMatchObject({ error: { code: "client_errors" } });
   });
 
   it("an abort is reported; a resume is not a start", () => {

@@ -1,3 +1,4 @@
+import type { DrainRecord } from "../workflow/drain.js";
 import type { Notice, RolloutState } from "../workflow/types.js";
 
 /**
@@ -22,8 +23,11 @@ export interface WebhookOccurrence {
   /** Why the rollout ended, or who stopped it (abort reason, the failure's message). */
   reason?: string;
   error?: { code: string; message: string };
-  /** drain.client_errors: resets the balancer counted while the target drained, and the window (epoch ms). */
-  clientErrors?: { resets: number; fromMs: number | null; toMs: number | null };
+  /**
+   * drain.client_errors: the resets and refused flows the balancer counted for the target from its take-out
+   * (`fromMs`) to its return (`toMs`), and the steps during which it counted them (the drain proof).
+   */
+  clientErrors?: { resets: number; fromMs: number; toMs: number; steps: { step: string; resets: number }[] };
 }
 
 /**
@@ -35,7 +39,8 @@ export function candidateWebhookEvents(notice: Notice): WebhookEvent[] {
     case "rollout.status":
       return rolloutStatusEvent(notice) === undefined ? [] : [rolloutStatusEvent(notice) as WebhookEvent];
     case "target.status":
-      return notice.to === "awaitingApproval" ? ["rollout.awaiting_approval"] : [];
+      if (notice.to === "awaitingApproval") return ["rollout.awaiting_approval"];
+      return notice.to === "restored" ? ["drain.client_errors"] : [];
     case "step.finished":
       return ["drain.client_errors"];
     case "batch.started":
@@ -51,8 +56,9 @@ export function candidateWebhookEvents(notice: Notice): WebhookEvent[] {
 
 /**
  * The notifications of one committed notice, given the rollout's state after it. A drain's client errors
- * are the resets `traffic.awaitQuiet` summed over its checks (conditions.ts, `resetsInWindow`): fired once
- * the step ends, and only when there were some.
+ * come from the drain proof (workflow/drain.ts): announced once the target's drain ends (back in service,
+ * or restored after an abort), or when they failed it (a runbook with `failOnClientErrors`), and only when
+ * the balancer counted some.
  */
 export function webhookOccurrences(notice: Notice, state: RolloutState): WebhookOccurrence[] {
   switch (notice.type) {
@@ -75,8 +81,14 @@ export function webhookOccurrences(notice: Notice, state: RolloutState): Webhook
       ];
     }
     case "target.status": {
-      if (notice.to !== "awaitingApproval") return [];
       const run = state.targets[notice.target];
+      if (notice.to === "restored") {
+        const drain = run?.drain;
+        return drain !== undefined && drain.resets > 0
+          ? [drainOccurrence(notice.target, undefined, drain, state)]
+          : [];
+      }
+      if (notice.to !== "awaitingApproval") return [];
       const stepId = run === undefined ? undefined : state.steps[run.stepIndex]?.step.id;
       return [
         {
@@ -87,18 +99,13 @@ export function webhookOccurrences(notice: Notice, state: RolloutState): Webhook
       ];
     }
     case "step.finished": {
-      if (state.steps[notice.stepIndex]?.step.type !== "traffic.awaitQuiet") return [];
-      const stepRun = state.targets[notice.target]?.steps[notice.stepIndex];
-      const resets = stepRun?.observation?.resetsInWindow;
-      if (typeof resets !== "number" || resets <= 0) return [];
-      return [
-        {
-          event: "drain.client_errors",
-          target: notice.target,
-          stepId: notice.stepId,
-          clientErrors: { resets, fromMs: stepRun?.startedAt ?? null, toMs: stepRun?.finishedAt ?? null },
-        },
-      ];
+      const drain = state.targets[notice.target]?.drain;
+      if (drain === undefined || drain.resets <= 0) return [];
+      // This step's reading is the drain's latest: the notice is about the step that ended it, or failed it.
+      if (drain.steps.at(-1)?.stepIndex !== notice.stepIndex) return [];
+      const ended = drain.endedAt !== undefined;
+      if (!ended && notice.error?.code !== "client_errors") return [];
+      return [drainOccurrence(notice.target, notice.stepId, drain, state)];
     }
     case "batch.started":
     case "batch.completed":
@@ -109,6 +116,27 @@ export function webhookOccurrences(notice: Notice, state: RolloutState): Webhook
     default:
       return assertNever(notice);
   }
+}
+
+function drainOccurrence(
+  target: string,
+  stepId: string | undefined,
+  drain: DrainRecord,
+  state: RolloutState,
+): WebhookOccurrence {
+  return {
+    event: "drain.client_errors",
+    target,
+    ...(stepId === undefined ? {} : { stepId }),
+    clientErrors: {
+      resets: drain.resets,
+      fromMs: drain.takenOutAt,
+      toMs: drain.endedAt ?? drain.last.at,
+      steps: drain.steps
+        .filter((c) => c.resets > 0)
+        .map((c) => ({ step: state.steps[c.stepIndex]?.step.id ?? String(c.stepIndex), resets: c.resets })),
+    },
+  };
 }
 
 function rolloutStatusEvent(notice: Extract<Notice, { type: "rollout.status" }>): WebhookEvent | undefined {

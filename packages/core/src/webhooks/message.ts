@@ -27,7 +27,7 @@ export interface WebhookPayload {
   step?: string;
   reason?: string;
   error?: { code: string; message: string };
-  clientErrors?: { resets: number; from: string | null; to: string | null };
+  clientErrors?: { resets: number; from: string; to: string; steps: { step: string; resets: number }[] };
 }
 
 export function webhookPayload(
@@ -36,7 +36,7 @@ export function webhookPayload(
   occurrence: WebhookOccurrence,
   subject: WebhookSubject,
 ): WebhookPayload {
-  const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+  const iso = (ms: number) => new Date(ms).toISOString();
   return {
     id,
     event: occurrence.event,
@@ -59,6 +59,7 @@ export function webhookPayload(
             resets: occurrence.clientErrors.resets,
             from: iso(occurrence.clientErrors.fromMs),
             to: iso(occurrence.clientErrors.toMs),
+            steps: occurrence.clientErrors.steps,
           },
         }),
   };
