@@ -67,11 +67,14 @@ export class WebhookNotifier implements RolloutNotifications {
     atMs: number,
   ): Promise<void> {
     try {
+      // Most notices concern nobody: ask for subscribers before reading the rollout's state (a large
+      // rollout's is a large JSON document, and every step's end is a candidate).
+      const fleetId = await this.repository.fleetOfRollout(rolloutId);
+      if (fleetId === undefined) return;
+      const hooks = await this.repository.subscribers(fleetId, candidates);
+      if (hooks.length === 0) return;
       const subject = await this.repository.subject(rolloutId);
       if (!subject) return;
-      // Most notices concern nobody: ask for subscribers before building anything.
-      const hooks = await this.repository.subscribers(subject.fleetId, candidates);
-      if (hooks.length === 0) return;
       const rows = occurrencesOf(subject).flatMap((occurrence) =>
         hooks
           .filter((h) => h.events.includes(occurrence.event))

@@ -122,6 +122,11 @@ export class WebhooksRepository {
     };
   }
 
+  async fleetOfRollout(rolloutId: string): Promise<string | undefined> {
+    return (await this.db.rollout.findUnique({ where: { id: rolloutId }, select: { fleetId: true } }))
+      ?.fleetId;
+  }
+
   /** The webhooks of this fleet (or of every fleet) that subscribe to any of `events`. */
   async subscribers(
     fleetId: string,
