@@ -34,6 +34,7 @@ describe("parseConfig", () => {
         rolloutsPerMinute: 30,
         maxBodyBytes: 512 * 1024,
       },
+      webhooks: { attempts: 8, backoffMs: 5_000, timeoutMs: 10_000 },
       logLevel: "info",
       logFormat: "auto",
     });

@@ -43,6 +43,12 @@ export interface EbbConfig {
     readonly rolloutsPerMinute: number;
     readonly maxBodyBytes: number;
   };
+  /** Webhook deliveries (apps/api/src/webhooks): retries with exponential backoff, per-request timeout. */
+  readonly webhooks: {
+    readonly attempts: number;
+    readonly backoffMs: number;
+    readonly timeoutMs: number;
+  };
   readonly logLevel: LogLevel;
   /** auto: JSON lines when stdout is not a terminal, coloured text on one. */
   readonly logFormat: LogFormat;
@@ -160,6 +166,12 @@ const envSchema = z.object({
    */
   EBB_MIGRATE: z.enum(["true", "false"], "must be true or false").default("true"),
   /** error | warn | info | debug. */
+  /** Tries of one webhook delivery, the first included, before it is recorded as failed. */
+  EBB_WEBHOOK_ATTEMPTS: integer(1, 100).default(8),
+  /** The first retry's delay; each next one doubles it (8 tries: about 10 minutes in all at 5 s). */
+  EBB_WEBHOOK_BACKOFF_MS: integer(1, 3_600_000).default(5_000),
+  /** How long one delivery waits for the receiver's answer. */
+  EBB_WEBHOOK_TIMEOUT_MS: integer(100, 120_000).default(10_000),
   EBB_LOG_LEVEL: z.enum(LOG_LEVELS).default("info"),
   /** auto | json | text. auto: JSON lines when stdout is not a terminal. */
   EBB_LOG_FORMAT: z.enum(LOG_FORMATS).default("auto"),
@@ -258,6 +270,11 @@ export function parseConfig(
       maxTargetsPerRollout: e.EBB_MAX_TARGETS_PER_ROLLOUT,
       rolloutsPerMinute: e.EBB_ROLLOUT_RATE_LIMIT,
       maxBodyBytes: e.EBB_MAX_BODY_BYTES,
+    },
+    webhooks: {
+      attempts: e.EBB_WEBHOOK_ATTEMPTS,
+      backoffMs: e.EBB_WEBHOOK_BACKOFF_MS,
+      timeoutMs: e.EBB_WEBHOOK_TIMEOUT_MS,
     },
     logLevel: e.EBB_LOG_LEVEL,
     logFormat: e.EBB_LOG_FORMAT,

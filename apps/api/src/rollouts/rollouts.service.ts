@@ -8,10 +8,10 @@ import type {
 } from "@ebb/contracts";
 import { EbbError, type RolloutEvent } from "@ebb/core";
 import type { DriverRegistry, Engine } from "@ebb/engine";
-import { Inject, Injectable } from "@nestjs/common";
+import { Inject, Injectable, Optional } from "@nestjs/common";
 import { checkApprover } from "../auth/four-eyes.js";
 import { type Principal, SYSTEM_PRINCIPAL } from "../auth/principal.js";
-import { CONFIG, DATABASE } from "../common/tokens.js";
+import { CONFIG, DATABASE, type RolloutNotifications, WEBHOOK_NOTIFIER } from "../common/tokens.js";
 import type { EbbConfig } from "../config/config.js";
 import type { Database } from "../database/client.js";
 import { DRIVERS, ENGINE } from "../engine/tokens.js";
@@ -30,6 +30,7 @@ export class RolloutsService {
   @Inject(ENGINE) private readonly engine!: Engine;
   @Inject(DRIVERS) private readonly drivers!: DriverRegistry;
   @Inject(CONFIG) private readonly config!: EbbConfig;
+  @Optional() @Inject(WEBHOOK_NOTIFIER) private readonly webhooks?: RolloutNotifications;
   private readonly creations = new RateLimiter(60_000);
   private repository: RolloutsRepository | undefined;
 
@@ -55,6 +56,8 @@ export class RolloutsService {
       this.config.limits,
     );
     if (created.created) this.creations.record(key);
+    // No transition says a rollout waits for a second person: its creation does.
+    if (created.created && created.requiresApproval) await this.webhooks?.pendingApproval(created.id);
     return createdOf(created);
   }
 

@@ -15,6 +15,8 @@ import type {
   RunbookSummary,
   RunbookValidation,
   RunbookVersionView,
+  WebhookDeliveryView,
+  WebhookView,
 } from "./types";
 
 /** Every API call the dashboard makes, typed. Paths are relative to /api/v1. */
@@ -78,3 +80,10 @@ export const createRunbookVersion = (source: string) =>
 export const audit = (query: AuditQuery) => apiRequest<AuditPage>("GET", "/audit", { query: { ...query } });
 
 export const auditVerify = () => apiRequest<AuditVerifyResult>("GET", "/audit/verify");
+
+export const webhooks = () => apiRequest<WebhookView[]>("GET", "/webhooks");
+
+export const webhookDeliveries = (id: string, limit = 10) =>
+  apiRequest<WebhookDeliveryView[]>("GET", `/webhooks/${encodeURIComponent(id)}/deliveries`, {
+    query: { limit },
+  });

@@ -26,6 +26,8 @@ import type {
   RunbookVersionView,
   StepRunView,
   TargetRunStatus,
+  WebhookDeliveryView,
+  WebhookView,
 } from "@ebb/contracts";
 
 /** The shapes the dashboard reads: all from @ebb/contracts, under the names the views use. */
@@ -49,6 +51,8 @@ export type {
   RunbookValidation,
   RunbookVersionView,
   TargetRunStatus,
+  WebhookDeliveryView,
+  WebhookView,
 };
 
 export type Principal = MeResponse["principal"];
