@@ -2,6 +2,7 @@ import type { JobPayload } from "@ebb/contracts";
 import { type Effect, isEbbError, isStepInFlight, type RolloutEvent, type StepError } from "@ebb/core";
 import type { EventApplier } from "./apply.js";
 import type { ContextLoader } from "./context-loader.js";
+import { type EngineObserver, notifyObservers } from "./observer.js";
 import type { ApplyOutcome, Clock, DriverRegistry, JobContext, JobResult } from "./ports.js";
 import { runStep, type StepOutcome } from "./steps/index.js";
 import type { WaitScheduler } from "./wait-scheduler.js";
@@ -14,6 +15,7 @@ export interface StepJobDeps {
   clock: Clock;
   dispatch: (rolloutId: string, outcome: ApplyOutcome) => Promise<void>;
   log: (line: string) => void;
+  observers: readonly EngineObserver[];
 }
 
 /**
@@ -66,6 +68,14 @@ export async function runStepJob(
     if (!isEbbError(err))
       deps.log(`step ${planned.step.id} on ${p.target} threw: ${(err as Error).stack ?? err}`);
   }
+  const resets = (outcome.observation as { resets?: unknown } | undefined)?.resets;
+  if (planned.step.type === "traffic.awaitQuiet" && typeof resets === "number" && resets > 0)
+    notifyObservers(
+      deps.observers,
+      "drainClientErrors",
+      { rolloutId: p.rolloutId, target: p.target, fleet: ctx.fleet.name, count: resets },
+      deps.log,
+    );
   const delay = (askedFor: number | undefined, defaultAt: number | undefined): JobResult => ({
     kind: "delay",
     untilMs: deps.waits.nextCheck({
@@ -108,6 +118,23 @@ export async function runStepJob(
     }
     throw err;
   }
+  if (!result.ignored && outcome.kind !== "waiting")
+    notifyObservers(
+      deps.observers,
+      "stepFinished",
+      {
+        rolloutId: p.rolloutId,
+        target: p.target,
+        stepId: planned.step.id,
+        stepType: planned.step.type,
+        stepIndex: p.stepIndex,
+        attempt: p.attempt,
+        outcome: outcome.kind,
+        startedAt: run.stepStartedAt ?? checkedAt,
+        endedAt: clock.now(),
+      },
+      deps.log,
+    );
   const own = result.effects.find(
     (e): e is Extract<Effect, { type: "recheck" }> =>
       e.type === "recheck" && e.target === p.target && e.stepIndex === p.stepIndex && e.attempt === p.attempt,
