@@ -13,3 +13,5 @@ export const DATABASE = Symbol("ebb.database");
 export const REDIS_CONNECTION = Symbol("ebb.redis-connection");
 /** The BullMQ `Queue` named QUEUES.rollout. Add jobs with `buildJob()` from @ebb/contracts. */
 export const ROLLOUT_QUEUE = Symbol("ebb.rollout-queue");
+/** `WorkerPresence`: whether any worker is connected to the rollout queue. */
+export const WORKER_PRESENCE = Symbol("ebb.worker-presence");
