@@ -1,6 +1,12 @@
 import type { EngineObserver, RolloutStatusChange, StepFinished } from "@ebb/engine";
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 
+const MISNAMED_DEFAULTS = [
+  "nodejs_active_handles_total",
+  "nodejs_active_requests_total",
+  "nodejs_active_resources_total",
+];
+
 /** Step durations run from a 50 ms exec to a 30 min approval gate. */
 const STEP_BUCKETS_SECONDS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800];
 
@@ -24,6 +30,9 @@ export class EbbMetrics implements EngineObserver {
 
   constructor() {
     collectDefaultMetrics({ register: this.registry });
+    // Gauges named like counters: `promtool check metrics` rejects them. The per-type gauges
+    // (nodejs_active_handles{type}, nodejs_active_requests, nodejs_active_resources{type}) stay; sum them.
+    for (const name of MISNAMED_DEFAULTS) this.registry.removeSingleMetric(name);
     this.transitions = new Counter({
       name: "ebb_rollout_transitions_total",
       help: "Rollouts that entered a status, counted by the process that committed the transition.",
