@@ -22,6 +22,8 @@ import { createLogger } from "./logger.js";
 import { workerSecretResolver } from "./secret-resolver.js";
 
 export const API_PREFIX = "api/v1";
+/** Controllers served at the root instead: Prometheus scrapes /metrics by default. */
+export const OUTSIDE_API_PREFIX = ["metrics"];
 
 export interface BootstrapDeps {
   /** A database the caller opened (and will close). Default: `openDatabase(config.database)`, migrated. */
@@ -99,11 +101,18 @@ export async function bootstrap(config: EbbConfig, deps: BootstrapDeps = {}): Pr
     closers.push({ what: "redis connections", close: () => redis.closeAll() });
 
     const metrics = new EbbMetrics();
+    // Loaded only when asked for: without OTEL_EXPORTER_OTLP_ENDPOINT no OpenTelemetry SDK code is imported.
+    const tracing =
+      config.tracing === undefined
+        ? undefined
+        : (await import("../tracing/tracing.js")).startTracing({ ...config.tracing, role: config.role });
+    // Closed after Nest (closers run in reverse): the spans of the last jobs are exported too.
+    if (tracing) closers.push({ what: "tracing", close: () => tracing.shutdown() });
     const module = AppModule.forRoot(config, {
       database,
       redis,
       modules: deps.modules ?? [],
-      observability: { metrics },
+      observability: { metrics, observers: tracing ? [tracing.observer] : [] },
     });
     // abortOnError false: a failing provider must reject bootstrap() (and release what we opened), not
     // call process.exit() from inside Nest.
@@ -130,11 +139,12 @@ export async function bootstrap(config: EbbConfig, deps: BootstrapDeps = {}): Pr
       },
     });
     app.use(requestIdMiddleware);
+    if (tracing) app.use(tracing.middleware);
     app.use(eventStreamCounter(metrics));
     // A body over the limit is refused (413) before it is parsed; runbook sources are the largest bodies.
     (app as NestExpressApplication).useBodyParser("json", { limit: config.limits.maxBodyBytes });
     // Prometheus looks for /metrics at the root by default.
-    app.setGlobalPrefix(API_PREFIX, { exclude: ["metrics"] });
+    app.setGlobalPrefix(API_PREFIX, { exclude: OUTSIDE_API_PREFIX });
     await app.init();
     serveOpenApi(app);
     // After init(), so it lands behind every route and Nest's own (prefix-only) 404 handler.
