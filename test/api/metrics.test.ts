@@ -119,8 +119,12 @@ describe("metrics, readiness and a rollout waiting for a worker", () => {
     // The API committed the start; the worker ran every step and committed the end.
     expect(sample(api, 'ebb_rollout_transitions_total{status="running"}')).toBe(1);
     expect(sample(work, 'ebb_rollout_transitions_total{status="succeeded"}')).toBe(1);
-    expect(sample(work, 'ebb_step_duration_seconds_count{step_type="balancer.awaitUnbound",outcome="succeeded"}')).toBe(2);
-    expect(sample(work, 'ebb_step_duration_seconds_count{step_type="exec",outcome="succeeded"}')).toBeGreaterThanOrEqual(8);
+    expect(
+      sample(work, 'ebb_step_duration_seconds_count{step_type="balancer.awaitUnbound",outcome="succeeded"}'),
+    ).toBe(2);
+    expect(
+      sample(work, 'ebb_step_duration_seconds_count{step_type="exec",outcome="succeeded"}'),
+    ).toBeGreaterThanOrEqual(8);
     expect(sample(work, "process_cpu_seconds_total")).toBeGreaterThan(0);
     // An open event stream counts while it is open
     expect(sample(api, "ebb_event_stream_clients")).toBe(0);

@@ -4,7 +4,6 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import path from "node:path";
 import { QUEUES } from "@ebb/contracts";
-import { Queue } from "bullmq";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { rolloutSpanId } from "../../apps/api/src/tracing/tracing.js";
@@ -83,13 +82,21 @@ describe("traces", () => {
     const id = created.body.id;
     expect((await untilTerminal(e, id, 60_000)).status).toBe("succeeded");
 
-    // Then the jobs carried the request id (and the trace) in their data
-    const connection = new Redis(e.app.redisUrl, { maxRetriesPerRequest: null });
-    const queue = new Queue(QUEUES.rollout, { connection });
-    const jobs = await queue.getJobs(["completed"]);
-    await queue.close();
-    connection.disconnect();
-    const steps = jobs.filter((j) => j.name === "step.run");
+    // Then the jobs carried the request id (and the trace) in their data, as BullMQ keeps it in Redis
+    const redis = new Redis(e.app.redisUrl, { maxRetriesPerRequest: null });
+    const prefix = `bull:${QUEUES.rollout}:`;
+    // The job hashes only, not their `:lock` / `:logs` companions.
+    const keys = (await redis.keys(`${prefix}step.run~*`)).filter(
+      (k) => !k.slice(prefix.length).includes(":"),
+    );
+    const steps = await Promise.all(
+      keys.map(async (key) => ({
+        data: JSON.parse((await redis.hget(key, "data")) ?? "{}") as {
+          meta?: { requestId?: string; trace?: { traceId: string; parentSpanId: string } };
+        },
+      })),
+    );
+    redis.disconnect();
     expect(steps.length).toBeGreaterThan(0);
     for (const job of steps)
       expect(job.data.meta).toEqual({
@@ -105,7 +112,7 @@ describe("traces", () => {
     expect(http, JSON.stringify(all.map((s) => s.name))).toBeDefined();
     expect(http!.parentSpanId).toBe(CALLER_SPAN);
     expect(attr(http!, "ebb.request_id")).toBe(REQUEST_ID);
-    expect(steps[0]!.data.meta.trace.parentSpanId).toBe(http!.spanId);
+    expect(steps[0]!.data.meta?.trace?.parentSpanId).toBe(http!.spanId);
 
     const rollout = all.find((s) => s.name === "rollout");
     expect(rollout?.spanId).toBe(rolloutSpanId(id));
@@ -137,6 +144,8 @@ describe("traces", () => {
     walk(src);
     expect(importers).toEqual(["tracing/tracing.ts"]);
     const bootstrap = readFileSync(path.join(src, "app/bootstrap.ts"), "utf8");
-    expect(bootstrap).toMatch(/config\.tracing === undefined\s*\? undefined\s*: \(await import\("\.\.\/tracing\/tracing\.js"\)\)/);
+    expect(bootstrap).toMatch(
+      /config\.tracing === undefined\s*\? undefined\s*: \(await import\("\.\.\/tracing\/tracing\.js"\)\)/,
+    );
   });
 });

@@ -59,7 +59,8 @@ export class EventApplier {
           return applied.outcomes;
         });
         // After commit only: a rolled-back transition changed nothing anyone should count.
-        if (change) notifyObservers(this.observers, "rolloutStatusChanged", { rolloutId, ...change }, this.log);
+        if (change)
+          notifyObservers(this.observers, "rolloutStatusChanged", { rolloutId, ...change }, this.log);
         for (const o of outcomes)
           if (o instanceof EbbError && o.code === "lease_lost")
             notifyObservers(this.observers, "leaseConflict", { rolloutId, ...leaseRef(o) }, this.log);

@@ -54,7 +54,11 @@ export class InfrastructureModule {
         { provide: DATABASE, useValue: resources.database },
         { provide: REDIS_CONNECTION, useValue: resources.redis },
         { provide: ROLLOUT_QUEUE, useFactory: createRolloutQueue, inject: [REDIS_CONNECTION] },
-        { provide: WORKER_PRESENCE, useFactory: (q: Queue) => new WorkerPresence(q), inject: [ROLLOUT_QUEUE] },
+        {
+          provide: WORKER_PRESENCE,
+          useFactory: (q: Queue) => new WorkerPresence(q),
+          inject: [ROLLOUT_QUEUE],
+        },
         QueueShutdown,
       ],
       exports: [CONFIG, DATABASE, REDIS_CONNECTION, ROLLOUT_QUEUE, WORKER_PRESENCE],

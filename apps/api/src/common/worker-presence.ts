@@ -31,7 +31,8 @@ export class WorkerPresence {
    * none to do (finished, paused, waiting for a second person's approval) or Redis cannot say.
    */
   async waitingForWorker(status: RolloutStatus, awaitingApproval: boolean): Promise<boolean | undefined> {
-    const hasWork = status === "running" || status === "aborting" || (status === "pending" && !awaitingApproval);
+    const hasWork =
+      status === "running" || status === "aborting" || (status === "pending" && !awaitingApproval);
     if (!hasWork) return undefined;
     try {
       return (await this.count()) === 0;

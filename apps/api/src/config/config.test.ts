@@ -46,8 +46,10 @@ describe("parseConfig", () => {
     expect(() => parseConfig({ EBB_METRICS_PORT: "on" }, { cwd })).toThrow(/EBB_METRICS_PORT/);
     expect(parseConfig({}, { cwd }).tracing).toBeUndefined();
     expect(
-      parseConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: "http://127.0.0.1:4318", OTEL_SERVICE_NAME: "ebb-eu" }, { cwd })
-        .tracing,
+      parseConfig(
+        { OTEL_EXPORTER_OTLP_ENDPOINT: "http://127.0.0.1:4318", OTEL_SERVICE_NAME: "ebb-eu" },
+        { cwd },
+      ).tracing,
     ).toEqual({ endpoint: "http://127.0.0.1:4318", serviceName: "ebb-eu" });
   });
 

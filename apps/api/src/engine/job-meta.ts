@@ -11,7 +11,12 @@ import { currentLogContext } from "../common/log-context.js";
 export const jobMetaSchema = z.strictObject({
   requestId: z.string().max(128).optional(),
   /** W3C trace id (32 hex) and the span that started the rollout (16 hex): the rollout span's parent. */
-  trace: z.strictObject({ traceId: z.string().regex(/^[0-9a-f]{32}$/), parentSpanId: z.string().regex(/^[0-9a-f]{16}$/) }).optional(),
+  trace: z
+    .strictObject({
+      traceId: z.string().regex(/^[0-9a-f]{32}$/),
+      parentSpanId: z.string().regex(/^[0-9a-f]{16}$/),
+    })
+    .optional(),
 });
 export type JobMeta = z.infer<typeof jobMetaSchema>;
 
@@ -48,7 +53,8 @@ export function runningJobMeta(): JobMeta | undefined {
 
 /** Splits BullMQ job data into the engine's payload and the meta; malformed meta is dropped, not fatal. */
 export function splitJobData(data: unknown): { payload: unknown; meta: JobMeta } {
-  if (typeof data !== "object" || data === null || !(JOB_META_KEY in data)) return { payload: data, meta: {} };
+  if (typeof data !== "object" || data === null || !(JOB_META_KEY in data))
+    return { payload: data, meta: {} };
   const { [JOB_META_KEY]: raw, ...payload } = data as Record<string, unknown>;
   const parsed = jobMetaSchema.safeParse(raw);
   return { payload, meta: parsed.success ? parsed.data : {} };

@@ -10,7 +10,8 @@ export function eventStreamCounter(metrics: EbbMetrics) {
   return (_req: IncomingMessage, res: ServerResponse, next: () => void): void => {
     const writeHead = res.writeHead;
     res.writeHead = function (this: ServerResponse, ...args: unknown[]) {
-      if (isEventStream(args) || String(res.getHeader("content-type") ?? "").startsWith("text/event-stream")) res.once("close", metrics.streamOpened());
+      if (isEventStream(args) || String(res.getHeader("content-type") ?? "").startsWith("text/event-stream"))
+        res.once("close", metrics.streamOpened());
       return (writeHead as (...a: unknown[]) => ServerResponse).apply(this, args);
     } as ServerResponse["writeHead"];
     next();

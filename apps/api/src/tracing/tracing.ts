@@ -1,6 +1,7 @@
 import { AsyncLocalStorage } from "node:async_hooks";
 import { createHash } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { isTerminal } from "@ebb/core";
 import type { EngineObserver, RolloutStatusChange, StepFinished } from "@ebb/engine";
 import {
   type Context,
@@ -8,15 +9,14 @@ import {
   type Span,
   SpanKind,
   SpanStatusCode,
-  type Tracer,
   TraceFlags,
+  type Tracer,
   trace,
 } from "@opentelemetry/api";
 import { parseTraceParent } from "@opentelemetry/core";
 import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-http";
 import { resourceFromAttributes } from "@opentelemetry/resources";
 import { BatchSpanProcessor, NodeTracerProvider, RandomIdGenerator } from "@opentelemetry/sdk-trace-node";
-import { isTerminal } from "@ebb/core";
 import { type JobMeta, runningJobMeta, setRequestTraceSource } from "../engine/job-meta.js";
 
 /*
@@ -66,7 +66,12 @@ export function rolloutSpanId(rolloutId: string): string {
 }
 
 function remoteParent(traceId: string, spanId: string): Context {
-  return trace.setSpanContext(ROOT_CONTEXT, { traceId, spanId, traceFlags: TraceFlags.SAMPLED, isRemote: true });
+  return trace.setSpanContext(ROOT_CONTEXT, {
+    traceId,
+    spanId,
+    traceFlags: TraceFlags.SAMPLED,
+    isRemote: true,
+  });
 }
 
 export function startTracing(options: { endpoint: string; serviceName: string; role: string }): Tracing {
@@ -75,7 +80,9 @@ export function startTracing(options: { endpoint: string; serviceName: string; r
     resource: resourceFromAttributes({ "service.name": options.serviceName, "ebb.role": options.role }),
     idGenerator: ids,
     spanProcessors: [
-      new BatchSpanProcessor(new OTLPTraceExporter({ url: `${options.endpoint.replace(/\/+$/, "")}/v1/traces` })),
+      new BatchSpanProcessor(
+        new OTLPTraceExporter({ url: `${options.endpoint.replace(/\/+$/, "")}/v1/traces` }),
+      ),
     ],
   });
   const tracer: Tracer = provider.getTracer("ebb");

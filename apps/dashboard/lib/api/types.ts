@@ -14,6 +14,7 @@ import type {
   LiveTarget,
   LoginResponse,
   MeResponse,
+  Readiness,
   RolloutNoticeView,
   RolloutPage,
   RolloutPreview,
@@ -40,6 +41,7 @@ export type {
   FleetView,
   LoginResponse,
   MeResponse,
+  Readiness,
   RolloutPreview,
   RolloutStatus,
   RolloutSummary,
@@ -48,7 +50,6 @@ export type {
   RunbookVersionView,
   TargetRunStatus,
 };
-
 export type Principal = MeResponse["principal"];
 export type BalancerState = LiveTarget["state"];
 /** One target in a traffic sample, as the balancer sees it right now. */
