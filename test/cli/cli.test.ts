@@ -144,6 +144,8 @@ describe("ebb rollout start --wait", () => {
     expect(run.code, run.stderr + run.stdout).toBe(0);
     expect(run.stdout).toMatch(/vm1 +await-unbound +succeeded/);
     expect(run.stdout).toMatch(/rollout \S+ succeeded in/);
+    // the drain proof the worker recorded, in one line
+    expect(run.stdout).toMatch(/^0 client errors seen by the balancer across 2 drains$/m);
   });
 
   it("exits 1 when the rollout fails, naming the target and its error", async () => {

@@ -146,6 +146,8 @@ describe("the dashboard in a browser", () => {
     expect(afterFailed).toHaveLength(4);
     expect(afterFailed.reduce((a, b) => a + b, 0)).toBeGreaterThan(0);
     await page.getByTestId("summary").waitFor();
+    // the drain proof recorded by the worker, not what this page happened to sample
+    expect(await page.getByTestId("client-errors").textContent()).toBe("0 across 4 drains");
     await screenshot(page, "rollout");
 
     // and the API agrees, and the clients behind the VIP saw no error

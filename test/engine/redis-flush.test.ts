@@ -49,13 +49,14 @@ describe("Redis flushed mid-rollout", () => {
       maxUnavailable: 2,
     });
 
-    // When Redis loses everything while the first batch waits for the device to unbind its targets
-    // (their re-checks are delayed jobs) ...
+    // When Redis loses everything while the first batch waits for the device to unbind a target (its
+    // re-checks are delayed jobs) ... Not "both at once": the device unbinds within ~0.6 s here, and on a
+    // busy machine the two targets' first commands can finish further apart than that.
     await untilRollout(
       e,
       id,
-      (v) => ["vm1", "vm2"].every((n) => targetOf(v, n).step === "await-unbound"),
-      "vm1 and vm2 at await-unbound",
+      (v) => ["vm1", "vm2"].some((n) => targetOf(v, n).step === "await-unbound"),
+      "vm1 or vm2 at await-unbound",
     );
     expect(await redis.dbsize()).toBeGreaterThan(0);
     // The live worker writes again at once (its blocking fetch, stalled checks): FLUSHALL's answer is the

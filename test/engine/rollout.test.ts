@@ -22,7 +22,21 @@ afterEach(async () => {
 
 interface RolloutView {
   status: string;
-  targets: { name: string; status: string; error: { message: string } | null }[];
+  failure: { target: string; step: string; code: string; message: string } | null;
+  drainProof: { drains: number; clientErrors: number; failOnClientErrors: boolean };
+  targets: {
+    name: string;
+    status: string;
+    error: { message: string } | null;
+    drain: {
+      sessionsAtTakeOut: number;
+      newSessionsAfterTakeOut: number;
+      clientErrors: number;
+      quietAt: string | null;
+      endedAt: string | null;
+      steps: { step: string; newSessions: number; clientErrors: number; sessions: number }[];
+    } | null;
+  }[];
 }
 
 async function untilTerminal(e: RunningEbb, id: string): Promise<RolloutView> {
@@ -50,6 +64,7 @@ const NAIVE = `apiVersion: ebb/v1
 kind: Runbook
 name: naive
 balancer: l4
+failOnClientErrors: true
 steps:
   - { id: stop, type: exec, run: ["ebb-vm", "stop"] }
   - { id: deploy, type: exec, run: ["ebb-vm", "deploy"] }
@@ -108,6 +123,28 @@ describe("a rollout of the lab fleet under keep-alive load", () => {
     expect(vm1.find((s) => s.stepId === "await-unbound")!.observations).toEqual(
       expect.arrayContaining([expect.objectContaining({ bound: false, state: "failed" })]),
     );
+    // and the drain proof recorded by the worker: four drains, no client error the device counted, each
+    // target quiet before its stop's end and the record closed when its health check was restored
+    expect(done.drainProof).toEqual({ drains: 4, clientErrors: 0, failOnClientErrors: false });
+    for (const t of done.targets) {
+      expect(t.drain, t.name).toMatchObject({ clientErrors: 0 });
+      expect(t.drain!.quietAt, t.name).not.toBeNull();
+      expect(t.drain!.endedAt, t.name).not.toBeNull();
+      expect(t.drain!.steps.map((s) => s.step)).toEqual([
+        "fail-health-check",
+        "await-unbound",
+        "stop",
+        "await-quiet",
+        "deploy",
+        "start",
+        "restore-health-check",
+      ]);
+      // no new session once the device had unbound the target
+      expect(
+        t.drain!.steps.slice(2).every((s) => s.newSessions === 0),
+        JSON.stringify(t.drain),
+      ).toBe(true);
+    }
   });
 
   it("a naive runbook (stop, deploy, start) loses requests: the test above can fail", async () => {
@@ -142,11 +179,16 @@ describe("a rollout of the lab fleet under keep-alive load", () => {
       force: true,
     });
     expect(created.status, JSON.stringify(created.body)).toBe(201);
-    await untilTerminal(ebb, created.body.id);
+    const done = await untilTerminal(ebb, created.body.id);
 
     // Then clients saw errors
     const report = await g.stop();
     load = undefined;
     expect(totalErrors(report.errors)).toBeGreaterThan(0);
+    // and so did the drain proof: the runbook fails a target on any, so the rollout stopped at the first
+    // target whose stop the device saw reset clients, instead of passing quietly
+    expect(done.drainProof.clientErrors, JSON.stringify(report.errors)).toBeGreaterThan(0);
+    expect(done.status).toBe("failed");
+    expect(done.failure).toMatchObject({ code: "client_errors" });
   });
 });

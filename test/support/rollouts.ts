@@ -92,13 +92,20 @@ export function untilRollout(
   what: string,
   timeoutMs = 30_000,
 ): Promise<RolloutView> {
+  // The last view seen goes into the timeout's message: "last: undefined" says nothing about where the
+  // rollout was when the wait gave up.
+  let seen: RolloutView | undefined;
   return waitFor(
     async () => {
       const view = await getRollout(ebb, id);
+      seen = view;
       return check(view) ? view : undefined;
     },
     { timeoutMs, intervalMs: 50, what },
-  );
+  ).catch((err: unknown) => {
+    if (seen && err instanceof Error) err.message += `\nrollout ${seen.status}:\n${describeTargets(seen)}`;
+    throw err;
+  });
 }
 
 export function untilTerminal(ebb: RunningEbb, id: string, timeoutMs = 30_000): Promise<RolloutView> {

@@ -44,6 +44,9 @@ const COMMANDS: Record<string, string> = {
   "rollout resume": `ebb rollout resume ID`,
   "rollout abort": `ebb rollout abort ID [--reason TEXT]`,
   "rollout retry": `ebb rollout retry ID --target T`,
+  "rollout skip": `ebb rollout skip ID --target T
+    Counts the target's failed step as done and goes on: for a command whose outcome is unknown after a
+    crash (outcome_unknown), once you have checked that its effect is in place.`,
   "rollout approve": `ebb rollout approve ID [--target T]`,
   fleets: `ebb fleets [--json]
     The fleets, their balancer and targets.`,
@@ -147,6 +150,7 @@ async function dispatch(argv: readonly string[], io: Io): Promise<number> {
     case "rollout resume":
     case "rollout abort":
     case "rollout retry":
+    case "rollout skip":
     case "rollout approve":
       return rolloutCommand(client(), action!, rest, io);
     case "audit verify":
@@ -342,7 +346,22 @@ async function waitFor(
   const took = r.finishedAt ? Date.parse(r.finishedAt) - started : undefined;
   out.line(`rollout ${r.id} ${r.status}${took === undefined ? "" : ` in ${duration(took)}`}`);
   if (r.failure) out.line(`  ${r.failure.target} at ${r.failure.step}: ${r.failure.message}`);
+  for (const line of describeDrains(r)) out.line(line);
   return r;
+}
+
+/** The drain proof in a few lines: "0 client errors seen by the balancer across 4 drains", or where. */
+export function describeDrains(r: RolloutDetail): string[] {
+  // An older API has no proof to show.
+  const proof = r.drainProof as RolloutDetail["drainProof"] | undefined;
+  if (proof === undefined || proof.drains === 0) return [];
+  const drains = `${proof.drains} drain${proof.drains === 1 ? "" : "s"}`;
+  if (proof.clientErrors === 0) return [`0 client errors seen by the balancer across ${drains}`];
+  const lines = [`${proof.clientErrors} client error(s) seen by the balancer in ${drains}:`];
+  for (const t of r.targets)
+    for (const s of t.drain?.steps ?? [])
+      if (s.clientErrors > 0) lines.push(`  ${t.name} during ${s.step}: ${s.clientErrors} reset(s)`);
+  return lines;
 }
 
 /** "90s", "30m", "2h", or plain seconds. */
@@ -372,6 +391,7 @@ async function rolloutStatus(client: EbbClient, rest: readonly string[], io: Io)
     io.out(
       `  ${t.name.padEnd(16)} ${t.status.padEnd(16)} ${t.step ?? "-"}${t.error ? `  ${t.error.message}` : ""}`,
     );
+  for (const line of describeDrains(r)) io.out(line);
   return EXIT.ok;
 }
 
@@ -411,7 +431,7 @@ async function rolloutCommand(
   const body =
     action === "abort"
       ? optional("reason", values.reason)
-      : action === "retry"
+      : action === "retry" || action === "skip"
         ? { target: required(values.target, "--target") }
         : action === "approve"
           ? optional("target", values.target)

@@ -271,6 +271,33 @@ export const stepRunSchema = z.object({
 export type StepRunView = z.infer<typeof stepRunSchema>;
 
 /** `GET /rollouts/:id`: the rollout view of api.ts plus what the dashboard's rollout page shows. */
+/** What the balancer counted for one target from its take-out until it was back in service. */
+export const drainProofSchema = z.object({
+  takenOutAt: timestamp,
+  /** Null while the target is still out. */
+  endedAt: timestamp.nullable(),
+  /** The first reading with no session held and none opened since the one before. */
+  quietAt: timestamp.nullable(),
+  sessionsAtTakeOut: z.number().int(),
+  newSessionsAfterTakeOut: z.number().int(),
+  /** Sessions that ended with a reset: errors a client saw. */
+  clientErrors: z.number().int(),
+  /** Null when the balancer cannot count requests. */
+  requests: z.number().int().nullable(),
+  /** Per step after the take-out: what was counted while it ran, read when it ended. */
+  steps: z.array(
+    z.object({
+      step: z.string(),
+      at: timestamp,
+      sessions: z.number().int(),
+      newSessions: z.number().int(),
+      clientErrors: z.number().int(),
+      requests: z.number().int().nullable(),
+    }),
+  ),
+});
+export type DrainProofView = z.infer<typeof drainProofSchema>;
+
 export const rolloutDetailSchema = z.object({
   id: z.uuid(),
   status: rolloutStatusSchema,
@@ -298,12 +325,21 @@ export const rolloutDetailSchema = z.object({
     .object({ target: z.string(), step: z.string(), code: z.string(), message: z.string() })
     .nullable(),
   steps: z.array(z.object({ id: z.string(), type: z.string(), timeoutMs: z.number() })),
+  /** Over every target with a recorded drain: how many, and the client errors the balancer counted. */
+  drainProof: z.object({
+    drains: z.number().int(),
+    clientErrors: z.number().int(),
+    /** The runbook fails a target on any client error in its drain. */
+    failOnClientErrors: z.boolean(),
+  }),
   targets: z.array(
     rolloutTargetSchema.extend({
       status: targetRunStatusSchema,
       startedAt: timestamp.nullable(),
       finishedAt: timestamp.nullable(),
       steps: z.array(stepRunSchema),
+      /** Null when the target was not taken out or its balancer gives no counters. */
+      drain: drainProofSchema.nullable(),
     }),
   ),
 });

@@ -56,6 +56,8 @@ export interface TargetSnapshot {
   resets: number;
   /** Client data segments (an L4 device cannot see requests; with keep-alive, one segment is one request). */
   requests?: number;
+  /** New flows the target refused (the balancer reset the client): client errors besides `resets`. */
+  refused?: number;
 }
 
 /**

@@ -26,5 +26,6 @@ export * from "./secret-ref.js";
 export * from "./statuses.js";
 export * from "./template.js";
 export * from "./workflow/create.js";
+export * from "./workflow/drain.js";
 export * from "./workflow/machine.js";
 export * from "./workflow/types.js";

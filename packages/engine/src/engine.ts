@@ -175,6 +175,7 @@ export class Engine {
       queue: this.queue,
       send: (id, event) => this.send(id, event),
       log: this.log,
+      now: () => this.clock.now(),
     });
     if (result.recreated > 0) notifyObservers(this.observers, "jobsRecreated", result.recreated, this.log);
     return result;

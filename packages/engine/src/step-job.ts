@@ -1,9 +1,21 @@
 import type { JobPayload } from "@ebb/contracts";
-import { type Effect, isEbbError, isStepInFlight, type RolloutEvent, type StepError } from "@ebb/core";
+import {
+  type Balancer,
+  type Effect,
+  isEbbError,
+  isStepInFlight,
+  opensDrain,
+  type RolloutEvent,
+  type StepError,
+  type Target,
+  type TrafficReading,
+  wantsTrafficReading,
+} from "@ebb/core";
 import type { EventApplier } from "./apply.js";
 import type { ContextLoader } from "./context-loader.js";
 import { type EngineObserver, notifyObservers } from "./observer.js";
 import type { ApplyOutcome, Clock, DriverRegistry, JobContext, JobResult } from "./ports.js";
+import { verifyLaunched } from "./steps/exec.js";
 import { runStep, type StepOutcome } from "./steps/index.js";
 import type { WaitScheduler } from "./wait-scheduler.js";
 
@@ -49,11 +61,18 @@ export async function runStepJob(
     checkedAt - dueAt > outageToleranceMs(planned.recheckMs)
       ? checkedAt - dueAt
       : undefined;
+  // The drain proof's baseline: the balancer's counters before the target is taken out.
+  const drainStart =
+    stepRun?.observation === undefined && opensDrain(run, planned)
+      ? await readTraffic(ctx.balancer, ctx.target, clock.now)
+      : undefined;
+  const step = planned.step;
+  const fence = { target: p.target, token: p.leaseToken };
   let outcome: StepOutcome;
   try {
-    outcome = await runStep({
+    const stepCtx = {
       ...ctx,
-      step: planned.step,
+      step,
       executor: await deps.drivers.executor(ctx.targetRecord),
       ...(stepRun?.observation === undefined ? {} : { previous: stepRun.observation }),
       stepStartedAt: run.stepStartedAt ?? clock.now(),
@@ -62,8 +81,31 @@ export async function runStepJob(
         lateByMs !== undefined || run.deadline === undefined ? checkedAt + planned.timeoutMs : run.deadline,
       recheckMs: planned.recheckMs,
       now: () => clock.now(),
-    });
+    };
+    if (step.type === "exec" && !step.idempotent) {
+      // At most once: the launch is committed before the command runs. A job that finds a launch and no
+      // result (a killed or stalled worker, a result whose commit failed, a job Redis lost) does not run
+      // the command again: it runs the step's `verify`, or stops and asks a person.
+      if (stepRun?.launchedAt !== undefined) {
+        outcome = await verifyLaunched(stepCtx, step, stepRun.launchedAt);
+      } else {
+        const launched = await deps.applier.apply(
+          p.rolloutId,
+          { type: "step.launched", target: p.target, stepIndex: p.stepIndex, attempt: p.attempt },
+          clock.now(),
+          { fence },
+        );
+        if (launched.ignored) return { kind: "done" };
+        outcome = await runStep(stepCtx);
+      }
+    } else {
+      outcome = await runStep(stepCtx);
+    }
   } catch (err) {
+    if (isEbbError(err, "lease_lost")) {
+      deps.log(`dropped a step whose lease is gone: ${err.message}`);
+      return { kind: "done" };
+    }
     outcome = failureOutcome(err, planned.recheckMs, clock.now());
     if (!isEbbError(err))
       deps.log(`step ${planned.step.id} on ${p.target} threw: ${(err as Error).stack ?? err}`);
@@ -105,11 +147,19 @@ export async function runStepJob(
   try {
     const event = toEvent(outcome, p);
     if (event.type === "step.waiting" && lateByMs !== undefined) event.lateByMs = lateByMs;
+    if (
+      (event.type === "step.succeeded" || event.type === "step.failed") &&
+      wantsTrafficReading(run, planned)
+    ) {
+      const traffic = await readTraffic(ctx.balancer, ctx.target, clock.now);
+      if (traffic !== undefined) event.traffic = traffic;
+      if (drainStart !== undefined) event.drainStart = drainStart;
+    }
     result = await deps.applier.apply(p.rolloutId, event, clock.now(), {
       ...(outcome.kind !== "waiting" && outcome.outputTail !== undefined
         ? { record: { outputTail: outcome.outputTail } }
         : {}),
-      fence: { target: p.target, token: p.leaseToken },
+      fence,
     });
   } catch (err) {
     if (isEbbError(err, "lease_lost")) {
@@ -147,6 +197,44 @@ export async function runStepJob(
   // The time the step itself asked for, if it did; else the machine's default poll (own.atMs).
   if (keepOwn) return delay(outcome.kind === "waiting" ? outcome.recheckAtMs : undefined, own.atMs);
   return { kind: "done" };
+}
+
+/** A reading that takes longer than this is skipped: the drain proof must never hold a step up. */
+const TRAFFIC_READ_TIMEOUT_MS = 2_000;
+
+/**
+ * The balancer's counters for the target as its step ends, for the drain proof; undefined when the balancer
+ * cannot give them (no snapshot capability, unreachable, too slow). The proof then lacks that step's
+ * counts, and says so by their absence; the step's own outcome stands.
+ */
+async function readTraffic(
+  balancer: Balancer,
+  target: Target,
+  now: () => number,
+): Promise<TrafficReading | undefined> {
+  if (!balancer.snapshot) return undefined;
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    const snap = await Promise.race([
+      balancer.snapshot([target]).then((all) => all[0]),
+      new Promise<undefined>((resolve) => {
+        timer = setTimeout(() => resolve(undefined), TRAFFIC_READ_TIMEOUT_MS);
+      }),
+    ]);
+    if (snap === undefined || snap.state === "unknown") return undefined;
+    return {
+      at: now(),
+      sessions: snap.sessions,
+      sessionsOpened: snap.sessionsOpened,
+      resets: snap.resets,
+      ...(snap.refused === undefined ? {} : { refused: snap.refused }),
+      ...(snap.requests === undefined ? {} : { requests: snap.requests }),
+    };
+  } catch {
+    return undefined;
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** How late a check may run before it counts as an outage of Ebb rather than a busy worker. */

@@ -27,6 +27,8 @@ export const EBB_ERROR_STATUS: Readonly<Record<EbbErrorCode, number>> = {
   exec_failed: 502,
   step_failed: 502,
   verify_failed: 502,
+  client_errors: 502,
+  outcome_unknown: 502,
   balancer_unavailable: 503,
   executor_unavailable: 503,
   unavailable: 503,

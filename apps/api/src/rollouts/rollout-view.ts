@@ -1,11 +1,12 @@
 import type {
   CreatedRolloutView,
+  DrainProofView,
   RolloutDetail,
   RolloutNoticeView,
   RolloutPreview,
   RolloutSummary,
 } from "@ebb/contracts";
-import type { RolloutPlan, RolloutState } from "@ebb/core";
+import { type DrainRecord, drainSummary, type RolloutPlan, type RolloutState } from "@ebb/core";
 import type { CreatedRollout } from "./create-rollout.js";
 import type { PreparedRollout } from "./prepare-rollout.js";
 import type { RolloutRow } from "./rollouts.repository.js";
@@ -74,6 +75,10 @@ export function detailOf(row: RolloutRow): RolloutDetail {
         }
       : null,
     steps: state.steps.map((p) => ({ id: p.step.id, type: p.step.type, timeoutMs: p.timeoutMs })),
+    drainProof: {
+      ...drainSummary(Object.values(state.targets).map((t) => t.drain)),
+      failOnClientErrors: state.failOnClientErrors === true,
+    },
     targets: Object.values(state.targets).map((t) => ({
       name: t.target,
       batch: t.batch,
@@ -84,6 +89,7 @@ export function detailOf(row: RolloutRow): RolloutDetail {
       error: t.error ?? null,
       startedAt: isoMs(t.startedAt),
       finishedAt: isoMs(t.finishedAt),
+      drain: t.drain === undefined ? null : drainProofOf(t.drain, stepId),
       steps: t.steps.flatMap((s, index) =>
         s.attempts === 0
           ? []
@@ -102,6 +108,26 @@ export function detailOf(row: RolloutRow): RolloutDetail {
               },
             ],
       ),
+    })),
+  };
+}
+
+function drainProofOf(d: DrainRecord, stepId: (index: number) => string): DrainProofView {
+  return {
+    takenOutAt: new Date(d.takenOutAt).toISOString(),
+    endedAt: isoMs(d.endedAt),
+    quietAt: isoMs(d.quietAt),
+    sessionsAtTakeOut: d.sessionsAtTakeOut,
+    newSessionsAfterTakeOut: d.newSessions,
+    clientErrors: d.resets,
+    requests: d.requests ?? null,
+    steps: d.steps.map((s) => ({
+      step: stepId(s.stepIndex),
+      at: new Date(s.at).toISOString(),
+      sessions: s.sessions,
+      newSessions: s.newSessions,
+      clientErrors: s.resets,
+      requests: s.requests ?? null,
     })),
   };
 }

@@ -60,11 +60,8 @@ export type Finding = FindingView;
 export type CreatedRollout = CreatedRolloutView;
 export type StepView = StepRunView;
 export type RolloutTarget = ContractRolloutDetail["targets"][number];
-/**
- * `GET /rollouts/:id`. `clientErrors` (errors clients saw during the rollout) is not in the contract yet;
- * the summary shows it when the API sends it.
- */
-export type RolloutDetail = ContractRolloutDetail & { clientErrors?: number | null };
+/** `GET /rollouts/:id`. */
+export type RolloutDetail = ContractRolloutDetail;
 export type RolloutNotice = RolloutNoticeView;
 export type RunbookIssue = RunbookIssueView;
 export type Page<T> = { items: T[]; nextCursor: string | null };

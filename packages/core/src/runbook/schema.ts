@@ -44,6 +44,11 @@ export const runbookSchema = z
     /** Environment for every exec step (a step's own `env` wins). Values may hold templates. */
     env: envField.default({}),
     steps: z.array(stepSchema).min(1, "a runbook needs at least one step"),
+    /**
+     * A client error (a reset) the balancer counts for a target between its take-out and its return fails
+     * the target, so a broken drain stops the rollout instead of passing quietly.
+     */
+    failOnClientErrors: z.boolean().default(false),
   })
   .superRefine((runbook, ctx) => {
     for (const name of Object.keys(runbook.params)) {

@@ -63,6 +63,7 @@ export function createRollout(input: CreateRolloutInput): RolloutState {
     batches: input.batches.map((b) => [...b]),
     currentBatch: -1,
     targets,
+    ...(input.runbook.failOnClientErrors ? { failOnClientErrors: true } : {}),
     createdAt: input.now,
     updatedAt: input.now,
   };

@@ -1,6 +1,7 @@
 import { assertNever } from "../errors.js";
 import { isStepInFlight, type TargetRunStatus } from "../statuses.js";
 import { Draft } from "./draft.js";
+import { type DrainStepCounts, openDrain, recordDrainStep, type TrafficReading } from "./drain.js";
 import {
   advance,
   afterStep,
@@ -15,6 +16,7 @@ import {
 } from "./progress.js";
 import {
   isDeployStep,
+  type PlannedStep,
   type RolloutEvent,
   type RolloutState,
   type TargetRun,
@@ -62,6 +64,16 @@ function apply(d: Draft, event: RolloutEvent): Ignored {
       const run = current(d, event, ["running", "waiting"]);
       if (typeof run === "string") return stale(run);
       const planned = d.planned(run);
+      const counted = noteTraffic(d, run, planned, event);
+      if (state.failOnClientErrors && counted !== undefined && counted.resets > 0) {
+        failStep(d, run, "failed", {
+          code: "client_errors",
+          message:
+            `the balancer counted ${counted.resets} client error(s) (resets, refused flows) for ${run.target} during ` +
+            `${planned.step.id}, in its drain; the runbook sets failOnClientErrors`,
+        });
+        return undefined;
+      }
       if (planned.outOfService === "observesIn") run.outOfService = false;
       if (isDeployStep(planned)) run.deployFailed = false;
       d.finishStep(run, "succeeded", { observation: event.observation });
@@ -71,6 +83,7 @@ function apply(d: Draft, event: RolloutEvent): Ignored {
     case "step.failed": {
       const run = current(d, event, ["running", "waiting"]);
       if (typeof run === "string") return stale(run);
+      noteTraffic(d, run, d.planned(run), event);
       const stepRun = run.steps[run.stepIndex];
       if (stepRun !== undefined && event.observation !== undefined) stepRun.observation = event.observation;
       failStep(d, run, "failed", event.error);
@@ -107,6 +120,13 @@ function apply(d: Draft, event: RolloutEvent): Ignored {
       });
       return undefined;
     }
+    case "step.launched": {
+      const run = current(d, event, ["running"]);
+      if (typeof run === "string") return stale(run);
+      const stepRun = run.steps[run.stepIndex];
+      if (stepRun !== undefined) stepRun.launchedAt = d.now;
+      return undefined;
+    }
     case "step.timedOut": {
       const run = current(d, event, ["running", "waiting", "awaitingApproval"]);
       if (typeof run === "string") return stale(run);
@@ -139,6 +159,27 @@ function apply(d: Draft, event: RolloutEvent): Ignored {
         d.setStatus("running", { reason: `retry ${event.target}`, ...by(event.by) });
         resumeHeld(d);
       }
+      return undefined;
+    }
+    case "skip": {
+      if (state.status !== "failed") return notApplicable(`rollout is ${state.status}, not failed`);
+      const run = ownRun(d, event.target);
+      if (run === undefined || run.status !== "failed") {
+        return notApplicable(`target ${event.target} has no failed step to skip`);
+      }
+      const planned = d.planned(run);
+      // The person says the step's effect is in place: what it would have changed, it changed.
+      if (planned.outOfService === "observesIn") run.outOfService = false;
+      if (isDeployStep(planned)) run.deployFailed = false;
+      d.finishStep(run, "skipped", { observation: { skippedBy: event.by ?? "unknown" } });
+      delete run.error;
+      if (d.runs().every((r) => r === run || r.status !== "failed")) {
+        delete state.failure;
+        delete state.finishedAt;
+        d.setStatus("running", { reason: `skip ${event.target}`, ...by(event.by) });
+      }
+      afterStep(d, run);
+      if (d.state.status === "running") resumeHeld(d);
       return undefined;
     }
     case "approve": {
@@ -180,6 +221,7 @@ function apply(d: Draft, event: RolloutEvent): Ignored {
         return notApplicable(`target ${event.target} is not being restored`);
       }
       run.finishedAt = d.now;
+      if (run.drain !== undefined && run.drain.endedAt === undefined) run.drain.endedAt = d.now;
       if (event.ok) {
         run.outOfService = false;
         d.setTargetStatus(run, "restored");
@@ -194,6 +236,47 @@ function apply(d: Draft, event: RolloutEvent): Ignored {
     default:
       return assertNever(event, "rollout event");
   }
+}
+
+/**
+ * The drain proof's bookkeeping for a finished step: the step that takes the target out (or, in a runbook
+ * without one, the first that stops it) opens the record with a reading taken before it began; every step
+ * until the target is back in service adds what the balancer counted while it ran. Returns the step's
+ * counts when it was inside the drain.
+ */
+function noteTraffic(
+  d: Draft,
+  run: TargetRun,
+  planned: PlannedStep,
+  readings: { drainStart?: TrafficReading; traffic?: TrafficReading },
+): DrainStepCounts | undefined {
+  if (opensDrain(run, planned)) {
+    // No reading from before the step (its first check only waited): its end is the baseline.
+    const start = readings.drainStart ?? readings.traffic;
+    if (start === undefined) return undefined;
+    run.drain = openDrain(start);
+    if (readings.drainStart === undefined) return undefined;
+  }
+  const drain = run.drain;
+  if (drain === undefined || drain.endedAt !== undefined || readings.traffic === undefined) return undefined;
+  const counts = recordDrainStep(drain, run.stepIndex, readings.traffic);
+  if (planned.role === "in" || run.stepIndex === d.state.steps.length - 1)
+    drain.endedAt = readings.traffic.at;
+  return counts;
+}
+
+function drainOpen(run: TargetRun): boolean {
+  return run.drain !== undefined && run.drain.endedAt === undefined;
+}
+
+/** The step starts the target's drain: a reading before it begins is the baseline. */
+export function opensDrain(run: TargetRun, planned: PlannedStep): boolean {
+  return (planned.role === "out-of-service" || planned.role === "stop") && !drainOpen(run);
+}
+
+/** The worker reads the balancer's counters when this step ends: it opens, or falls inside, a drain. */
+export function wantsTrafficReading(run: TargetRun, planned: PlannedStep): boolean {
+  return opensDrain(run, planned) || drainOpen(run);
 }
 
 /**

@@ -3,6 +3,7 @@ import type { StepRole } from "../runbook/roles.js";
 import type { OutOfServiceEffect } from "../runbook/step-types.js";
 import type { ExecKind, Step } from "../runbook/steps.js";
 import type { RolloutStatus, StepRunStatus, TargetRunStatus } from "../statuses.js";
+import type { DrainRecord, TrafficReading } from "./drain.js";
 
 /**
  * The rollout as data. Everything here is plain JSON (no Map, no Date, no class) so the worker can
@@ -42,6 +43,11 @@ export interface StepRun {
   attempts: number;
   startedAt?: number;
   finishedAt?: number;
+  /**
+   * A worker is about to launch the (non-idempotent) command of the current attempt. A job that finds it
+   * set and no result knows the command may have run: it verifies or asks, never runs it again.
+   */
+  launchedAt?: number;
   observation?: Observation;
   error?: StepError;
 }
@@ -69,6 +75,8 @@ export interface TargetRun {
   leaseHeld: boolean;
   steps: StepRun[];
   error?: StepError;
+  /** What the balancer counted from take-out to back in service (absent without a take-out or readings). */
+  drain?: DrainRecord;
 }
 
 export interface RolloutState {
@@ -85,6 +93,8 @@ export interface RolloutState {
   updatedAt: number;
   startedAt?: number;
   finishedAt?: number;
+  /** The runbook's `failOnClientErrors`: a client error the balancer counts in a drain fails the target. */
+  failOnClientErrors?: boolean;
   /** The failure that halted the rollout, while it is failed. */
   failure?: { target: string; stepIndex: number; error: StepError };
 }
@@ -95,10 +105,18 @@ interface StepRef {
   attempt: number;
 }
 
+/** The balancer's counters for the target, read by the worker for the drain proof (see drain.ts). */
+interface TrafficReadings {
+  /** Read before the step that takes the target out (or stops it) began: the drain's baseline. */
+  drainStart?: TrafficReading;
+  /** Read as the step ended, while a drain is recorded. */
+  traffic?: TrafficReading;
+}
+
 export type RolloutEvent =
   | { type: "start" }
-  | ({ type: "step.succeeded"; observation?: Observation } & StepRef)
-  | ({ type: "step.failed"; error: StepError; observation?: Observation } & StepRef)
+  | ({ type: "step.succeeded"; observation?: Observation } & TrafficReadings & StepRef)
+  | ({ type: "step.failed"; error: StepError; observation?: Observation } & TrafficReadings & StepRef)
   /** The condition does not hold yet; `recheckAtMs` asks for a specific time (e.g. the end of a sleep). */
   | ({
       type: "step.waiting";
@@ -112,11 +130,15 @@ export type RolloutEvent =
       lateByMs?: number;
     } & StepRef)
   | ({ type: "step.timedOut" } & StepRef)
+  /** Committed just before a command that is not idempotent is launched. */
+  | ({ type: "step.launched" } & StepRef)
   | { type: "pause"; by?: string }
   | { type: "resume"; by?: string }
   | { type: "abort"; by?: string; reason?: string }
   /** Re-runs the target's failed step with attempt + 1. */
   | { type: "retry"; target: string; by?: string }
+  /** Counts the target's failed step as done (a person checked its effect) and goes on from the next one. */
+  | { type: "skip"; target: string; by?: string }
   /** Releases the approval gate of one target, or of every target waiting at one. */
   | { type: "approve"; target?: string; by: string }
   /** The worker finished bringing an aborted target back into service. */

@@ -134,6 +134,7 @@ export class L4Balancer implements Balancer {
         sessions: c.sessionsActive,
         sessionsOpened: c.sessionsOpened,
         resets: c.closedByRst + c.resetByDevice + c.resetOnReschedule,
+        refused: c.refused,
         requests: c.clientPackets,
       };
     });

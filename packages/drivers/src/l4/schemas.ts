@@ -11,6 +11,7 @@ export const serverCountersSchema = z.object({
   closedByRst: z.number().int().nonnegative(),
   resetByDevice: z.number().int().nonnegative(),
   resetOnReschedule: z.number().int().nonnegative(),
+  refused: z.number().int().nonnegative().default(0),
   clientPackets: z.number().int().nonnegative().default(0),
 });
 
