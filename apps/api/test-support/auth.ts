@@ -203,6 +203,9 @@ export function walkRoutes(app: INestApplication): RouteWalk {
       declared.has(`ALL ${route}`) ||
       (method === "HEAD" && declared.has(`GET ${route}`));
     if (nest) continue;
+    // Nest answers the other methods of a route outside the prefix with its 404 handler (app.all on the
+    // exact path, see ExpressAdapter.setNotFoundHandler): no handler of ours runs there.
+    if (OUTSIDE_API_PREFIX.some((p) => route === `/${p}`) && routes.some((r) => r.path === route)) continue;
     if (UNGUARDED_ROUTES.some((u) => route.startsWith(u.prefix))) declaredPublic.push(served);
     else unaccounted.push(served);
   }
