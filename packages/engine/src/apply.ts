@@ -1,4 +1,11 @@
-import { EbbError, type Notice, type RolloutEvent, type TransitionResult, transition } from "@ebb/core";
+import {
+  EbbError,
+  type Notice,
+  type RolloutEvent,
+  type RolloutState,
+  type TransitionResult,
+  transition,
+} from "@ebb/core";
 import { type EngineObserver, notifyObservers, type RolloutStatusChange } from "./observer.js";
 import type { ApplyOptions, ApplyOutcome, LockedRollout, RolloutStore, StepRecord } from "./ports.js";
 
@@ -53,14 +60,18 @@ export class EventApplier {
       let outcomes: (ApplyOutcome | Error)[];
       try {
         let change: StatusChange | undefined;
+        let drainErrors: DrainErrors[] = [];
         outcomes = await this.store.withLockedRollout(rolloutId, async (locked) => {
           const applied = await applyBatch(rolloutId, locked, batch);
           change = applied.change;
+          drainErrors = applied.drainErrors;
           return applied.outcomes;
         });
         // After commit only: a rolled-back transition changed nothing anyone should count.
         if (change)
           notifyObservers(this.observers, "rolloutStatusChanged", { rolloutId, ...change }, this.log);
+        for (const d of drainErrors)
+          notifyObservers(this.observers, "drainClientErrors", { rolloutId, ...d }, this.log);
         for (const o of outcomes)
           if (o instanceof EbbError && o.code === "lease_lost")
             notifyObservers(this.observers, "leaseConflict", { rolloutId, ...leaseRef(o) }, this.log);
@@ -79,6 +90,36 @@ export class EventApplier {
 }
 
 type StatusChange = Omit<RolloutStatusChange, "rolloutId">;
+type DrainErrors = { target: string; fleet: string; count: number };
+
+/** Each target's drain record as it stands: the baseline of `drainErrorsSince`. */
+function drainCounts(state: RolloutState): Map<string, { takenOutAt: number; resets: number }> {
+  const out = new Map<string, { takenOutAt: number; resets: number }>();
+  for (const [target, run] of Object.entries(state.targets))
+    if (run.drain) out.set(target, { takenOutAt: run.drain.takenOutAt, resets: run.drain.resets });
+  return out;
+}
+
+/**
+ * Client errors the drain proof recorded in this transition: the growth of each target's drain record
+ * (a new record, after a retry took the target out again, counts from zero). Compared with numbers copied
+ * before the transition: the machine updates a drain record in place.
+ */
+function drainErrorsSince(
+  before: ReturnType<typeof drainCounts>,
+  after: RolloutState,
+  fleet: string,
+): DrainErrors[] {
+  const out: DrainErrors[] = [];
+  for (const [target, run] of Object.entries(after.targets)) {
+    const now = run.drain;
+    if (!now) continue;
+    const was = before.get(target);
+    const count = now.resets - (was && was.takenOutAt === now.takenOutAt ? was.resets : 0);
+    if (count > 0) out.push({ target, fleet, count });
+  }
+  return out;
+}
 
 /** The target a lease error is about, and whether our fence failed or another rollout holds the lease. */
 function leaseRef(err: EbbError): { target: string; kind: "fenced" | "held" } {
@@ -93,9 +134,10 @@ async function applyBatch(
   rolloutId: string,
   locked: LockedRollout,
   batch: readonly PendingEvent[],
-): Promise<{ outcomes: (ApplyOutcome | Error)[]; change?: StatusChange }> {
+): Promise<{ outcomes: (ApplyOutcome | Error)[]; change?: StatusChange; drainErrors: DrainErrors[] }> {
   const leases = new Map([...locked.targets].map(([name, t]) => [name, { ...t }]));
   const before = locked.state;
+  const drainsBefore = drainCounts(before);
   let state = before;
   const results: (TransitionResult | Error)[] = [];
   const records = new Map<string, StepRecord>();
@@ -150,7 +192,8 @@ async function applyBatch(
   for (const [name, t] of leases)
     if (t.lease !== null && t.leaseRollout === rolloutId) leaseTokens[name] = t.lease;
   const outcomes = results.map((r) => (r instanceof Error ? r : { ...r, leaseTokens }));
-  if (state.status === before.status) return { outcomes };
+  const drainErrors = state === before ? [] : drainErrorsSince(drainsBefore, state, locked.fleet);
+  if (state.status === before.status) return { outcomes, drainErrors };
   const change: StatusChange = {
     from: before.status,
     to: state.status,
@@ -159,5 +202,5 @@ async function applyBatch(
     fleet: locked.fleet,
     runbook: state.runbookName,
   };
-  return { outcomes, change };
+  return { outcomes, change, drainErrors };
 }

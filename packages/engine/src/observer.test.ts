@@ -50,16 +50,31 @@ describe("engine observers", () => {
     expect(of(h, "jobsRecreated")).toEqual([1]);
   });
 
-  it("hear the resets a balancer reports while traffic.awaitQuiet watches a target drain", async () => {
+  it("hear the client errors the drain proof records while a target is out of service", async () => {
     const h = new Harness(["vm1"]);
-    h.addRollout(
-      ID,
-      "apiVersion: ebb/v1\nkind: Runbook\nname: t\nbalancer: l4\nsteps:\n  - { id: quiet, type: traffic.awaitQuiet, holdFor: 1s }\n",
-    );
-    h.balancer.resets.set("vm1", 2);
+    // A balancer that gives cumulative counters (the drain proof's readings): stopping the web server
+    // resets two keep-alive sessions.
+    let resets = 0;
+    h.balancer.snapshot = async (targets) =>
+      targets.map((t) => ({
+        name: t.name,
+        state: "up",
+        bound: true,
+        sessions: 0,
+        sessionsOpened: 0,
+        resets,
+      }));
+    const follow = h.onRun;
+    h.onRun = (target, argv) => {
+      follow(target, argv);
+      if (argv.join(" ") === "ebb-vm stop") resets += 2;
+    };
+    h.addRollout(ID);
     await h.engine.send(ID, { type: "start" });
     await h.queue.runUntilIdle({ until: done(h) });
-    expect(of(h, "drainClientErrors")).toEqual([{ rolloutId: ID, target: "vm1", fleet: "fleet", count: 2 }]);
+    expect(h.state(ID).targets.vm1!.drain?.resets).toBe(2);
+    // (the in-memory store names the fleet by its id)
+    expect(of(h, "drainClientErrors")).toEqual([{ rolloutId: ID, target: "vm1", fleet: "f1", count: 2 }]);
   });
 
   it("an observer that throws changes nothing: the rollout still succeeds, the failure is logged", async () => {

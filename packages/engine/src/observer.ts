@@ -19,8 +19,9 @@ export interface EngineObserver {
    */
   leaseConflict?(conflict: { rolloutId: string; target: string; kind: "fenced" | "held" }): void;
   /**
-   * Sessions the balancer reports as ended with RST on a target while a `traffic.awaitQuiet` step watched
-   * it drain: clients that saw an error during the drain window. `count` is new since the previous check.
+   * Client errors the drain proof recorded for a target (sessions the balancer saw reset, flows it saw
+   * refused, from the target's take-out until it is back in service), as the transition that recorded
+   * them commits. `count` is new in this transition.
    */
   drainClientErrors?(errors: { rolloutId: string; target: string; fleet: string; count: number }): void;
 }

@@ -64,7 +64,7 @@ export async function runStepJob(
   // The drain proof's baseline: the balancer's counters before the target is taken out.
   const drainStart =
     stepRun?.observation === undefined && opensDrain(run, planned)
-      ? await readTraffic(ctx.balancer, ctx.target, clock.now)
+      ? await readTraffic(ctx.balancer, ctx.target, () => clock.now())
       : undefined;
   const step = planned.step;
   const fence = { target: p.target, token: p.leaseToken };
@@ -110,14 +110,6 @@ export async function runStepJob(
     if (!isEbbError(err))
       deps.log(`step ${planned.step.id} on ${p.target} threw: ${(err as Error).stack ?? err}`);
   }
-  const resets = (outcome.observation as { resets?: unknown } | undefined)?.resets;
-  if (planned.step.type === "traffic.awaitQuiet" && typeof resets === "number" && resets > 0)
-    notifyObservers(
-      deps.observers,
-      "drainClientErrors",
-      { rolloutId: p.rolloutId, target: p.target, fleet: ctx.fleet.name, count: resets },
-      deps.log,
-    );
   const delay = (askedFor: number | undefined, defaultAt: number | undefined): JobResult => ({
     kind: "delay",
     untilMs: deps.waits.nextCheck({
@@ -151,7 +143,7 @@ export async function runStepJob(
       (event.type === "step.succeeded" || event.type === "step.failed") &&
       wantsTrafficReading(run, planned)
     ) {
-      const traffic = await readTraffic(ctx.balancer, ctx.target, clock.now);
+      const traffic = await readTraffic(ctx.balancer, ctx.target, () => clock.now());
       if (traffic !== undefined) event.traffic = traffic;
       if (drainStart !== undefined) event.drainStart = drainStart;
     }

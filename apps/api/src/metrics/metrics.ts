@@ -62,8 +62,8 @@ export class EbbMetrics implements EngineObserver {
     this.drainErrors = new Counter({
       name: "ebb_drain_client_errors_total",
       help:
-        "Client sessions the balancer reports as reset (RST) on a target while a traffic.awaitQuiet step " +
-        "watched it drain.",
+        "Client errors the drain proof recorded: sessions the balancer saw reset and flows it saw refused " +
+        "on a target between its take-out and its return to service.",
       labelNames: ["fleet"],
       registers: [this.registry],
     });
