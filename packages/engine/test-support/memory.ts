@@ -15,6 +15,7 @@ import {
   type RolloutState,
   type Target,
   type TargetObservation,
+  type TargetSnapshot,
   type TrafficSample,
 } from "@ebb/core";
 import {
@@ -252,6 +253,8 @@ export class FakeBalancer implements Balancer {
   onObserve: ((target: string) => void) | undefined;
   admin?: { disable(t: Target): Promise<void>; enable(t: Target): Promise<void> };
   events?: { watch(onChange: (target: string) => void): () => void };
+  /** Cumulative counters (the drain proof's readings), when a test gives the balancer that capability. */
+  snapshot?: (targets: readonly Target[]) => Promise<TargetSnapshot[]>;
   private listeners = new Set<(target: string) => void>();
 
   constructor(
