@@ -21,3 +21,5 @@ export const WEBHOOK_NOTIFIER = Symbol("ebb.webhook-notifier");
 export interface RolloutNotifications {
   pendingApproval(rolloutId: string): Promise<void>;
 }
+/** `WorkerPresence`: whether any worker is connected to the rollout queue. */
+export const WORKER_PRESENCE = Symbol("ebb.worker-presence");

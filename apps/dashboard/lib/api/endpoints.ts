@@ -9,6 +9,7 @@ import type {
   LoginResponse,
   MeResponse,
   Page,
+  Readiness,
   RolloutDetail,
   RolloutPreview,
   RolloutSummary,
@@ -45,6 +46,9 @@ export async function me(): Promise<MeResponse> {
 }
 
 export const fleets = () => apiRequest<FleetView[]>("GET", "/fleets");
+
+/** Readiness with the connected workers; public, but sent with the session for the full checks. */
+export const readiness = () => apiRequest<Readiness>("GET", "/health/ready");
 
 export const previewRollout = (body: CreateRolloutInput) =>
   apiRequest<RolloutPreview>("POST", "/rollouts/preview", { body });

@@ -15,6 +15,7 @@ import type {
   LiveTarget,
   LoginResponse,
   MeResponse,
+  Readiness,
   RolloutNoticeView,
   RolloutPage,
   RolloutPreview,
@@ -44,6 +45,7 @@ export type {
   LiveMember,
   LoginResponse,
   MeResponse,
+  Readiness,
   RolloutPreview,
   RolloutStatus,
   RolloutSummary,
@@ -54,7 +56,6 @@ export type {
   WebhookDeliveryView,
   WebhookView,
 };
-
 export type Principal = MeResponse["principal"];
 export type BalancerState = LiveTarget["state"];
 /** One target in a traffic sample, as the balancer sees it right now. */
