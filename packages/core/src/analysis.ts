@@ -59,10 +59,7 @@ export function countersSince(baseline: HttpCounters, current: HttpCounters): Ht
  * The q-quantile of a cumulative histogram, interpolated linearly inside its bucket as PromQL's
  * `histogram_quantile` does; in the open-ended last bucket, the highest finite bound (all we know).
  */
-export function histogramQuantileMs(
-  q: number,
-  latency: NonNullable<HttpCounters["latency"]>,
-): number | null {
+export function histogramQuantileMs(q: number, latency: NonNullable<HttpCounters["latency"]>): number | null {
   if (latency.count <= 0) return null;
   const rank = q * latency.count;
   let lowerBound = 0;
@@ -98,7 +95,9 @@ export function countersBreaches(step: AnalysisStep, w: WindowCounts, hasHistogr
     );
   if (step.maxLatencyMs !== undefined) {
     if (!hasHistogram)
-      breaches.push(`maxLatencyMs is set but the target's metrics have no http_request_duration_seconds histogram`);
+      breaches.push(
+        `maxLatencyMs is set but the target's metrics have no http_request_duration_seconds histogram`,
+      );
     else if (w.latencyMs !== null && w.latencyMs > step.maxLatencyMs)
       breaches.push(
         `p${round(step.latencyQuantile * 100)} latency ${round(w.latencyMs)} ms above maxLatencyMs ${step.maxLatencyMs}`,

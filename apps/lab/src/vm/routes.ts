@@ -33,7 +33,11 @@ const TYPES: Record<string, string> = {
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
 
 /** Not traffic: probes and scrapes, never failed on purpose and left out of /metrics. */
-export const MONITORING_PATHS: ReadonlySet<string> = new Set([`/${HEALTH_CHECK_FILE}`, "/status", "/metrics"]);
+export const MONITORING_PATHS: ReadonlySet<string> = new Set([
+  `/${HEALTH_CHECK_FILE}`,
+  "/status",
+  "/metrics",
+]);
 
 export function createRoutes(ctx: RouteContext): Handler {
   const { tracker, config, log } = ctx;
@@ -105,7 +109,10 @@ export function createRoutes(ctx: RouteContext): Handler {
     if (!MONITORING_PATHS.has(url.pathname)) {
       if (flags.slowMs > 0) await new Promise((resolve) => setTimeout(resolve, flags.slowMs));
       if (injectFailure())
-        return json(req, res, 500, { error: `injected failure (release ${ctx.version})`, version: ctx.version });
+        return json(req, res, 500, {
+          error: `injected failure (release ${ctx.version})`,
+          version: ctx.version,
+        });
     }
     switch (url.pathname) {
       case "/":

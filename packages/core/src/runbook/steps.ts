@@ -117,7 +117,10 @@ export const analysisStepSchema = z
     /** counters: fewer requests than this in the window judge nothing (see `whenInconclusive`). */
     minRequests: z.number().int().min(1).default(10),
     /** counters: where the target serves its metrics. */
-    metricsPath: z.string().regex(/^\/[^\s?#]*$/, "must be a path like /metrics").default("/metrics"),
+    metricsPath: z
+      .string()
+      .regex(/^\/[^\s?#]*$/, "must be a path like /metrics")
+      .default("/metrics"),
     /** prometheus: PromQL giving one number; may reference `${target.host|port|name}`, `${params.version}`. */
     query: z.string().min(1).optional(),
     /** prometheus: the value that must not be crossed. */

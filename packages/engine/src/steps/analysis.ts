@@ -136,9 +136,13 @@ export function prometheusUrlOf(ctx: StepContext): string {
       { details: [{ field: "balancerConfig.prometheusUrl", message: "required by source: prometheus" }] },
     );
   if (typeof raw !== "string" || !/^https?:\/\/[^\s]+$/.test(raw))
-    throw new EbbError("param_invalid", `fleet ${fleet}: balancerConfig.prometheusUrl must be an http(s) URL`, {
-      details: [{ field: "balancerConfig.prometheusUrl", message: "must be an http(s) URL" }],
-    });
+    throw new EbbError(
+      "param_invalid",
+      `fleet ${fleet}: balancerConfig.prometheusUrl must be an http(s) URL`,
+      {
+        details: [{ field: "balancerConfig.prometheusUrl", message: "must be an http(s) URL" }],
+      },
+    );
   return raw.replace(/\/+$/, "");
 }
 
