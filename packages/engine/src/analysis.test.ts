@@ -106,10 +106,14 @@ describe("analysis step (counters): the target's own /metrics", () => {
 });
 
 describe("analysis step (prometheus): a PromQL query against the fleet's Prometheus", () => {
-  const PROMQL =
-    "  - id: analysis\n    type: analysis\n    source: prometheus\n    window: 3s\n    interval: 1s\n" +
-    '    query: \'errors{instance="${target.host}:${target.port}",version="${params.version}"}\'\n' +
-    "    threshold: 0.05\n";
+  const PROMQL = `  - id: analysis
+    type: analysis
+    source: prometheus
+    window: 3s
+    interval: 1s
+    query: 'errors{instance="\${target.host}:\${target.port}",version="\${params.version}"}'
+    threshold: 0.05
+`;
 
   function fakePrometheus(value: () => string | null, queries: string[]) {
     return (req: IncomingMessage, res: ServerResponse) => {
