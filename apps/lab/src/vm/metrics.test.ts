@@ -4,7 +4,7 @@ import http from "node:http";
 import { freePort } from "@ebb/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildLab, tempLabDir } from "../../test-support/vm.js";
-import { createVm, startVm, stopVm } from "./index.js";
+import { createVm, startVm, stopVm, vmStatus } from "./index.js";
 import { releaseFlags } from "./release.js";
 
 const HOST = "127.0.74.11";
@@ -64,6 +64,8 @@ describe("a lab VM on a release that fails 30% of its requests", () => {
   });
 
   it("answers 500 to exactly 3 of 10 traffic requests, never to a health check, and counts them in /metrics", async () => {
+    // Nothing but this test's requests counted: starting the VM and asking its status are monitoring.
+    expect(await vmStatus(dir)).toMatchObject({ running: true, runningVersion: "2.0.0+fail30" });
     const statuses: number[] = [];
     for (let i = 0; i < 10; i++) {
       statuses.push((await get(port, "/")).status);
