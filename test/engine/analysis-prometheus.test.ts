@@ -78,15 +78,16 @@ describe("analysis between batches, from a PromQL query against a real Prometheu
   });
 
   it("a good release passes the same query on every target (the test above can fail)", async () => {
-    const { l, e } = await givenFleetWithPrometheus(75);
+    // Two VMs: each target's window is what takes the time, and two show the query passes a good one.
+    const { l, e } = await givenFleetWithPrometheus(75, 2);
 
-    const done = await rollOut(e, "drain-promql", "2.0.0", 2);
+    const done = await rollOut(e, "drain-promql", "2.0.0", 1);
 
     expect(done.status, JSON.stringify(done.failure)).toBe("succeeded");
-    expect(await runningVersions(l)).toEqual(["2.0.0", "2.0.0", "2.0.0", "2.0.0"]);
+    expect(await runningVersions(l)).toEqual(["2.0.0", "2.0.0"]);
     // each target's analysis judged values Prometheus had for it (no 5xx series at all: `or vector(0)`)
     const analyses = await e.prisma.stepRun.findMany({ where: { stepId: "analysis" } });
-    expect(analyses).toHaveLength(4);
+    expect(analyses).toHaveLength(2);
     for (const a of analyses) {
       const last = (a.observations as { withData?: number; value?: number | null }[]).at(-1);
       expect(a.status).toBe("succeeded");
