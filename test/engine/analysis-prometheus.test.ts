@@ -42,8 +42,9 @@ const PROMQL = `    window: 2s
 /** The lab fleet, a Prometheus scraping its VMs, named by the fleet; traffic through the VIP. */
 async function givenFleetWithPrometheus(
   net: number,
+  vms = 4,
 ): Promise<{ l: Lab; e: RunningEbb; p: RunningPrometheus }> {
-  lab = await givenLab(net);
+  lab = await givenLab(net, { vms });
   prometheus = await givenPrometheus(
     `127.0.${net}.1`,
     lab.vms.map((vm) => `${vm.host}:${vm.port}`),
