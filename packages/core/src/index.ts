@@ -2,6 +2,7 @@
  * @ebb/core: the framework-free domain of the runbook engine. Pure functions and types; the only
  * I/O is loadBuiltinRunbooks() reading the YAML files shipped with the package.
  */
+export * from "./analysis.js";
 export * from "./conditions.js";
 export * from "./drivers.js";
 export * from "./errors.js";
