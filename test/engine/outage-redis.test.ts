@@ -46,6 +46,8 @@ describe("Redis stopped for 30 s mid-rollout", () => {
     // (the database is up: B's deploy begins, its job cannot be written), and Redis comes back empty
     const run = await rolloutsThroughAnOutage({ lab, ebb, load }, redis, { approveDuringOutage: true });
     expect(run.restartedAt - run.stoppedAt).toBeGreaterThanOrEqual(OUTAGE_MS);
+    // (and Ebb waited for it without spinning: a hot loop of reconnects or retries would take a core)
+    expect(run.cpuShare).toBeLessThan(0.5);
     // (every deadline in force when it began had passed when it ended: the clock alone would fail them)
     expect(run.deadlines.length).toBeGreaterThanOrEqual(2);
     for (const d of run.deadlines) expect(d).toBeLessThan(run.restartedAt);

@@ -211,7 +211,14 @@ export async function rolloutsThroughAnOutage(
   w: OutageWorld,
   infra: Outageable,
   opts: { approveDuringOutage: boolean },
-): Promise<{ a: string; b: string; deadlines: number[]; stoppedAt: number; restartedAt: number }> {
+): Promise<{
+  a: string;
+  b: string;
+  deadlines: number[];
+  stoppedAt: number;
+  restartedAt: number;
+  cpuShare: number;
+}> {
   const { ebb } = w;
   await storeRunbook(ebb, "outage-drain", shortDeadlineDrain("outage-drain"));
   await storeRunbook(ebb, "outage-drain-gated", shortDeadlineDrain("outage-drain-gated", { gated: true }));
@@ -232,6 +239,7 @@ export async function rolloutsThroughAnOutage(
   }
   await infra.stop();
   const stoppedAt = Date.now();
+  const cpuBefore = process.cpuUsage();
   if (opts.approveDuringOutage) {
     await approve();
     deadlines = await deadlinesOf(ebb, [a, b]);
@@ -243,9 +251,12 @@ export async function rolloutsThroughAnOutage(
     intervalMs: 250,
     what: "the outage's end",
   });
+  const cpu = process.cpuUsage(cpuBefore);
+  // CPU time of this process (Ebb's api and worker, the device, the load) per wall second of the outage.
+  const cpuShare = (cpu.user + cpu.system) / 1_000 / (Date.now() - stoppedAt);
   await infra.start();
   const restartedAt = Date.now();
-  return { a, b, deadlines, stoppedAt, restartedAt };
+  return { a, b, deadlines, stoppedAt, restartedAt, cpuShare };
 }
 
 /** The stored deadline of every target run with a step in flight. */
