@@ -1,6 +1,7 @@
 import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { once } from "node:events";
-import { chown, mkdir, mkdtemp, readdir, rm } from "node:fs/promises";
+import { existsSync, readdirSync } from "node:fs";
+import { chown, mkdir, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
@@ -153,12 +154,28 @@ export async function startOwnPostgres(): Promise<Outageable & { database(): Pro
   };
 }
 
+/**
+ * Where Debian keeps PostgreSQL's server binaries (the newest version), or undefined when the server is
+ * not installed: CI installs it (`.ci/run`); a machine without it skips the PostgreSQL outage test.
+ */
+export function postgresBinDir(): string | undefined {
+  let versions: string[];
+  try {
+    versions = readdirSync("/usr/lib/postgresql");
+  } catch {
+    return undefined;
+  }
+  return versions
+    .sort((a, b) => Number(b) - Number(a))
+    .map((v) => path.join("/usr/lib/postgresql", v, "bin"))
+    .find((d) => existsSync(path.join(d, "initdb")));
+}
+
 async function postgresBin(): Promise<string> {
-  const versions = (await readdir("/usr/lib/postgresql").catch(() => [] as string[])).sort(
-    (a, b) => Number(b) - Number(a),
-  );
-  if (versions.length === 0) throw new Error("no PostgreSQL binaries in /usr/lib/postgresql/*/bin");
-  return path.join("/usr/lib/postgresql", versions[0]!, "bin");
+  const dir = postgresBinDir();
+  if (!dir)
+    throw new Error("no PostgreSQL server binaries in /usr/lib/postgresql/*/bin (apt install postgresql)");
+  return dir;
 }
 
 /**
