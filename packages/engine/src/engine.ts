@@ -164,8 +164,24 @@ export class Engine {
     }
   }
 
-  private add<N extends JobName>(name: N, payload: JobPayload<N>, delay: number): Promise<void> {
-    return this.queue.add(name, payload, delay);
+  /**
+   * A job the queue cannot take now (Redis down) is not an error of the transition: that is committed,
+   * and the reconciler re-creates the job from it once the queue is back. Throwing would report a
+   * committed command (an approval, a create) as failed, or fail a worker's job for a result already saved.
+   */
+  private async add<N extends "step.run" | "approval.timeout" | "rollout.restore">(
+    name: N,
+    payload: JobPayload<N>,
+    delay: number,
+  ): Promise<void> {
+    try {
+      await this.queue.add(name, payload, delay);
+    } catch (err) {
+      this.log(
+        `could not queue ${name} for rollout ${payload.rolloutId} (${(err as Error).message}); ` +
+          "the reconciler re-creates it from the committed state",
+      );
+    }
   }
 
   /** Re-creates every job the stored state says must exist and the queue lost. */
