@@ -30,6 +30,8 @@ const TABLES = [
   "target_runs",
   "targets",
   "users",
+  "webhook_deliveries",
+  "webhooks",
 ];
 
 async function tableNames(sql: SqlConnection): Promise<string[]> {
