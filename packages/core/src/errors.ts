@@ -14,6 +14,11 @@ export const ERROR_CODES = [
   /** The balancer counted client errors (resets) for a target during its drain and the runbook forbids any. */
   "client_errors",
   "lease_lost",
+  /**
+   * A rollback cannot be planned: a target's previous version is unknown, the targets ran different ones,
+   * or the rollout is not in a state that can be rolled back.
+   */
+  "rollback_unavailable",
   "target_unhealthy",
   "balancer_unavailable",
   "executor_unavailable",

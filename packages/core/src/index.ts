@@ -28,4 +28,5 @@ export * from "./template.js";
 export * from "./workflow/create.js";
 export * from "./workflow/drain.js";
 export * from "./workflow/machine.js";
+export * from "./workflow/rollback.js";
 export * from "./workflow/types.js";

@@ -28,6 +28,7 @@ export const EBB_ERROR_STATUS: Readonly<Record<EbbErrorCode, number>> = {
   step_failed: 502,
   verify_failed: 502,
   client_errors: 502,
+  rollback_unavailable: 422,
   balancer_unavailable: 503,
   executor_unavailable: 503,
   unavailable: 503,
