@@ -1,4 +1,15 @@
-import { EbbError, type Notice, type RolloutEvent, type TransitionResult, transition } from "@ebb/core";
+import { randomUUID } from "node:crypto";
+import {
+  createRollbackRollout,
+  EbbError,
+  isEbbError,
+  type Notice,
+  type RolloutEvent,
+  type RolloutState,
+  rollbackVersion,
+  type TransitionResult,
+  transition,
+} from "@ebb/core";
 import type { ApplyOptions, ApplyOutcome, LockedRollout, RolloutStore, StepRecord } from "./ports.js";
 
 interface PendingEvent {
@@ -87,12 +98,27 @@ async function applyBatch(
         continue;
       }
     }
-    const result = transition(state, p.event, { now: p.now });
-    results.push(result);
-    if (result.ignored) continue;
-    state = result.state;
-    for (const effect of result.effects) {
+    const first = transition(state, p.event, { now: p.now });
+    if (first.ignored) {
+      results.push(first);
+      continue;
+    }
+    // A transition may ask for a rollback rollout; creating it answers with a follow-up event for this
+    // same rollout, applied in this same transaction (the leases change hands atomically).
+    const effects = [...first.effects];
+    state = first.state;
+    for (let i = 0; i < effects.length; i++) {
+      const effect = effects[i]!;
       if (effect.type === "emit") notices.push({ notice: effect.notice, at: p.now });
+      if (effect.type === "createRollback") {
+        const follow = await createRollback(locked, state, p.now);
+        const next = transition(state, follow, { now: p.now });
+        if (!next.ignored) {
+          state = next.state;
+          effects.push(...next.effects);
+        }
+        continue;
+      }
       if (effect.type !== "acquireLease" && effect.type !== "releaseLease") continue;
       const t = leases.get(effect.target);
       if (!t) throw new EbbError("internal", `target ${effect.target} is not part of rollout ${rolloutId}`);
@@ -104,13 +130,14 @@ async function applyBatch(
         t.leaseRollout = rolloutId;
       }
     }
+    results.push({ state, effects });
     const ref = p.event as Partial<{ target: string; stepIndex: number }>;
     if (p.opts.record?.outputTail !== undefined && ref.target !== undefined && ref.stepIndex !== undefined)
       records.set(`${ref.target}#${ref.stepIndex}`, p.opts.record);
   }
   if (state !== before) {
     // Backstop: a rollout that is over holds nothing (a failed one keeps its leases for retry or abort).
-    if (state.status === "succeeded" || state.status === "aborted") {
+    if (state.status === "succeeded" || state.status === "aborted" || state.status === "rolled_back") {
       await locked.releaseAllLeases();
       for (const t of leases.values()) if (t.leaseRollout === rolloutId) t.lease = null;
     }
@@ -122,4 +149,23 @@ async function applyBatch(
   for (const [name, t] of leases)
     if (t.lease !== null && t.leaseRollout === rolloutId) leaseTokens[name] = t.lease;
   return results.map((r) => (r instanceof Error ? r : { ...r, leaseTokens }));
+}
+
+/**
+ * Creates the linked rollback rollout the machine asked for. One that cannot be planned (a previous version
+ * unknown or not shared, a target held elsewhere) fails an automatic rollback with the reason; a person's
+ * request is refused instead (the error reaches the API and nothing changes).
+ */
+async function createRollback(locked: LockedRollout, state: RolloutState, now: number): Promise<RolloutEvent> {
+  const targets = state.rollback?.targets ?? [];
+  try {
+    const version = rollbackVersion(await locked.previousVersions(targets));
+    const rollback = createRollbackRollout(state, { id: randomUUID(), version, now });
+    await locked.insertRollback(rollback, state.rollback?.by);
+    return { type: "rollback.created", rolloutId: rollback.id };
+  } catch (err) {
+    if (state.rollback?.manual || !(isEbbError(err, "rollback_unavailable") || isEbbError(err, "fleet_held")))
+      throw err;
+    return { type: "rollback.finished", ok: false, error: { code: err.code, message: err.message } };
+  }
 }

@@ -1,7 +1,13 @@
 import { EbbError } from "../errors.js";
 import { newTargetRun } from "./create.js";
 import type { Draft } from "./draft.js";
-import { isDeployStep, type RolloutState, type StepError, type TargetRun } from "./types.js";
+import {
+  isDeployStep,
+  type RolloutEvent,
+  type RolloutState,
+  type StepError,
+  type TargetRun,
+} from "./types.js";
 
 /**
  * Rollback: the moved targets of a rollout go back to the version they ran before it, through a linked
@@ -191,4 +197,28 @@ export function rollbackFinished(
   // Not created: the leases never moved, the moved targets stay this rollout's to retry or abort.
   d.setStatus("failed", { reason: `rollback${linked} failed: ${error.message}` });
   return undefined;
+}
+
+/**
+ * What the end of a rollback rollout tells its original (`rollback.finished`), or undefined while it runs.
+ * Sent by the worker that committed the end, and again by the reconciler if that worker died first.
+ */
+export function rollbackOutcome(rollback: RolloutState): RolloutEvent | undefined {
+  switch (rollback.status) {
+    case "succeeded":
+      return { type: "rollback.finished", rolloutId: rollback.id, ok: true };
+    case "failed":
+    case "aborted":
+      return {
+        type: "rollback.finished",
+        rolloutId: rollback.id,
+        ok: false,
+        error: rollback.failure?.error ?? {
+          code: "rollback_unavailable",
+          message: `the rollback was ${rollback.status}`,
+        },
+      };
+    default:
+      return undefined;
+  }
 }
