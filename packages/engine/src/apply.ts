@@ -156,7 +156,11 @@ async function applyBatch(
  * unknown or not shared, a target held elsewhere) fails an automatic rollback with the reason; a person's
  * request is refused instead (the error reaches the API and nothing changes).
  */
-async function createRollback(locked: LockedRollout, state: RolloutState, now: number): Promise<RolloutEvent> {
+async function createRollback(
+  locked: LockedRollout,
+  state: RolloutState,
+  now: number,
+): Promise<RolloutEvent> {
   const targets = state.rollback?.targets ?? [];
   try {
     const version = rollbackVersion(await locked.previousVersions(targets));

@@ -33,7 +33,8 @@ export async function reconcile(deps: {
     const linked = state.rollback?.rolloutId;
     if (linked !== undefined && (state.status === "rolling_back" || state.status === "failed")) {
       const outcome = rollbackOutcome(await store.state(linked));
-      const settles = outcome?.type === "rollback.finished" && (state.status === "rolling_back" || outcome.ok);
+      const settles =
+        outcome?.type === "rollback.finished" && (state.status === "rolling_back" || outcome.ok);
       if (outcome !== undefined && settles)
         await deps.send(id, outcome).catch((err: unknown) => log(`settle ${id}: ${(err as Error).message}`));
       continue;

@@ -24,7 +24,12 @@ describe("engine: onFailure rollback", () => {
 
     expect(h.state(ID).status).toBe("rolled_back");
     const rb = h.state(linked(h));
-    expect(rb).toMatchObject({ status: "succeeded", version: "1.0.0", rollbackOf: ID, batches: [["vm1"], ["vm2"]] });
+    expect(rb).toMatchObject({
+      status: "succeeded",
+      version: "1.0.0",
+      rollbackOf: ID,
+      batches: [["vm1"], ["vm2"]],
+    });
     // vm3 was never touched; vm1 and vm2 ran the whole runbook again, on the linked rollout.
     expect(h.ran().filter((l) => l.startsWith("vm3"))).toEqual([]);
     expect(h.ran().filter((l) => l === "vm1: ebb-vm deploy")).toHaveLength(2);

@@ -123,7 +123,11 @@ export class MemoryStore implements RolloutStore {
         }
         inserted.push([
           rb.id,
-          { state: rb, approvalPending: false, statics: { ...stored.statics, id: rb.id, version: rb.version } },
+          {
+            state: rb,
+            approvalPending: false,
+            statics: { ...stored.statics, id: rb.id, version: rb.version },
+          },
         ]);
       },
     });
@@ -162,7 +166,9 @@ export class MemoryStore implements RolloutStore {
 
   async activeRollouts() {
     return [...this.rollouts.entries()]
-      .filter(([, r]) => ["pending", "running", "aborting", "failed", "paused", "rolling_back"].includes(r.state.status))
+      .filter(([, r]) =>
+        ["pending", "running", "aborting", "failed", "paused", "rolling_back"].includes(r.state.status),
+      )
       .filter(([, r]) => !r.approvalPending)
       .map(([id, r]) => ({ id, status: r.state.status }));
   }

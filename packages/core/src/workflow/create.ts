@@ -56,7 +56,9 @@ export function createRollout(input: CreateRolloutInput): RolloutState {
     currentBatch: -1,
     targets,
     ...(input.runbook.failOnClientErrors ? { failOnClientErrors: true } : {}),
-    ...((input.onFailure ?? input.runbook.onFailure) === "rollback" ? { onFailure: "rollback" as const } : {}),
+    ...((input.onFailure ?? input.runbook.onFailure) === "rollback"
+      ? { onFailure: "rollback" as const }
+      : {}),
     createdAt: input.now,
     updatedAt: input.now,
   };

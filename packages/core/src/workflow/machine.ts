@@ -224,7 +224,9 @@ function apply(d: Draft, event: RolloutEvent): Ignored {
     }
     case "rollback": {
       if (state.status !== "succeeded" && state.status !== "failed" && state.status !== "aborted")
-        return notApplicable(`rollout is ${state.status}: only a finished rollout (succeeded, failed, aborted) can be rolled back`);
+        return notApplicable(
+          `rollout is ${state.status}: only a finished rollout (succeeded, failed, aborted) can be rolled back`,
+        );
       if (state.rollback?.rolloutId !== undefined)
         return notApplicable(`rollout was already rolled back by ${state.rollback.rolloutId}`);
       beginRollback(d, {

@@ -94,7 +94,11 @@ describe("onFailure: rollback", () => {
     expect(h.statuses()).toEqual({ vm1: "succeeded", vm2: "succeeded", vm3: "failed", vm4: "skipped" });
 
     h.send({ type: "rollback.created", rolloutId: "rb1" });
-    expect(h.state.rollback).toMatchObject({ rolloutId: "rb1", targets: ["vm1", "vm2", "vm3"], manual: false });
+    expect(h.state.rollback).toMatchObject({
+      rolloutId: "rb1",
+      targets: ["vm1", "vm2", "vm3"],
+      manual: false,
+    });
     // The leases moved with the new rollout's row: nothing is released (that would free the rollback's).
     expect(h.actions()).toEqual([]);
     expect(h.state.targets.vm3!.leaseHeld).toBe(false);
@@ -203,7 +207,12 @@ describe("the rollback rollout", () => {
     h.fail("vm3", 0);
     expect(rollbackTargets(h.state)).toEqual(["vm1", "vm2", "vm3"]);
     const rb = createRollbackRollout(h.state, { id: "rb1", version: "1.0.0", now: 5 });
-    expect(rb).toMatchObject({ status: "pending", version: "1.0.0", rollbackOf: "r1", batches: [["vm1", "vm2"], ["vm3"]] });
+    expect(rb).toMatchObject({
+      status: "pending",
+      version: "1.0.0",
+      rollbackOf: "r1",
+      batches: [["vm1", "vm2"], ["vm3"]],
+    });
     expect(rb.steps).toEqual(h.state.steps);
     expect(rb.onFailure).toBeUndefined(); // a rollback that fails halts
     expect(Object.values(rb.targets).every((r) => r.leaseHeld && r.status === "pending")).toBe(true);

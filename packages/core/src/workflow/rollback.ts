@@ -109,7 +109,10 @@ export function beginRollback(d: Draft, detail: { reason: string; by?: string; m
     manual: detail.manual,
     ...(detail.by === undefined ? {} : { by: detail.by }),
   };
-  d.setStatus("rolling_back", { reason: detail.reason, ...(detail.by === undefined ? {} : { by: detail.by }) });
+  d.setStatus("rolling_back", {
+    reason: detail.reason,
+    ...(detail.by === undefined ? {} : { by: detail.by }),
+  });
   for (const run of d.runs()) {
     switch (run.status) {
       case "pending":
@@ -157,7 +160,11 @@ export function handOverRollback(d: Draft): void {
 
 export function rollbackCreated(d: Draft, rolloutId: string): string | undefined {
   const rollback = d.state.rollback;
-  if (d.state.status !== "rolling_back" || rollback?.targets === undefined || rollback.rolloutId !== undefined)
+  if (
+    d.state.status !== "rolling_back" ||
+    rollback?.targets === undefined ||
+    rollback.rolloutId !== undefined
+  )
     return "no rollback is waiting to be created";
   rollback.rolloutId = rolloutId;
   for (const name of rollback.targets) {
@@ -168,6 +175,7 @@ export function rollbackCreated(d: Draft, rolloutId: string): string | undefined
   d.emit({
     type: "rollback.linked",
     rolloutId,
+    rollbackOf: d.state.id,
     targets: [...rollback.targets],
     ...(rollback.by === undefined ? {} : { by: rollback.by }),
   });

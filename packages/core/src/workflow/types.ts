@@ -200,7 +200,8 @@ export type Notice =
   | { type: "target.status"; target: string; from: TargetRunStatus; to: TargetRunStatus }
   | { type: "target.leftOutOfService"; target: string; reason: string }
   | { type: "approval.granted"; target: string; stepId: string; by: string }
-  | { type: "rollback.linked"; rolloutId: string; targets: string[]; by?: string };
+  /** On both rollouts: `rollbackOf`'s moved targets are handed to rollout `rolloutId`. */
+  | { type: "rollback.linked"; rolloutId: string; rollbackOf: string; targets: string[]; by?: string };
 
 export interface TransitionContext {
   now: number;
