@@ -9,6 +9,7 @@ import type {
   LoginResponse,
   MeResponse,
   Page,
+  RollbackCreated,
   RolloutDetail,
   RolloutPreview,
   RolloutSummary,
@@ -60,6 +61,10 @@ export type RolloutCommand = "pause" | "resume" | "abort" | "retry" | "approve";
 
 export const rolloutCommand = (id: string, command: RolloutCommand, body: Record<string, string> = {}) =>
   apiRequest<RolloutDetail>("POST", `/rollouts/${encodeURIComponent(id)}/${command}`, { body });
+
+/** A linked rollout taking a finished rollout's moved targets back to their previous version. */
+export const rollbackRollout = (id: string) =>
+  apiRequest<RollbackCreated>("POST", `/rollouts/${encodeURIComponent(id)}/rollback`, { body: {} });
 
 export const runbooks = () => apiRequest<RunbookSummary[]>("GET", "/runbooks");
 

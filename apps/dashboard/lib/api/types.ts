@@ -14,6 +14,7 @@ import type {
   LiveTarget,
   LoginResponse,
   MeResponse,
+  RollbackCreatedView,
   RolloutNoticeView,
   RolloutPage,
   RolloutPreview,
@@ -57,6 +58,7 @@ export type TargetTraffic = LiveTarget;
 export type TrafficSample = FleetLive;
 export type Finding = FindingView;
 export type CreatedRollout = CreatedRolloutView;
+export type RollbackCreated = RollbackCreatedView;
 export type StepView = StepRunView;
 export type RolloutTarget = ContractRolloutDetail["targets"][number];
 /** `GET /rollouts/:id`. */
