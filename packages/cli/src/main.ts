@@ -610,6 +610,8 @@ function describeNotice(n: RolloutNoticeView): string {
       return `${time}   ${String(d.target).padEnd(12)} LEFT OUT OF SERVICE: ${d.reason}`;
     case "approval.granted":
       return `${time}   ${String(d.target).padEnd(12)} approval granted by ${d.by}`;
+    case "rollback.linked":
+      return `${time} rollback: rollout ${d.rolloutId} takes ${(d.targets as string[]).join(", ")} back (rollout ${d.rollbackOf}'s targets)`;
     default:
       return `${time} ${n.type}`;
   }
