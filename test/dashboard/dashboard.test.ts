@@ -204,6 +204,38 @@ describe("the dashboard in a browser", () => {
     await context.close();
   }, 180_000);
 
+  it("rolls a finished rollout back from its page after a confirmation; each page links to the other", async () => {
+    // Given the rollout the operator started from the UI, finished, on its page
+    const { context, page } = await operatorPage();
+    await page.goto(`/rollouts/${rolledId}`);
+    await rolloutStatus(page, "succeeded");
+
+    // When they roll it back and confirm
+    await page.getByRole("button", { name: "Roll back" }).click();
+    const dialog = page.getByRole("dialog");
+    expect(await dialog.textContent()).toContain("back to the version it ran before");
+    await dialog.getByRole("button", { name: "Roll back" }).click();
+
+    // Then the page of the linked rollback rollout opens, names the rollout it rolls back, and succeeds
+    await page.waitForURL(
+      (url) => /\/rollouts\/[0-9a-f-]{36}$/.test(url.pathname) && !url.pathname.endsWith(rolledId!),
+      {
+        timeout: 15_000,
+      },
+    );
+    const rollbackId = page.url().split("/").pop()!;
+    await rolloutStatus(page, "succeeded", 90_000);
+    await screenshot(page, "rollback");
+    // and the original, one click away, ends rolled_back, linking to it, with no second rollback offered
+    await page.getByTestId("rollback-of").click();
+    await page.waitForURL(new RegExp(`${rolledId}$`));
+    await rolloutStatus(page, "rolled_back");
+    expect(await page.getByTestId("rollback").textContent()).toContain(rollbackId.slice(0, 8));
+    expect(await page.getByRole("button", { name: "Roll back" }).count()).toBe(0);
+    expect(browserProblems(context)).toEqual([]);
+    await context.close();
+  }, 120_000);
+
   it("the audit page shows the actions just taken, and the chain verifies", async () => {
     const { context, page } = await operatorPage();
     await page.goto("/audit");
