@@ -309,6 +309,14 @@ describe("OpenAPI", () => {
     // The body schema is the contracts' zod schema, not a hand-kept copy.
     const create = doc.paths["/api/v1/rollouts"]?.post?.requestBody?.content["application/json"]?.schema;
     expect(create).toMatchObject({ properties: { fleet: { type: "string" }, version: { type: "string" } } });
+    // The live stream's event: each target, with every balancer member's own view of it.
+    const liveGet = doc.paths["/api/v1/fleets/{name}/live"]?.get as unknown as
+      | { responses: Record<string, { content: Record<string, { schema: unknown }> }> }
+      | undefined;
+    const live = liveGet?.responses["200"]?.content["text/event-stream"]?.schema;
+    expect(live).toMatchObject({
+      properties: { targets: { items: { properties: { members: { type: "array" } } } } },
+    });
     const ui = await fetch(`${origin}/api/docs`);
     expect(ui.status).toBe(200);
     expect(await ui.text()).toMatch(/swagger/i);

@@ -1,3 +1,4 @@
+import { L4Device } from "@ebb/l4";
 import type { LoadGenerator } from "@ebb/lab";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -518,6 +519,57 @@ describe("the dashboard in a browser", () => {
     expect(ticks.some((t) => t.text.endsWith("k"))).toBe(true);
     await screenshot(page, "traffic-thousands");
     await context.close();
+  }, 60_000);
+
+  it("a fleet behind two balancer members shows each member's view of each target", async () => {
+    // Given a second device in front of the lab's VMs and a fleet declaring both devices as its members
+    const second = await L4Device.start({
+      config: {
+        vip: { host: `127.0.${NET}.2`, port: 0 },
+        admin: { host: `127.0.${NET}.2`, port: 0 },
+        timeScale: 0.02,
+        healthCheck: { timeoutSeconds: 9 },
+      },
+      servers: lab.vms.map((vm) => ({ name: vm.name, host: vm.host, port: vm.port })),
+    });
+    try {
+      const fleet = await api(ebb, "POST", "/fleets", {
+        name: "lab-pair",
+        balancer: "l4",
+        balancerConfig: {
+          members: [
+            { name: "device-a", adminUrl: lab.device.adminUrl },
+            { name: "device-b", adminUrl: second.adminUrl },
+          ],
+        },
+        targets: lab.vms.map((vm) => ({ name: vm.name, host: vm.host, port: vm.port })),
+      });
+      expect(fleet.status, JSON.stringify(fleet.body)).toBe(201);
+      // When device b alone takes vm1 out
+      second.setAdminState("vm1", "disabled");
+
+      // Then the fleet's row for vm1 shows the two members disagreeing, and vm2 up on both
+      const { context, page } = await operatorPage();
+      await page.goto("/fleets");
+      const panel = page.locator('[data-fleet="lab-pair"]');
+      await panel.waitFor({ timeout: 15_000 });
+      if (!(await panel.locator("details").evaluate((d) => (d as unknown as { open: boolean }).open)))
+        await panel.locator("summary").click();
+      const vm1 = panel.locator('tr[data-target="vm1"]');
+      await vm1.locator('li[data-member="device-b"][data-state="disabled"]').waitFor({ timeout: 15_000 });
+      await vm1.locator('li[data-member="device-a"][data-state="up"]').waitFor({ timeout: 15_000 });
+      expect(await vm1.getByRole("list", { name: "Balancer members' view of vm1" }).textContent()).toMatch(
+        /device-a\s*Up.*device-b\s*Disabled/,
+      );
+      const vm2 = panel.locator('tr[data-target="vm2"]');
+      for (const member of ["device-a", "device-b"])
+        await vm2.locator(`li[data-member="${member}"][data-state="up"]`).waitFor({ timeout: 15_000 });
+      await screenshot(page, "fleet-members");
+      expect(browserProblems(context)).toEqual([]);
+      await context.close();
+    } finally {
+      await second.stop();
+    }
   }, 60_000);
 
   // Last: its rollout leaves vm4 out of service (its deploy failed), which the tests above must not see.

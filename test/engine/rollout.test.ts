@@ -1,8 +1,8 @@
-import { createHash } from "node:crypto";
-import { LoadGenerator, vmStatus } from "@ebb/lab";
+import { type LoadGenerator, vmStatus } from "@ebb/lab";
 import { waitFor } from "@ebb/testkit";
 import { afterEach, describe, expect, it } from "vitest";
 import { api, givenEbb, type RunningEbb } from "../support/ebb.js";
+import { naiveRunbookSource, startLoad, storeRunbook } from "../support/rollouts.js";
 import { givenLab, totalErrors } from "../support/world.js";
 
 // issue #3: under continuous keep-alive load through the VIP, l4-drain rolls the lab fleet to a new
@@ -49,37 +49,14 @@ async function untilTerminal(e: RunningEbb, id: string): Promise<RolloutView> {
   );
 }
 
-function startLoad(l: Lab): LoadGenerator {
-  const vip = new URL(l.device.vipUrl);
-  const g = new LoadGenerator({
-    target: { host: vip.hostname, port: Number(vip.port) },
-    clients: 8,
-    rate: 200,
-  });
-  g.start();
-  return g;
-}
-
-const NAIVE = `apiVersion: ebb/v1
-kind: Runbook
-name: naive
-balancer: l4
-failOnClientErrors: true
-steps:
-  - { id: stop, type: exec, run: ["ebb-vm", "stop"] }
-  - { id: deploy, type: exec, run: ["ebb-vm", "deploy"] }
-  - { id: start, type: exec, run: ["ebb-vm", "start"] }
-`;
-
 describe("a rollout of the lab fleet under keep-alive load", () => {
   it("l4-drain: zero failed requests, every VM on the new version and bound, the step timeline recorded", async () => {
     // Given the lab fleet registered in Ebb, under continuous keep-alive load through the VIP
     lab = await givenLab(10);
     ebb = await givenEbb(lab, 10);
     const l = lab;
-    load = startLoad(l);
+    load = await startLoad(l);
     const g = load;
-    await waitFor(() => Object.keys(g.snapshot().byServer).length === 4, { what: "all 4 VMs answering" });
 
     // When CI asks for a rollout of version 2.0.0 with the documented runbook
     const created = await api<{ id: string }>(ebb, "POST", "/rollouts", {
@@ -151,18 +128,10 @@ describe("a rollout of the lab fleet under keep-alive load", () => {
     // Given the same lab and load, and a runbook that stops servers the device still sends traffic to
     lab = await givenLab(11);
     ebb = await givenEbb(lab, 11);
-    await ebb.prisma.runbookVersion.create({
-      data: {
-        name: "naive",
-        version: 1,
-        source: NAIVE,
-        checksum: createHash("sha256").update(NAIVE).digest("hex"),
-      },
-    });
+    await storeRunbook(ebb, "naive", naiveRunbookSource("l4", { failOnClientErrors: true }));
     const l = lab;
-    load = startLoad(l);
+    load = await startLoad(l);
     const g = load;
-    await waitFor(() => Object.keys(g.snapshot().byServer).length === 4, { what: "all 4 VMs answering" });
 
     // When it is forced past the preflight, which refuses it otherwise
     const refused = await api<{ error: { code: string; message: string } }>(ebb, "POST", "/rollouts", {

@@ -178,18 +178,88 @@ export async function setFaults(lab: Lab, name: string, faults: VmFaults): Promi
  * Continuous keep-alive load through the VIP, resolved once every VM has answered (so a later "zero
  * errors" is about the rollout, not about start-up).
  */
-export async function startLoad(lab: Lab): Promise<LoadGenerator> {
-  const vip = new URL(lab.device.vipUrl);
-  const g = new LoadGenerator({
-    target: { host: vip.hostname, port: Number(vip.port) },
-    clients: 8,
-    rate: 200,
+export function startLoad(lab: Lab): Promise<LoadGenerator> {
+  return startLoadThrough(lab.device.vipUrl, lab.vms.length);
+}
+
+/**
+ * 8 keep-alive clients at 200 req/s in all through one VIP, or spread over several (client i uses VIP i mod
+ * n), resolved once `servers` distinct VMs have answered.
+ */
+export async function startLoadThrough(
+  vipUrls: string | readonly string[],
+  servers: number,
+): Promise<LoadGenerator> {
+  const target = (Array.isArray(vipUrls) ? vipUrls : [vipUrls]).map((u: string) => {
+    const vip = new URL(u);
+    return { host: vip.hostname, port: Number(vip.port) };
   });
+  const g = new LoadGenerator({ target, clients: 8, rate: 200 });
   g.start();
-  await waitFor(() => Object.keys(g.snapshot().byServer).length === lab.vms.length, {
-    what: `all ${lab.vms.length} VMs answering through the VIP`,
-  });
+  try {
+    await waitFor(() => Object.keys(g.snapshot().byServer).length === servers, {
+      what: `all ${servers} VMs answering through ${target.map((t) => `${t.host}:${t.port}`).join(", ")}`,
+    });
+  } catch (err) {
+    await g.stop();
+    throw err;
+  }
   return g;
+}
+
+/**
+ * The runbook the product exists to replace: stop, deploy, start, with no drain at all. `gateBeforeDeploy`
+ * holds each stopped server at an approval (see approveGatesAfter): a deploy that takes its time, so the
+ * balancer's connect retries cannot hide the stop from clients. `failOnClientErrors`: stop the rollout at
+ * the first drain whose balancer counted client errors.
+ */
+export function naiveRunbookSource(
+  balancer: string,
+  opts: { gateBeforeDeploy?: boolean; failOnClientErrors?: boolean } = {},
+): string {
+  return `apiVersion: ebb/v1
+kind: Runbook
+name: naive
+balancer: ${balancer}
+${opts.failOnClientErrors ? "failOnClientErrors: true\n" : ""}steps:
+  - { id: stop, type: exec, run: ["ebb-vm", "stop"] }
+${opts.gateBeforeDeploy ? "  - { id: approve-deploy, type: approval, message: deploy now? }\n" : ""}  - { id: deploy, type: exec, run: ["ebb-vm", "deploy"] }
+  - { id: start, type: exec, run: ["ebb-vm", "start"] }
+`;
+}
+
+/**
+ * Releases each approval gate of the rollout once the load has sent `requests` more requests since the
+ * target reached it (a deploy's worth of time, measured by the world rather than slept), until the rollout
+ * ends. Resolves with its terminal view.
+ */
+export async function approveGatesAfter(
+  ebb: RunningEbb,
+  id: string,
+  load: LoadGenerator,
+  requests: number,
+  timeoutMs = 60_000,
+): Promise<RolloutView> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const view = await untilRollout(
+      ebb,
+      id,
+      (v) =>
+        (TERMINAL as readonly string[]).includes(v.status) ||
+        v.targets.some((t) => t.status === "awaitingApproval"),
+      "the next approval gate or the end",
+      Math.max(1_000, deadline - Date.now()),
+    );
+    if ((TERMINAL as readonly string[]).includes(view.status)) return view;
+    const sent = load.snapshot().requests;
+    await waitFor(() => load.snapshot().requests - sent >= requests, {
+      what: `${requests} more requests before approving`,
+    });
+    const approved = await command(ebb, id, "approve");
+    if (approved.status !== 200)
+      throw new Error(`approve answered ${approved.status}: ${JSON.stringify(approved.body)}`);
+  }
 }
 
 export function errorsOf(report: LoadReport): { count: number; samples: string } {

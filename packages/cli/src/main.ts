@@ -14,6 +14,7 @@ import type {
   RunbookSummary,
 } from "@ebb/contracts";
 import { ApiError, EbbClient, EXIT, UsageError } from "./client.js";
+import { LINT_USAGE, lint } from "./lint.js";
 import { follow } from "./sse.js";
 
 export interface Io {
@@ -47,6 +48,9 @@ const COMMANDS: Record<string, string> = {
   "rollout resume": `ebb rollout resume ID`,
   "rollout abort": `ebb rollout abort ID [--reason TEXT]`,
   "rollout retry": `ebb rollout retry ID --target T`,
+  "rollout skip": `ebb rollout skip ID --target T
+    Counts the target's failed step as done and goes on: for a command whose outcome is unknown after a
+    crash (outcome_unknown), once you have checked that its effect is in place.`,
   "rollout approve": `ebb rollout approve ID [--target T]`,
   "rollout rollback": `ebb rollout rollback ID [--wait [--timeout 30m]] [--json]
     Takes a finished rollout's targets back to the version they ran before it, as a new linked rollout
@@ -55,6 +59,7 @@ const COMMANDS: Record<string, string> = {
     The fleets, their balancer and targets.`,
   runbooks: `ebb runbooks [--json]
     The runbooks, built-in and stored, with their latest version.`,
+  lint: LINT_USAGE,
   audit: `ebb audit [--since 1h|ISO] [--until ISO] [--actor A] [--action A] [--fleet F] [--limit N] [--json]`,
   "audit verify": `ebb audit verify [--json]
     Checks the audit history's hash chain; exit 1 when it is broken.`,
@@ -62,10 +67,10 @@ const COMMANDS: Record<string, string> = {
     Prints the new token once.`,
 };
 
-const EXIT_CODES = `Exit codes: 0 succeeded (or done), 1 the rollout failed (or the API refused the request), 2 bad usage,
-3 aborted, 4 the API cannot be reached, 5 not authorised (401/403: a missing, wrong, expired or
-too narrow token), 6 --timeout elapsed before the rollout ended (it goes on), 7 the rollout failed and
-was rolled back (its targets run their previous version).`;
+const EXIT_CODES = `Exit codes: 0 succeeded (or done), 1 the rollout failed or ebb lint found errors (or the API refused
+the request), 2 bad usage, 3 aborted, 4 the API cannot be reached, 5 not authorised (401/403: a missing,
+wrong, expired or too narrow token), 6 --timeout elapsed before the rollout ended (it goes on), 7 the
+rollout failed and was rolled back (its targets run their previous version).`;
 
 const USAGE = `ebb: rollouts from CI (talks to the Ebb API at EBB_URL with the token in EBB_TOKEN)
 
@@ -116,10 +121,12 @@ async function dispatch(argv: readonly string[], io: Io): Promise<number> {
   // `--help` anywhere after a command: that command's usage, before anything is parsed or requested.
   if (argv.includes("--help") || argv.includes("-h")) {
     const two = `${group} ${action ?? ""}`.trim();
-    const usage =
-      COMMANDS[two] ?? (action?.startsWith("-") || action === undefined ? COMMANDS[group] : undefined);
     // `ebb rollout --help`: every command of the group.
     const inGroup = Object.keys(COMMANDS).filter((name) => name.startsWith(`${group} `));
+    // A one-word command takes positionals (`ebb lint shop --help`): its own usage.
+    const usage =
+      COMMANDS[two] ??
+      (action?.startsWith("-") || action === undefined || inGroup.length === 0 ? COMMANDS[group] : undefined);
     if (usage === undefined && inGroup.length > 0 && (action === undefined || action.startsWith("-"))) {
       io.out(`${inGroup.map((name) => COMMANDS[name]).join("\n")}\n\n${EXIT_CODES}`);
       return EXIT.ok;
@@ -154,6 +161,7 @@ async function dispatch(argv: readonly string[], io: Io): Promise<number> {
     case "rollout resume":
     case "rollout abort":
     case "rollout retry":
+    case "rollout skip":
     case "rollout approve":
       return rolloutCommand(client(), action!, rest, io);
     case "rollout rollback":
@@ -166,6 +174,7 @@ async function dispatch(argv: readonly string[], io: Io): Promise<number> {
       if (group === "audit") return auditList(client(), argv.slice(1), io);
       if (group === "fleets") return fleetsList(client(), argv.slice(1), io);
       if (group === "runbooks") return runbooksList(client(), argv.slice(1), io);
+      if (group === "lint") return lint(client(), args(argv.slice(1), { json: { type: "boolean" } }), io);
       throw new UsageError(`unknown command "${argv.slice(0, 2).join(" ")}"`);
   }
 }
@@ -500,7 +509,7 @@ async function rolloutCommand(
   const body =
     action === "abort"
       ? optional("reason", values.reason)
-      : action === "retry"
+      : action === "retry" || action === "skip"
         ? { target: required(values.target, "--target") }
         : action === "approve"
           ? optional("target", values.target)

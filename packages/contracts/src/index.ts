@@ -5,6 +5,7 @@
 export * from "./api.js";
 export * from "./audit.js";
 export * from "./auth.js";
+export * from "./findings.js";
 export * from "./jobs.js";
 export * from "./queues.js";
 export * from "./views.js";

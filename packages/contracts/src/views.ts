@@ -150,6 +150,17 @@ export type FleetView = z.infer<typeof fleetSchema>;
 
 // ---- live traffic (SSE) ----
 
+/** One balancer member's own view of a target (a fleet behind an HA pair, two HAProxy nodes, ...). */
+export const liveMemberSchema = z.object({
+  member: z.string(),
+  state: z.enum(BALANCER_STATES),
+  bound: z.boolean(),
+  sessions: z.number(),
+  requestsPerSec: z.number().nullable(),
+  newSessionsPerSec: z.number(),
+});
+export type LiveMember = z.infer<typeof liveMemberSchema>;
+
 export const liveTargetSchema = z.object({
   name: z.string(),
   state: z.enum(BALANCER_STATES),
@@ -161,6 +172,11 @@ export const liveTargetSchema = z.object({
   requestsPerSec: z.number().nullable(),
   newSessionsPerSec: z.number(),
   resetsPerSec: z.number(),
+  /**
+   * Fleets behind several balancer members: each member's view, in the fleet's order. The fields above are
+   * their agreement (`suspect` and bound while members disagree) and their sums.
+   */
+  members: z.array(liveMemberSchema).optional(),
 });
 export type LiveTarget = z.infer<typeof liveTargetSchema>;
 

@@ -58,6 +58,8 @@ export interface TargetSnapshot {
   requests?: number;
   /** New flows the target refused (the balancer reset the client): client errors besides `resets`. */
   refused?: number;
+  /** A fleet behind several balancer members: each member's own counters (the fields above are their sum). */
+  members?: Record<string, Omit<TargetSnapshot, "name" | "members">>;
 }
 
 /**

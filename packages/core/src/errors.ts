@@ -11,6 +11,11 @@ export const ERROR_CODES = [
   "step_failed",
   "exec_failed",
   "verify_failed",
+  /**
+   * A command that is not idempotent was launched by a worker that never reported (it crashed, or its
+   * result was lost): Ebb does not run it again blindly. `retry` runs it again, `skip` counts it as done.
+   */
+  "outcome_unknown",
   /** The balancer counted client errors (resets) for a target during its drain and the runbook forbids any. */
   "client_errors",
   "lease_lost",

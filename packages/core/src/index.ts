@@ -9,6 +9,7 @@ export * from "./exec.js";
 export * from "./facts.js";
 export * from "./findings.js";
 export * from "./holds.js";
+export * from "./lint/workload-lint.js";
 export * from "./params.js";
 export * from "./plan/estimate.js";
 export * from "./plan/planner.js";

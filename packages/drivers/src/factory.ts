@@ -28,6 +28,12 @@ export const sshExecutorConfigSchema = z.strictObject({
     ),
   /** The pinned host key: `ssh-ed25519 AAAA...` or a known_hosts line. */
   hostKey: z.string().min(1),
+  /**
+   * Each command runs under flock(1) on a per-target lock in `$HOME/.ebb/locks` and timeout(1) a little
+   * after its deadline, on the host. `false` for a host without them (no lock, no deadline after a worker
+   * crash).
+   */
+  supervise: z.boolean().default(true),
 });
 export type SshExecutorConfig = z.infer<typeof sshExecutorConfigSchema>;
 
@@ -85,6 +91,7 @@ export async function createExecutor(
         username: c.user,
         privateKey,
         hostKey: c.hostKey,
+        ...(c.supervise ? { supervise: { lockName: target.name } } : {}),
         ...(deps.connectTimeoutMs !== undefined ? { connectTimeoutMs: deps.connectTimeoutMs } : {}),
         ...(deps.killGraceMs !== undefined ? { killGraceMs: deps.killGraceMs } : {}),
       });

@@ -185,6 +185,7 @@ export class Engine {
       queue: this.queue,
       send: (id, event) => this.send(id, event),
       log: this.log,
+      now: () => this.clock.now(),
     });
   }
 

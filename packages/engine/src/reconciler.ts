@@ -17,6 +17,7 @@ export async function reconcile(deps: {
   queue: JobQueue;
   send: (rolloutId: string, event: RolloutEvent) => Promise<unknown>;
   log: (line: string) => void;
+  now: () => number;
 }): Promise<{ rollouts: number; recreated: number }> {
   const { store, queue, log } = deps;
   const rollouts = await store.activeRollouts();
@@ -52,7 +53,12 @@ export async function reconcile(deps: {
         jobState === "missing" ||
         jobState === "unknown"
       ) {
-        await queue.add(expected.name, expected.payload as never, 0);
+        // A lost approval timeout keeps its deadline: re-added at once, it would time the gate out now.
+        const delay =
+          expected.name === "approval.timeout" && run.deadline !== undefined
+            ? Math.max(0, run.deadline - deps.now())
+            : 0;
+        await queue.add(expected.name, expected.payload as never, delay);
         recreated++;
       }
     }

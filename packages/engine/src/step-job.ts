@@ -14,6 +14,7 @@ import {
 import type { EventApplier } from "./apply.js";
 import type { ContextLoader } from "./context-loader.js";
 import type { ApplyOutcome, Clock, DriverRegistry, JobContext, JobResult } from "./ports.js";
+import { verifyLaunched } from "./steps/exec.js";
 import { runStep, type StepOutcome } from "./steps/index.js";
 import type { WaitScheduler } from "./wait-scheduler.js";
 
@@ -63,11 +64,13 @@ export async function runStepJob(
     stepRun?.observation === undefined && opensDrain(run, planned)
       ? await readTraffic(ctx.balancer, ctx.target, clock.now)
       : undefined;
+  const step = planned.step;
+  const fence = { target: p.target, token: p.leaseToken };
   let outcome: StepOutcome;
   try {
-    outcome = await runStep({
+    const stepCtx = {
       ...ctx,
-      step: planned.step,
+      step,
       executor: await deps.drivers.executor(ctx.targetRecord),
       ...(stepRun?.observation === undefined ? {} : { previous: stepRun.observation }),
       stepStartedAt: run.stepStartedAt ?? clock.now(),
@@ -76,8 +79,31 @@ export async function runStepJob(
         lateByMs !== undefined || run.deadline === undefined ? checkedAt + planned.timeoutMs : run.deadline,
       recheckMs: planned.recheckMs,
       now: () => clock.now(),
-    });
+    };
+    if (step.type === "exec" && !step.idempotent) {
+      // At most once: the launch is committed before the command runs. A job that finds a launch and no
+      // result (a killed or stalled worker, a result whose commit failed, a job Redis lost) does not run
+      // the command again: it runs the step's `verify`, or stops and asks a person.
+      if (stepRun?.launchedAt !== undefined) {
+        outcome = await verifyLaunched(stepCtx, step, stepRun.launchedAt);
+      } else {
+        const launched = await deps.applier.apply(
+          p.rolloutId,
+          { type: "step.launched", target: p.target, stepIndex: p.stepIndex, attempt: p.attempt },
+          clock.now(),
+          { fence },
+        );
+        if (launched.ignored) return { kind: "done" };
+        outcome = await runStep(stepCtx);
+      }
+    } else {
+      outcome = await runStep(stepCtx);
+    }
   } catch (err) {
+    if (isEbbError(err, "lease_lost")) {
+      deps.log(`dropped a step whose lease is gone: ${err.message}`);
+      return { kind: "done" };
+    }
     outcome = failureOutcome(err, planned.recheckMs, clock.now());
     if (!isEbbError(err))
       deps.log(`step ${planned.step.id} on ${p.target} threw: ${(err as Error).stack ?? err}`);
@@ -123,7 +149,7 @@ export async function runStepJob(
       ...(outcome.kind !== "waiting" && outcome.outputTail !== undefined
         ? { record: { outputTail: outcome.outputTail } }
         : {}),
-      fence: { target: p.target, token: p.leaseToken },
+      fence,
     });
   } catch (err) {
     if (isEbbError(err, "lease_lost")) {

@@ -84,6 +84,26 @@ describe("step types: happy paths", () => {
     expect(h.ran()).toEqual(["vm1: ebb-vm deploy"]);
   });
 
+  it("an approval gate's timeout job lost with Redis comes back with its own deadline, not at once", async () => {
+    const h = new Harness(["vm1"]);
+    h.addRollout(
+      ID,
+      runbook(
+        "  - { id: gate, type: approval, timeout: 1h }\n  - { id: x, type: exec, run: [ebb-vm, deploy] }\n",
+      ),
+    );
+    await h.engine.send(ID, { type: "start" });
+    await h.queue.runUntilIdle({ maxMs: 1_000 });
+    const [lost] = h.queue.pending("approval.timeout");
+    const due = lost!.runAt;
+    for (const j of h.queue.pending()) await h.queue.remove(j.id);
+    expect(await h.engine.reconcile()).toMatchObject({ recreated: 1 });
+    const [again] = h.queue.pending("approval.timeout");
+    expect(again!.runAt).toBe(due);
+    await h.queue.runUntilIdle({ maxMs: 1_000 });
+    expect(h.state(ID).targets.vm1!.status).toBe("awaitingApproval");
+  });
+
   it("k8s.* steps drive the balancer's pods: gate, endpoint gone and propagated, delete, replacement ready", async () => {
     const calls: string[] = [];
     let pod: PodView = { uid: "u1", host: "10.0.0.1", version: "1.0.0", ready: true, gate: "True" };
@@ -139,5 +159,99 @@ describe("step types: happy paths", () => {
     expect(calls).toEqual(["gate false", "template 2.0.0", "delete"]);
     // The endpoint's removal counts only once the propagation window has passed.
     expect(h.clock.now() - started).toBeGreaterThanOrEqual(1_000);
+  });
+});
+
+describe("exec at most once (#13 §2)", () => {
+  const twoSteps = (extra = "") =>
+    runbook(
+      `  - { id: migrate, type: exec, run: [db-migrate]${extra} }\n  - { id: after, type: exec, run: [ebb-vm, start], idempotent: true }\n`,
+    );
+  const launchedBeforeACrash = (h: Harness) =>
+    h.engine.send(ID, { type: "step.launched", target: "vm1", stepIndex: 0, attempt: 1 });
+
+  it("commits the launch of a non-idempotent command before running it, once", async () => {
+    const h = new Harness(["vm1"]);
+    h.addRollout(ID, twoSteps());
+    let launchedWhenRun: number | undefined;
+    h.onRun = (_t, argv) => {
+      if (argv[0] === "db-migrate") launchedWhenRun = h.state(ID).targets.vm1!.steps[0]!.launchedAt;
+    };
+    await h.engine.send(ID, { type: "start" });
+    await h.queue.runUntilIdle({ until: done(h) });
+    expect(h.state(ID).status).toBe("succeeded");
+    expect(launchedWhenRun).toBeTypeOf("number");
+    expect(h.ran()).toEqual(["vm1: db-migrate", "vm1: ebb-vm start"]);
+  });
+
+  it("a launch with no result is not run again: the target stops with outcome_unknown until a person skips", async () => {
+    const h = new Harness(["vm1"]);
+    h.addRollout(ID, twoSteps());
+    await h.engine.send(ID, { type: "start" });
+    // A worker committed the launch, then died before it reported; the job comes back (stalled, reconciled)
+    await launchedBeforeACrash(h);
+    await h.queue.runUntilIdle({ until: done(h) });
+    const s = h.state(ID);
+    expect(s.status).toBe("failed");
+    expect(s.failure!.error.code).toBe("outcome_unknown");
+    expect(s.failure!.error.message).toMatch(
+      /never reported.*`retry` runs it again, `skip` counts it as done/,
+    );
+    expect(h.ran()).toEqual([]);
+    // a person checked: the migration ran; skip counts it as done and the target goes on
+    await h.engine.send(ID, { type: "skip", target: "vm1", by: "ops" });
+    await h.queue.runUntilIdle({ until: done(h) });
+    expect(h.state(ID).status).toBe("succeeded");
+    expect(h.state(ID).targets.vm1!.steps[0]).toMatchObject({
+      status: "skipped",
+      observation: { skippedBy: "ops" },
+    });
+    expect(h.ran()).toEqual(["vm1: ebb-vm start"]);
+  });
+
+  it("retry after outcome_unknown runs the command again, as the person asked", async () => {
+    const h = new Harness(["vm1"]);
+    h.addRollout(ID, twoSteps());
+    await h.engine.send(ID, { type: "start" });
+    await launchedBeforeACrash(h);
+    await h.queue.runUntilIdle({ until: done(h) });
+    await h.engine.send(ID, { type: "retry", target: "vm1" });
+    await h.queue.runUntilIdle({ until: done(h) });
+    expect(h.state(ID).status).toBe("succeeded");
+    expect(h.ran()).toEqual(["vm1: db-migrate", "vm1: ebb-vm start"]);
+  });
+
+  it("with verify: runs the check instead of the command; 0 counts the step as done", async () => {
+    const h = new Harness(["vm1"]);
+    h.addRollout(ID, twoSteps(", verify: { run: [db-migrated] }"));
+    await h.engine.send(ID, { type: "start" });
+    await launchedBeforeACrash(h);
+    await h.queue.runUntilIdle({ until: done(h) });
+    expect(h.state(ID).status).toBe("succeeded");
+    expect(h.state(ID).targets.vm1!.steps[0]!.observation).toMatchObject({ verified: true });
+    expect(h.ran()).toEqual(["vm1: db-migrated", "vm1: ebb-vm start"]);
+  });
+
+  it("with verify saying the effect is missing: stops and asks, never runs the command", async () => {
+    const h = new Harness(["vm1"]);
+    h.addRollout(ID, twoSteps(", verify: { run: [db-migrated] }"));
+    h.execResult = (_t, argv) => (argv[0] === "db-migrated" ? { exitCode: 1 } : {});
+    await h.engine.send(ID, { type: "start" });
+    await launchedBeforeACrash(h);
+    await h.queue.runUntilIdle({ until: done(h) });
+    expect(h.state(ID).failure!.error).toMatchObject({ code: "outcome_unknown" });
+    expect(h.state(ID).failure!.error.message).toMatch(
+      /verify says the effect is not in place \(exit code 1\)/,
+    );
+    expect(h.ran()).toEqual(["vm1: db-migrated"]);
+  });
+
+  it("an idempotent command is simply run again", async () => {
+    const h = new Harness(["vm1"]);
+    h.addRollout(ID, twoSteps(", idempotent: true"));
+    await h.engine.send(ID, { type: "start" });
+    await h.queue.runUntilIdle({ until: done(h) });
+    expect(h.state(ID).targets.vm1!.steps[0]!.launchedAt).toBeUndefined();
+    expect(h.state(ID).status).toBe("succeeded");
   });
 });

@@ -22,13 +22,14 @@ export const EBB_ERROR_STATUS: Readonly<Record<EbbErrorCode, number>> = {
   target_unhealthy: 409,
   // Well-formed, but it contradicts what the same key asked for first.
   idempotency_key_reused: 422,
+  rollback_unavailable: 422,
   too_many_requests: 429,
   // Something we depend on failed or is unreachable: the request may succeed later.
   exec_failed: 502,
   step_failed: 502,
   verify_failed: 502,
   client_errors: 502,
-  rollback_unavailable: 422,
+  outcome_unknown: 502,
   balancer_unavailable: 503,
   executor_unavailable: 503,
   unavailable: 503,

@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import {
   createFleetBodySchema,
   type FleetView,
+  fleetLiveSchema,
   fleetSchema,
   type TargetView,
   targetBodySchema,
@@ -127,6 +128,12 @@ export class FleetsController {
     summary: "Server-Sent Events: traffic (per target state, version, sessions, rates) once a second",
   })
   @ApiProduces("text/event-stream")
+  @ApiOkResponse({
+    description:
+      "Each `traffic` event's data (JSON). A fleet behind several balancer members gives each target's " +
+      "`members`: every member's own view of it.",
+    content: { "text/event-stream": { schema: openApiSchema(fleetLiveSchema) } },
+  })
   async liveStream(
     @Param("name") name: string,
     @Req() req: AuthenticatedRequest,

@@ -3,6 +3,7 @@ import { Inject, Injectable, Module, type OnModuleDestroy } from "@nestjs/common
 import { DATABASE } from "../common/tokens.js";
 import type { Database } from "../database/client.js";
 import { DRIVERS } from "../engine/tokens.js";
+import { FindingsController } from "./findings.controller.js";
 import { FleetsController } from "./fleets.controller.js";
 import { FleetsService } from "./fleets.service.js";
 import { LIVE_TRAFFIC } from "./fleets.tokens.js";
@@ -19,7 +20,7 @@ class LiveTrafficShutdown implements OnModuleDestroy {
 
 /** Fleets and targets (api role), and the live traffic sampler the event streams share. */
 @Module({
-  controllers: [FleetsController, TerminationsController],
+  controllers: [FleetsController, TerminationsController, FindingsController],
   providers: [
     FleetsService,
     {

@@ -1,4 +1,4 @@
-import type { FleetLive, LiveTarget } from "@ebb/contracts";
+import type { FleetLive, LiveMember, LiveTarget } from "@ebb/contracts";
 import type { Balancer, Target, TargetSnapshot } from "@ebb/core";
 import type { DriverRegistry, FleetRecord } from "@ebb/engine";
 import type { PrismaClient } from "../generated/prisma/client.js";
@@ -89,6 +89,21 @@ export class LiveTraffic {
           requestsPerSec: s.requests === undefined ? null : round(rate(s.requests, before?.requests)),
           newSessionsPerSec: round(rate(s.sessionsOpened, before?.sessionsOpened)),
           resetsPerSec: round(rate(s.resets, before?.resets)),
+          ...(s.members
+            ? {
+                members: Object.entries(s.members).map(([member, m]): LiveMember => {
+                  const then = before?.members?.[member];
+                  return {
+                    member,
+                    state: m.state,
+                    bound: m.bound,
+                    sessions: m.sessions,
+                    requestsPerSec: m.requests === undefined ? null : round(rate(m.requests, then?.requests)),
+                    newSessionsPerSec: round(rate(m.sessionsOpened, then?.sessionsOpened)),
+                  };
+                }),
+              }
+            : {}),
         };
       });
       sampler.last = { at, byName: new Map(snapshots.map((s) => [s.name, s])) };

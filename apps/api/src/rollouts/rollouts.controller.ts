@@ -39,7 +39,7 @@ import {
 import { z } from "zod";
 import { Access } from "../auth/access.js";
 import { CredentialWatch } from "../auth/credential-watch.js";
-import type { AuthenticatedRequest } from "../auth/principal.js";
+import { type AuthenticatedRequest, SYSTEM_PRINCIPAL } from "../auth/principal.js";
 import { openApiSchema } from "../common/openapi.js";
 import { openSse } from "../common/sse.js";
 import type { RolloutChanges } from "../engine/changes.js";
@@ -230,6 +230,25 @@ export class RolloutsController {
     @Body({ schema: retryBodySchema }) body: { target: string },
   ): Promise<RolloutDetail> {
     return this.rollouts.command(id, { type: "retry", target: body.target });
+  }
+
+  /**
+   * Counts a failed target's step as done and goes on: for a command whose outcome is unknown
+   * (`outcome_unknown`) once a person has checked that its effect is in place.
+   */
+  @Post(":id/skip")
+  @Access("deploy")
+  @HttpCode(200)
+  skip(
+    @Param("id", ParseUUIDPipe) id: string,
+    @Req() req: AuthenticatedRequest,
+    @Body({ schema: retryBodySchema }) body: { target: string },
+  ): Promise<RolloutDetail> {
+    return this.rollouts.command(id, {
+      type: "skip",
+      target: body.target,
+      by: (req.principal ?? SYSTEM_PRINCIPAL).name,
+    });
   }
 
   /** Releases a rollout waiting for a second person's approval, or the `approval` step of its targets. */

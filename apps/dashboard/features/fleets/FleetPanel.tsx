@@ -2,7 +2,7 @@
 
 import Link from "next/link";
 import { useState } from "react";
-import type { FleetView, TargetTraffic, TrafficSample } from "../../lib/api/types";
+import type { FleetView, LiveMember, TargetTraffic, TrafficSample } from "../../lib/api/types";
 import { formatRate } from "../../lib/format";
 import { useSession } from "../../lib/session";
 import { useEventStream } from "../../lib/sse";
@@ -11,6 +11,7 @@ import { StatusBadge } from "../shell/StatusBadge";
 import { appendSample, isReceivingWhileOut, recentRates, type TrafficHistory } from "../traffic/history";
 import { Sparkline } from "../traffic/Sparkline";
 import { HeldFleetBanner } from "./HeldFleetBanner";
+import { WorkloadFindings } from "./WorkloadFindings";
 
 const STATE_LABEL: Record<TargetTraffic["state"], string> = {
   up: "Up",
@@ -103,6 +104,7 @@ export function FleetPanel({
                         <StatusBadge status={live.state} label={STATE_LABEL[live.state]} />
                         {!live.bound && live.state === "up" && <span className="muted"> (unbound)</span>}
                         {alert && <strong className="alert-text"> still receiving traffic</strong>}
+                        {live.members && <MemberViews target={target.name} members={live.members} />}
                       </>
                     ) : (
                       <span className="muted">–</span>
@@ -123,7 +125,31 @@ export function FleetPanel({
             })}
           </tbody>
         </table>
+        {open && fleet.balancer === "kubernetes" && <WorkloadFindings fleet={fleet.name} />}
       </details>
     </section>
+  );
+}
+
+/**
+ * A fleet behind several balancer members: what each member says of the target. The badge above is their
+ * agreement ("Suspect" while they disagree); this shows who still sends it traffic.
+ */
+function MemberViews({ target, members }: { target: string; members: LiveMember[] }) {
+  return (
+    <ul className="member-views" aria-label={`Balancer members' view of ${target}`}>
+      {members.map((m) => (
+        <li key={m.member} data-member={m.member} data-state={m.state}>
+          <span className="mono">{m.member}</span>{" "}
+          <StatusBadge status={m.state} label={STATE_LABEL[m.state]} />
+          {!m.bound && m.state === "up" && <span className="muted"> (unbound)</span>}
+          <span className="muted">
+            {" "}
+            · {m.sessions} sessions
+            {m.requestsPerSec != null ? ` · ${formatRate(m.requestsPerSec)} req/s` : ""}
+          </span>
+        </li>
+      ))}
+    </ul>
   );
 }

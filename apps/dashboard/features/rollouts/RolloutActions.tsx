@@ -161,6 +161,26 @@ export function RolloutActions({
           Retry {t.name}
         </button>
       ))}
+      {retryable
+        .filter((t) => t.error?.code === "outcome_unknown")
+        .map((t) => (
+          <button
+            key={`skip-${t.name}`}
+            type="button"
+            className="secondary"
+            onClick={() =>
+              ask({
+                command: "skip",
+                target: t.name,
+                title: `Skip ${t.step ?? "the step"} on ${t.name}?`,
+                confirmLabel: "Count it as done",
+                text: `Ebb does not know whether the command ran (${t.error?.message ?? ""}). Skip only after you checked that its effect is in place on ${t.name}; the target then goes on from the next step.`,
+              })
+            }
+          >
+            Skip on {t.name}
+          </button>
+        ))}
       {allowed.abort && (
         <button
           type="button"

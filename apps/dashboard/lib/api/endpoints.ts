@@ -57,7 +57,7 @@ export const rollout = (id: string) =>
 export const rollouts = (query: { fleet?: string; status?: string; cursor?: string; limit?: number }) =>
   apiRequest<Page<RolloutSummary>>("GET", "/rollouts", { query });
 
-export type RolloutCommand = "pause" | "resume" | "abort" | "retry" | "approve";
+export type RolloutCommand = "pause" | "resume" | "abort" | "retry" | "skip" | "approve";
 
 export const rolloutCommand = (id: string, command: RolloutCommand, body: Record<string, string> = {}) =>
   apiRequest<RolloutDetail>("POST", `/rollouts/${encodeURIComponent(id)}/${command}`, { body });

@@ -32,6 +32,8 @@ export type { SidecarMode } from "./pod-runtime.js";
 export {
   DEPLOYMENTS as K8S_DEPLOYMENTS,
   ENDPOINTSLICES as K8S_ENDPOINTSLICES,
+  HPAS as K8S_HPAS,
+  PDBS as K8S_PDBS,
   PODS as K8S_PODS,
   SERVICES as K8S_SERVICES,
   STATEFULSETS as K8S_STATEFULSETS,

@@ -5,7 +5,9 @@ import {
   apiVersionOf,
   DEPLOYMENTS,
   ENDPOINTSLICES,
+  HPAS,
   NAMESPACES,
+  PDBS,
   PODS,
   REPLICASETS,
   RESOURCE_TYPES,
@@ -392,6 +394,9 @@ export class Registry {
         spec.template as unknown as PodTemplate,
       );
       obj.status = {};
+    } else if (t === HPAS || t === PDBS) {
+      this.validatePolicy(t, obj);
+      obj.status = {};
     } else if (t === ENDPOINTSLICES) {
       setDefault(obj, "endpoints", []);
       setDefault(obj, "ports", []);
@@ -399,6 +404,23 @@ export class Registry {
       obj.spec = { finalizers: ["kubernetes"] };
       obj.status = { phase: "Active" };
     }
+  }
+
+  /** The checks the real API server makes on the fields `ebb lint` reads, so a bad object is refused here too. */
+  private validatePolicy(t: ResourceType, obj: KObject): void {
+    const name = obj.metadata.name ?? "";
+    const spec = obj.spec;
+    if (!isRecord(spec)) throw invalid(t.kind, name, "spec", "Required value");
+    if (t === PDBS) {
+      if (spec.minAvailable !== undefined && spec.maxUnavailable !== undefined)
+        throw invalid(t.kind, name, "spec", "minAvailable and maxUnavailable cannot be both set");
+      return;
+    }
+    const ref = spec.scaleTargetRef;
+    if (!isRecord(ref) || typeof ref.kind !== "string" || typeof ref.name !== "string")
+      throw invalid(t.kind, name, "spec.scaleTargetRef", "Required value: kind and name");
+    if (typeof spec.maxReplicas !== "number" || spec.maxReplicas < 1)
+      throw invalid(t.kind, name, "spec.maxReplicas", "must be greater than or equal to 1");
   }
 
   private validateStatefulSet(sts: StatefulSet): void {
@@ -454,6 +476,8 @@ export class Registry {
         throw invalid("StatefulSet", current.metadata.name ?? "", "spec.selector", "field is immutable");
       defaultPodSpec(sts.spec.template.spec);
       this.validateStatefulSet(sts);
+    } else if (t === HPAS || t === PDBS) {
+      this.validatePolicy(t, next);
     } else if (t === DEPLOYMENTS || t === REPLICASETS) {
       const spec = next.spec as { selector: LabelSelectorSpec; template: PodTemplate; replicas?: number };
       const prev = current.spec as { selector: LabelSelectorSpec };

@@ -129,6 +129,28 @@ export const RESOURCE_TYPES: readonly ResourceType[] = [
     namespaced: true,
     subresources: [],
   },
+  // Stored and listed only (no controller acts on them): `ebb lint` reads them against the workload.
+  {
+    group: "autoscaling",
+    version: "v2",
+    kind: "HorizontalPodAutoscaler",
+    plural: "horizontalpodautoscalers",
+    singular: "horizontalpodautoscaler",
+    namespaced: true,
+    shortNames: ["hpa"],
+    subresources: ["status"],
+    categories: ["all"],
+  },
+  {
+    group: "policy",
+    version: "v1",
+    kind: "PodDisruptionBudget",
+    plural: "poddisruptionbudgets",
+    singular: "poddisruptionbudget",
+    namespaced: true,
+    shortNames: ["pdb"],
+    subresources: ["status"],
+  },
   {
     group: "discovery.k8s.io",
     version: "v1",
@@ -166,6 +188,8 @@ export const REPLICASETS = find("apps", "replicasets");
 export const SERVICEACCOUNTS = find("", "serviceaccounts");
 export const ROLES = find("rbac.authorization.k8s.io", "roles");
 export const ROLEBINDINGS = find("rbac.authorization.k8s.io", "rolebindings");
+export const HPAS = find("autoscaling", "horizontalpodautoscalers");
+export const PDBS = find("policy", "poddisruptionbudgets");
 
 export function resourceByPath(group: string, version: string, plural: string): ResourceType | undefined {
   return RESOURCE_TYPES.find((r) => r.group === group && r.version === version && r.plural === plural);

@@ -33,6 +33,18 @@ export const execStepSchema = z
     kind: z.enum(EXEC_KINDS).optional(),
     /** The command may be run again after a crash left its outcome unknown. */
     idempotent: z.boolean().default(false),
+    /**
+     * For a command that is not idempotent: a command (argv or script, same environment) that exits 0 when
+     * the step's effect is in place. After a crash left the command's outcome unknown, Ebb runs this
+     * instead of the command: 0 counts the step as done, anything else stops and asks a person.
+     */
+    verify: z
+      .strictObject({
+        run: z.array(z.string().min(1)).min(1).optional(),
+        script: z.string().min(1).optional(),
+      })
+      .refine((v) => (v.run === undefined) !== (v.script === undefined), "give either `run` or `script`")
+      .optional(),
   })
   .superRefine((step, ctx) => {
     if (step.run === undefined && step.script === undefined) {

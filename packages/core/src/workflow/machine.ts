@@ -122,6 +122,13 @@ function apply(d: Draft, event: RolloutEvent): Ignored {
       });
       return undefined;
     }
+    case "step.launched": {
+      const run = current(d, event, ["running"]);
+      if (typeof run === "string") return stale(run);
+      const stepRun = run.steps[run.stepIndex];
+      if (stepRun !== undefined) stepRun.launchedAt = d.now;
+      return undefined;
+    }
     case "step.timedOut": {
       const run = current(d, event, ["running", "waiting", "awaitingApproval"]);
       if (typeof run === "string") return stale(run);
@@ -156,6 +163,29 @@ function apply(d: Draft, event: RolloutEvent): Ignored {
         d.setStatus("running", { reason: `retry ${event.target}`, ...by(event.by) });
         resumeHeld(d);
       }
+      return undefined;
+    }
+    case "skip": {
+      if (state.status !== "failed") return notApplicable(`rollout is ${state.status}, not failed`);
+      if (state.rollback?.rolloutId !== undefined)
+        return notApplicable(`its targets belong to rollback ${state.rollback.rolloutId}: skip there`);
+      const run = ownRun(d, event.target);
+      if (run === undefined || run.status !== "failed") {
+        return notApplicable(`target ${event.target} has no failed step to skip`);
+      }
+      const planned = d.planned(run);
+      // The person says the step's effect is in place: what it would have changed, it changed.
+      if (planned.outOfService === "observesIn") run.outOfService = false;
+      if (isDeployStep(planned)) run.deployFailed = false;
+      d.finishStep(run, "skipped", { observation: { skippedBy: event.by ?? "unknown" } });
+      delete run.error;
+      if (d.runs().every((r) => r === run || r.status !== "failed")) {
+        delete state.failure;
+        delete state.finishedAt;
+        d.setStatus("running", { reason: `skip ${event.target}`, ...by(event.by) });
+      }
+      afterStep(d, run);
+      if (d.state.status === "running") resumeHeld(d);
       return undefined;
     }
     case "approve": {

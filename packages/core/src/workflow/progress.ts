@@ -42,6 +42,7 @@ export function beginStep(d: Draft, run: TargetRun, stepIndex: number, attempt: 
     stepRun.startedAt = d.now;
     delete stepRun.finishedAt;
     delete stepRun.error;
+    delete stepRun.launchedAt;
   }
   // Counted from the moment the step is handed out: a crash between the command and its report must
   // not leave a drained target that an abort would forget to restore.

@@ -43,6 +43,11 @@ export interface StepRun {
   attempts: number;
   startedAt?: number;
   finishedAt?: number;
+  /**
+   * A worker is about to launch the (non-idempotent) command of the current attempt. A job that finds it
+   * set and no result knows the command may have run: it verifies or asks, never runs it again.
+   */
+  launchedAt?: number;
   observation?: Observation;
   error?: StepError;
 }
@@ -147,11 +152,15 @@ export type RolloutEvent =
       lateByMs?: number;
     } & StepRef)
   | ({ type: "step.timedOut" } & StepRef)
+  /** Committed just before a command that is not idempotent is launched. */
+  | ({ type: "step.launched" } & StepRef)
   | { type: "pause"; by?: string }
   | { type: "resume"; by?: string }
   | { type: "abort"; by?: string; reason?: string }
   /** Re-runs the target's failed step with attempt + 1. */
   | { type: "retry"; target: string; by?: string }
+  /** Counts the target's failed step as done (a person checked its effect) and goes on from the next one. */
+  | { type: "skip"; target: string; by?: string }
   /** Releases the approval gate of one target, or of every target waiting at one. */
   | { type: "approve"; target?: string; by: string }
   /** The worker finished bringing an aborted target back into service. */

@@ -14,6 +14,7 @@ import {
 import type { KubernetesConfig, KubernetesConfigInput } from "./config.js";
 import { KubernetesFleet } from "./fleet.js";
 import type { KubeClients } from "./kube.js";
+import { lintFleetWorkload, type WorkloadLint } from "./lint.js";
 import { PodTrafficMeter, readMetrics } from "./metrics.js";
 import { type EndpointView, endpointOf, type PodFacts } from "./pods.js";
 
@@ -182,6 +183,11 @@ export class KubernetesBalancer implements Balancer {
       ...(front !== undefined ? { balancer: { frontProxyIdleTimeoutMs: front } } : {}),
       targets: facts,
     };
+  }
+
+  /** `ebb lint`: the live workload, its pods, HPAs and PDBs against the termination rules (@ebb/core). */
+  lint(): Promise<WorkloadLint> {
+    return lintFleetWorkload(this.fleet.workload);
   }
 
   /** The Service selector's value for the gate-named label, when it selects on it (the label fallback). */

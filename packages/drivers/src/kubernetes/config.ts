@@ -56,6 +56,16 @@ export const kubernetesConfigSchema = z
      * change: a removed endpoint counts as gone from traffic only this long after its removal.
      */
     propagationWindowMs: z.int().nonnegative(),
+    /**
+     * How many pods the fleet can lose at once (a count, or a share of the replicas such as "25%"), for
+     * `ebb lint`'s HPA and PodDisruptionBudget checks; default: the workload's own rolling-update maxUnavailable.
+     */
+    maxUnavailable: z
+      .union([
+        z.int().min(1),
+        z.string().regex(/^\d+(\.\d+)?%$/, 'must be a count (2) or a percentage ("25%")'),
+      ])
+      .optional(),
     /** The readiness-gate condition type (and fallback selector label); default ebb.dev/serving. */
     gate: z.string().min(1).default(EBB_GATE),
     /** Where per-pod traffic comes from; without it, traffic samples report no sessions. */

@@ -13,6 +13,7 @@ import type {
 import type { KubernetesBalancer } from "./balancer.js";
 import { type KubernetesConfig, type KubernetesConfigInput, parseKubernetesConfig } from "./config.js";
 import type { KubernetesFleet } from "./fleet.js";
+import type { WorkloadLint } from "./lint.js";
 
 /**
  * A Kubernetes fleet's balancer that loads @kubernetes/client-node on first use. Importing the client costs a
@@ -100,5 +101,10 @@ export class LazyKubernetesBalancer implements Balancer {
 
   async liveFacts(targets: readonly Target[]): Promise<LiveFleetFacts> {
     return (await this.load()).liveFacts(targets);
+  }
+
+  /** `ebb lint` over the fleet's live workload (loads the client like every other call). */
+  async lint(): Promise<WorkloadLint> {
+    return (await this.load()).lint();
   }
 }

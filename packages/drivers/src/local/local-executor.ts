@@ -122,6 +122,20 @@ export class LocalExecutor implements Executor {
       file = flock;
       argv0 = "flock";
     }
+    // The worker enforces the deadline; timeout(1) enforces it when the worker is gone (kill -9, a
+    // crash): an orphaned command dies a little after its deadline instead of running on unwatched. It
+    // comes last in the chain so the lock wait counts, and first in the process group the worker signals.
+    const supervisor = await resolveCommand("timeout", env, cwd);
+    if (supervisor !== undefined) {
+      args = [
+        "--kill-after",
+        `${Math.ceil(this.killGraceMs / 1000) + 1}s`,
+        `${Math.ceil((checked.deadlineMs + this.killGraceMs) / 1000) + 1}s`,
+        file,
+        ...args,
+      ];
+      file = supervisor;
+    }
     return this.supervise({
       file,
       args,

@@ -70,15 +70,15 @@ function killLockHolders(lockFile: string): void {
   }
 }
 
-describe("LocalExecutor per-target lock", () => {
-  beforeAll(() => {
-    // The orphan test runs the executor in a separate Node process, from the built package.
-    execFileSync(join(REPO_DIR, "node_modules/.bin/tsc"), ["-b", PACKAGE_DIR], {
-      cwd: REPO_DIR,
-      stdio: "inherit",
-    });
+beforeAll(() => {
+  // The orphan tests run the executor in a separate Node process, from the built package.
+  execFileSync(join(REPO_DIR, "node_modules/.bin/tsc"), ["-b", PACKAGE_DIR], {
+    cwd: REPO_DIR,
+    stdio: "inherit",
   });
+});
 
+describe("LocalExecutor per-target lock", () => {
   it("without a lock two runs on one target overlap; with it they never do", async () => {
     const dir = tempDir();
     const run = async (lockDir: string | undefined, log: string): Promise<Interval[]> => {
@@ -206,5 +206,61 @@ describe("LocalExecutor per-target lock", () => {
     writeFileSync(release, "");
     expect((await second).exitCode).toBe(0);
     expect(readFileSync(log, "utf8")).toBe("orphan-start\norphan-end\nsecond-start\n");
+  });
+});
+
+describe("LocalExecutor deadline without its worker", () => {
+  it("a command orphaned by a SIGKILLed worker is killed by its supervisor soon after its deadline", async () => {
+    const dir = tempDir();
+    const log = join(dir, "log");
+    const worker: ChildProcess = spawn(
+      process.execPath,
+      [
+        "--input-type=module",
+        "-e",
+        `const { LocalExecutor } = await import(process.env.DRIVERS);
+         await new LocalExecutor({ baseEnv: { PATH: process.env.PATH }, killGraceMs: 100 })
+           .run({ script: process.env.SCRIPT, env: { LOG: process.env.LOG }, deadlineMs: 1000 });`,
+      ],
+      {
+        stdio: ["ignore", "ignore", "ignore"],
+        env: {
+          PATH,
+          DRIVERS: DIST_INDEX,
+          LOG: log,
+          SCRIPT: 'echo "$$" > "$LOG"; while :; do sleep 0.05; done',
+        },
+      },
+    );
+    teardown.defer(() => worker.kill("SIGKILL"));
+    const pid = Number(
+      await waitFor(() => existsSync(log) && readFileSync(log, "utf8").trim(), {
+        what: "the command to start",
+      }),
+    );
+    teardown.defer(() => {
+      try {
+        process.kill(-pid, "SIGKILL");
+      } catch {
+        // Already gone.
+      }
+    });
+    const exited = once(worker, "exit");
+    worker.kill("SIGKILL");
+    await exited;
+    const alive = () => {
+      try {
+        process.kill(pid, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    expect(alive()).toBe(true);
+    // deadline 1 s + grace 0.1 s, rounded up, + 1 s: gone within about 3 s of its start
+    await waitFor(() => !alive(), {
+      timeoutMs: 6_000,
+      what: `the orphaned command (pid ${pid}) to be killed`,
+    });
   });
 });

@@ -77,6 +77,20 @@ describe("a fleet behind several balancer members", () => {
     );
   });
 
+  it("a snapshot keeps each member's own view of each target beside the agreement", async () => {
+    const { a, balancer, vm1 } = await givenPair();
+    a.setAdminState("vm1", "disabled");
+    const [snap] = await balancer.snapshot!([vm1]);
+    expect(snap).toMatchObject({ name: "vm1", state: "suspect", bound: true });
+    expect(snap!.members).toMatchObject({
+      a: { state: "disabled", bound: false },
+      b: { state: "up", bound: true },
+    });
+    expect(snap!.sessionsOpened).toBe(
+      (snap!.members?.a?.sessionsOpened ?? 0) + (snap!.members?.b?.sessionsOpened ?? 0),
+    );
+  });
+
   it("a bad members config names the field", () => {
     expect(() =>
       createBalancer({

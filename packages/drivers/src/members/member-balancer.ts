@@ -135,6 +135,13 @@ export class MemberBalancer implements Balancer {
         sessionsOpened: total((v) => v.sessionsOpened),
         resets: total((v) => v.resets),
         ...(views.some((v) => v.requests !== undefined) ? { requests: total((v) => v.requests) } : {}),
+        ...(views.some((v) => v.refused !== undefined) ? { refused: total((v) => v.refused) } : {}),
+        members: Object.fromEntries(
+          this.members.map((m, j) => {
+            const { name: _name, members: _nested, ...view } = views[j]!;
+            return [m.name, view];
+          }),
+        ),
       };
     });
   }

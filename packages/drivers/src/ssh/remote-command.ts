@@ -20,7 +20,20 @@ export const PID_SENTINEL = "\u001eebb-pid ";
  * parameter holds is ever parsed by the shell. `exec` makes the program the session's own process, so the
  * deadline's signal reaches the program itself, not a shell waiting for it.
  */
-export function remoteCommandLine(cmd: CheckedCommand): string {
+/**
+ * On the host, what holds a command to the rules when its worker is gone: `flock(1)` on a per-target lock
+ * in `$HOME/.ebb/locks` (one command at a time per target, as local targets get, whichever worker or Ebb
+ * runs it) and `timeout(1)` a little after the deadline (an orphan of a killed worker, or of a dropped
+ * connection, does not run on unwatched; sshd sends no hang-up to a session without a terminal).
+ */
+export interface RemoteSupervision {
+  /** The target's name: it names the lock file. */
+  lockName: string;
+  deadlineMs: number;
+  killGraceMs: number;
+}
+
+export function remoteCommandLine(cmd: CheckedCommand, supervision?: RemoteSupervision): string {
   const assignments = Object.entries(cmd.env).map(([name, value]) => `${name}=${shellQuote(value)}`);
   let program: string[];
   if (cmd.kind === "argv") {
@@ -38,11 +51,33 @@ export function remoteCommandLine(cmd: CheckedCommand): string {
   } else {
     program = ["/bin/sh", "-c", shellQuote(cmd.script)];
   }
-  const run = ["exec", "env", "--", ...assignments, ...program].join(" ");
+  const command = ["env", "--", ...assignments, ...program];
+  let run = ["exec", ...command].join(" ");
+  let prepare = "";
+  if (supervision !== undefined) {
+    // As the local lock files are named: a target name cannot reach outside the lock directory.
+    const file = `${encodeURIComponent(supervision.lockName)}.lock`;
+    if (supervision.lockName === "" || file.startsWith(".")) {
+      throw new EbbError(
+        "param_invalid",
+        `target name ${JSON.stringify(supervision.lockName)} cannot name a lock`,
+      );
+    }
+    const locks = '"$HOME"/.ebb/locks';
+    const after = (ms: number) => `${Math.ceil(ms / 1000) + 1}s`;
+    prepare = `mkdir -p ${locks} && `;
+    run = [
+      "exec timeout --kill-after",
+      after(supervision.killGraceMs),
+      after(supervision.deadlineMs + supervision.killGraceMs),
+      `flock -o ${locks}/${shellQuote(file)}`,
+      ...command,
+    ].join(" ");
+  }
   const announce = `printf '\\036ebb-pid %s\\n' "$$" >&2`;
   return cmd.cwd === undefined
-    ? `${announce}; ${run}`
-    : `${announce}; cd -- ${shellQuote(cmd.cwd)} && ${run}`;
+    ? `${announce}; ${prepare}${run}`
+    : `${announce}; cd -- ${shellQuote(cmd.cwd)} && ${prepare}${run}`;
 }
 
 /**

@@ -1,6 +1,9 @@
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { execFileSync, spawn } from "node:child_process";
+import { once } from "node:events";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { isEbbError } from "@ebb/core";
 import { freePort, waitFor } from "@ebb/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -10,6 +13,8 @@ import { resolveKeyReference } from "./key-reference.js";
 import { SshExecutor } from "./ssh-executor.js";
 
 const SSH_HOST = "127.0.6.1";
+const PACKAGE_DIR = fileURLToPath(new URL("../..", import.meta.url));
+const REPO_DIR = join(PACKAGE_DIR, "../..");
 let sshd: TestSshd;
 let scratch: string;
 
@@ -201,6 +206,92 @@ describe("resolveKeyReference", () => {
       expect(
         JSON.stringify({ m: (err as Error).message, d: (err as { details: unknown }).details }),
       ).not.toContain(secret.slice(40, 80));
+    }
+  });
+});
+
+describe("SshExecutor supervision on the host", () => {
+  // 300 ms of work between two lines: two unserialised runs started together always overlap.
+  const TIMED = 'echo "start $ID" >> "$LOG"; sleep 0.3; echo "end $ID" >> "$LOG"';
+
+  it("one command at a time per target: two workers' commands never overlap; without supervision they do", async () => {
+    const run = async (supervise: boolean, log: string) => {
+      const opts = supervise ? { supervise: { lockName: "vm-ssh-lock" } } : {};
+      const results = await Promise.all(
+        ["a", "b"].map((id) =>
+          executor(opts).run({ script: TIMED, env: { ID: id, LOG: log }, deadlineMs: 10_000 }),
+        ),
+      );
+      expect(results.map((r) => r.exitCode)).toEqual([0, 0]);
+      return readFileSync(log, "utf8").trim().split("\n");
+    };
+    const bare = await run(false, join(scratch, "bare.log"));
+    expect(bare.slice(0, 2).every((l) => l.startsWith("start"))).toBe(true);
+    const locked = await run(true, join(scratch, "locked.log"));
+    expect(locked.map((l) => l.split(" ")[0])).toEqual(["start", "end", "start", "end"]);
+  });
+
+  it("a command whose worker was killed is killed by timeout(1) on the host soon after its deadline", async () => {
+    const pidFile = join(scratch, "orphan.pid");
+    execFileSync(join(REPO_DIR, "node_modules/.bin/tsc"), ["-b", PACKAGE_DIR], {
+      cwd: REPO_DIR,
+      stdio: "inherit",
+    });
+    // A worker in its own process, killed with SIGKILL once the command runs: nobody is left to enforce the
+    // deadline but the host.
+    const worker = spawn(
+      process.execPath,
+      [
+        "--input-type=module",
+        "-e",
+        `const { SshExecutor } = await import(process.env.DRIVERS);
+         const o = JSON.parse(process.env.OPTS);
+         await new SshExecutor({ ...o, supervise: { lockName: "vm-ssh-orphan" }, killGraceMs: 100 })
+           .run({ script: process.env.SCRIPT, env: { PIDFILE: process.env.PIDFILE }, deadlineMs: 1000 });`,
+      ],
+      {
+        stdio: ["ignore", "ignore", "ignore"],
+        env: {
+          PATH: process.env.PATH ?? "",
+          DRIVERS: join(PACKAGE_DIR, "dist/index.js"),
+          OPTS: JSON.stringify({
+            host: sshd.host,
+            port: sshd.port,
+            username: sshd.username,
+            privateKey: sshd.clientKey.toString(),
+            hostKey: sshd.hostKey,
+          }),
+          PIDFILE: pidFile,
+          SCRIPT: 'echo "$$" > "$PIDFILE"; while :; do sleep 0.05; done',
+        },
+      },
+    );
+    const pid = Number(
+      await waitFor(() => existsSync(pidFile) && readFileSync(pidFile, "utf8").trim(), {
+        timeoutMs: 15_000,
+        what: "the remote command to start",
+      }),
+    );
+    const alive = () => {
+      try {
+        process.kill(pid, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    try {
+      const exited = once(worker, "exit");
+      worker.kill("SIGKILL");
+      await exited;
+      expect(alive()).toBe(true);
+      // deadline 1 s + grace 0.1 s, rounded up, + 1 s
+      await waitFor(() => !alive(), {
+        timeoutMs: 8_000,
+        what: `the orphaned remote command (pid ${pid}) to be killed`,
+      });
+    } finally {
+      if (alive()) process.kill(pid, "SIGKILL");
     }
   });
 });

@@ -21,6 +21,11 @@ export interface SshExecutorOptions {
   connectTimeoutMs?: number;
   /** After the deadline's KILL, how long to wait for the server to report the exit before closing. Default 2000 ms. */
   killGraceMs?: number;
+  /**
+   * Run each command under flock(1) on this target's lock and timeout(1) on the host (see
+   * RemoteSupervision); needs both there (util-linux, coreutils). Omit to run commands bare.
+   */
+  supervise?: { lockName: string };
 }
 
 type HostKeyAlgorithms = NonNullable<ConnectConfig["algorithms"]>["serverHostKey"];
@@ -47,6 +52,7 @@ export class SshExecutor implements Executor {
   private readonly pinned: PinnedHostKey;
   private readonly connectTimeoutMs: number;
   private readonly killGraceMs: number;
+  private readonly supervise: { lockName: string } | undefined;
 
   constructor(options: SshExecutorOptions) {
     if (!options.host) throw invalid("host", "must not be empty");
@@ -66,6 +72,7 @@ export class SshExecutor implements Executor {
     this.pinned = parseHostKey(options.hostKey);
     this.connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_SSH_CONNECT_TIMEOUT_MS;
     this.killGraceMs = options.killGraceMs ?? DEFAULT_KILL_GRACE_MS;
+    this.supervise = options.supervise;
   }
 
   /** `host:port`, as messages name the server. */
@@ -76,7 +83,10 @@ export class SshExecutor implements Executor {
   async run(cmd: CommandSpec, onOutput?: (chunk: string, stream: OutputStream) => void): Promise<ExecResult> {
     const startedAt = Date.now();
     const checked = checkCommand(cmd);
-    const line = remoteCommandLine(checked);
+    const line = remoteCommandLine(
+      checked,
+      this.supervise && { ...this.supervise, deadlineMs: checked.deadlineMs, killGraceMs: this.killGraceMs },
+    );
     const tail = new OutputTail();
     const client = new Client();
     let offeredKey: Buffer | undefined;
