@@ -1,3 +1,4 @@
+import { AUDIT_TRANSITION_ACTIONS } from "@ebb/contracts";
 import { L4Device } from "@ebb/l4";
 import type { LoadGenerator } from "@ebb/lab";
 import type { Browser, BrowserContext, Page } from "playwright-core";
@@ -27,15 +28,8 @@ const VIEWER = { username: "viewer", password: "viewer-password-12", role: "read
 const GATED = "l4-drain-gated";
 /** A runbook written for Kubernetes fleets, with only steps a VM fleet could run too: the mismatch alone. */
 const FOR_PODS = "pods-gated";
-/** What the audit API records of a rollout's own progress (contracts' AUDIT_TRANSITION_ACTIONS). */
-const TRANSITIONS = [
-  "rollout.status",
-  "target.status",
-  "batch.started",
-  "batch.completed",
-  "step.started",
-  "step.finished",
-];
+/** What the audit API records of a rollout's own progress (a rollback's link among them). */
+const TRANSITIONS: readonly string[] = AUDIT_TRANSITION_ACTIONS;
 
 let lab: Lab;
 let ebb: RunningEbb;
