@@ -5,7 +5,11 @@ import { defineConfig } from "vitest/config";
 // Workspace packages export their TypeScript sources under the "@ebb/source"
 // condition, so tests run against src without a build. Child processes that
 // tests spawn (lab VMs, the device CLI) run the built dist instead.
-const conditions = ["@ebb/source", ...defaultServerConditions];
+//
+// Without "module": vitest hands these conditions to Node itself (--conditions), and that bundler-only
+// condition makes Node load builds it cannot run (@opentelemetry/api's, which prom-client requires, has
+// extensionless imports). Node never uses "module" in production, so the tests resolve as it does.
+const conditions = ["@ebb/source", ...defaultServerConditions.filter((c) => c !== "module")];
 
 export default defineConfig({
   // swc instead of esbuild: NestJS needs emitDecoratorMetadata.

@@ -322,6 +322,16 @@ describe("a fleet held by a failed rollout", () => {
       );
       expect(lines[0]).toMatch(/\(409 fleet_held\)$/);
 
+      // And its preview says the same, blocked by the hold, which --force does not get past
+      const preview = await ebbCli(["rollout", "preview", "--fleet", "held", "--version", "6.0.1"]).done;
+      expect(preview.code, preview.stderr + preview.stdout).toBe(1);
+      expect(preview.stdout).toContain(`error: fleet held is held by rollout ${id} (failed at vm1 deploy:`);
+      expect(preview.stdout).toContain(
+        `release with \`ebb rollout retry ${id} --target vm1\` or \`ebb rollout abort ${id}\``,
+      );
+      expect(preview.stdout).toContain("blocked: the fleet is held (--force does not override a hold)");
+      expect(preview.stdout).not.toContain("--force runs it anyway");
+
       // And the command it names does release it
       const abort = await ebbCli(["rollout", "abort", id]).done;
       expect(abort.code, abort.stderr).toBe(0);

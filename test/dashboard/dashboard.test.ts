@@ -607,6 +607,18 @@ describe("the dashboard in a browser", () => {
     expect(await banner.getByRole("link").getAttribute("href")).toBe(`/rollouts/${id}`);
     await screenshot(page, "fleet-held");
 
+    // and a new rollout of that fleet shows the same banner after its preview, with no way to force it
+    // (--force does not pass a hold: the start would get 409)
+    await page.goto("/rollouts/new");
+    await page.getByLabel("Fleet").selectOption("held-ui");
+    await page.getByLabel("Version").fill("7.0.1");
+    await page.getByRole("button", { name: "Preview" }).click();
+    await page.locator(`[data-held-by="${id}"]`).waitFor({ timeout: 15_000 });
+    expect(await page.getByText("Run despite the preflight errors above").count()).toBe(0);
+    expect(await page.getByRole("button", { name: "Start rollout" }).isDisabled()).toBe(true);
+    await page.goto("/fleets");
+    await banner.waitFor({ timeout: 15_000 });
+
     // When they abort it from the banner, through its confirmation
     await banner.getByRole("button", { name: "Abort rollout" }).click();
     await page.getByRole("dialog").getByRole("button", { name: "Abort rollout" }).click();

@@ -4,7 +4,7 @@ import path from "node:path";
 import { bootstrap, featureModules, parseConfig, type RunningApp } from "@ebb/api";
 import { registerWorld, type World } from "@ebb/lab";
 import { freePort } from "@ebb/testkit";
-import { testDatabases } from "../../apps/api/test-support/database.js";
+import { type TestDatabase, testDatabases } from "../../apps/api/test-support/database.js";
 
 /**
  * The EBB_ADMIN_TOKEN every givenEbb() starts with: `api()` sends it, so scenarios act as an admin
@@ -28,7 +28,7 @@ export async function givenEbb(
   world: World,
   net: number,
   env: Record<string, string> = {},
-  opts: { database?: "pglite" | "postgres" } = {},
+  opts: { database?: "pglite" | "postgres" | (() => Promise<TestDatabase>) } = {},
 ): Promise<RunningEbb> {
   return givenEbbWith((prisma) => registerWorld(prisma, world), net, env, opts);
 }
@@ -38,7 +38,7 @@ export async function givenEbbWith(
   register: (prisma: RunningEbb["prisma"]) => Promise<unknown>,
   net: number,
   env: Record<string, string> = {},
-  opts: { database?: "pglite" | "postgres" } = {},
+  opts: { database?: "pglite" | "postgres" | (() => Promise<TestDatabase>) } = {},
 ): Promise<RunningEbb> {
   const dataDir = await mkdtemp(path.join(tmpdir(), "ebb-data-"));
   const host = `127.0.${net}.1`;
@@ -57,10 +57,12 @@ export async function givenEbbWith(
     { cwd: dataDir },
   );
   // PostgreSQL when asked for and reachable (always in CI, where testDatabases() insists on it); PGlite
-  // otherwise, so a fresh machine still runs the scenario.
-  const variants = testDatabases();
-  const variant = variants.find((v) => v.kind === (opts.database ?? "pglite")) ?? variants[0]!;
-  const database = await variant.open();
+  // otherwise, so a fresh machine still runs the scenario. Or the test's own (a cluster it stops and starts).
+  const wanted = opts.database ?? "pglite";
+  const database =
+    typeof wanted === "function"
+      ? await wanted()
+      : await (testDatabases().find((v) => v.kind === wanted) ?? testDatabases()[0]!).open();
   const app = await bootstrap(config, {
     database,
     modules: featureModules(config, process.env),

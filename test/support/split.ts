@@ -50,6 +50,8 @@ export async function givenSplitEbb(opts: {
     EBB_JOB_LOCK_MS: "2000",
     EBB_LOG_LEVEL: "warn",
     EBB_ADMIN_TOKEN: TEST_ADMIN_TOKEN,
+    // Workers serve /metrics on a port of their own: any free one, so a restarted or second worker starts.
+    EBB_METRICS_PORT: "0",
   };
   const host = `127.0.${opts.net}.1`;
   const config = parseConfig({

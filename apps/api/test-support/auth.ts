@@ -26,7 +26,7 @@ import { METHOD_METADATA, PATH_METADATA } from "@nestjs/common/constants.js";
 import { DiscoveryService, MetadataScanner, Reflector } from "@nestjs/core";
 import { Observable } from "rxjs";
 import type { ModuleImport } from "../src/app/app.module.js";
-import { API_PREFIX, bootstrap, type RunningApp } from "../src/app/bootstrap.js";
+import { API_PREFIX, bootstrap, OUTSIDE_API_PREFIX, type RunningApp } from "../src/app/bootstrap.js";
 import { featureModules } from "../src/app/features.js";
 import { ACCESS_METADATA, Access, type AccessLevel, UNGUARDED_ROUTES } from "../src/auth/access.js";
 import { CredentialWatch } from "../src/auth/credential-watch.js";
@@ -182,7 +182,9 @@ export function walkRoutes(app: INestApplication): RouteWalk {
         for (const sub of asList(methodPaths)) {
           routes.push({
             method,
-            path: joinPath(API_PREFIX, base, sub),
+            path: OUTSIDE_API_PREFIX.includes(base.replace(/^\//, ""))
+              ? joinPath(base, sub)
+              : joinPath(API_PREFIX, base, sub),
             handler: `${controller.name}.${name}`,
             access,
           });
@@ -201,6 +203,9 @@ export function walkRoutes(app: INestApplication): RouteWalk {
       declared.has(`ALL ${route}`) ||
       (method === "HEAD" && declared.has(`GET ${route}`));
     if (nest) continue;
+    // Nest answers the other methods of a route outside the prefix with its 404 handler (app.all on the
+    // exact path, see ExpressAdapter.setNotFoundHandler): no handler of ours runs there.
+    if (OUTSIDE_API_PREFIX.some((p) => route === `/${p}`) && routes.some((r) => r.path === route)) continue;
     if (UNGUARDED_ROUTES.some((u) => route.startsWith(u.prefix))) declaredPublic.push(served);
     else unaccounted.push(served);
   }

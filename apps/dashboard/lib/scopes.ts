@@ -13,6 +13,8 @@ export const ABILITIES = {
   steerRollout: "deploy",
   /** Store a new runbook version. */
   editRunbooks: "admin",
+  /** See webhooks and their deliveries (a webhook URL may be a credential: admin only, reads too). */
+  manageWebhooks: "admin",
 } as const satisfies Record<string, Scope>;
 
 export type Ability = keyof typeof ABILITIES;

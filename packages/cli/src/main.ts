@@ -304,7 +304,10 @@ async function rolloutPreview(client: EbbClient, rest: readonly string[], io: Io
     if (p.skipped.length > 0) io.out(`  skipped: ${p.skipped.join(", ")}`);
     for (const f of p.findings) io.out(`  ${f.severity}: ${f.message}`);
     if (p.requiresApproval) io.out("  needs approval by someone other than the requester");
-    if (p.blocked) io.out("  blocked: preflight errors refuse it (--force runs it anyway)");
+    // A hold is not a preflight error: --force does not get past it, only releasing the fleet does (the
+    // hold's finding above names the rollout and the commands that release it).
+    if (p.holds.length > 0) io.out("  blocked: the fleet is held (--force does not override a hold)");
+    else if (p.blocked) io.out("  blocked: preflight errors refuse it (--force runs it anyway)");
   }
   return p.blocked ? EXIT.failed : EXIT.ok;
 }

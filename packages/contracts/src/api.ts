@@ -140,5 +140,11 @@ export type FieldIssue = z.infer<typeof fieldIssueSchema>;
 export const readinessSchema = z.object({
   ok: z.boolean(),
   checks: z.record(z.string(), z.object({ ok: z.boolean(), ms: z.number(), error: z.string().optional() })),
+  /**
+   * BullMQ worker connections to the rollout queue, as Redis lists them (absent when Redis did not
+   * answer). Reported, not a check: with 0 the API still serves, but no rollout progresses until a worker
+   * connects, and the dashboard says so.
+   */
+  workers: z.object({ connected: z.number().int().min(0) }).optional(),
 });
 export type Readiness = z.infer<typeof readinessSchema>;

@@ -9,3 +9,4 @@ export * from "./findings.js";
 export * from "./jobs.js";
 export * from "./queues.js";
 export * from "./views.js";
+export * from "./webhooks.js";

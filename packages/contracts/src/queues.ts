@@ -9,6 +9,8 @@
 export const QUEUES = {
   /** Everything a rollout runs: steps, restores, approval timeouts, the reconciler. */
   rollout: "ebb-rollout",
+  /** Webhook deliveries: one job per delivery, retried with backoff by BullMQ itself. */
+  webhook: "ebb-webhook",
 } as const;
 
 export type QueueName = (typeof QUEUES)[keyof typeof QUEUES];

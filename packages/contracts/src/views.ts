@@ -227,6 +227,11 @@ export const createdRolloutSchema = z.object({
   expectedDurationMs: z.number(),
   batches: z.array(z.array(z.string())),
   requiresApproval: z.boolean(),
+  /**
+   * Set while the rollout has work to do and no worker is connected to the rollout queue: it is not stuck,
+   * it starts (or carries on) as soon as a worker connects.
+   */
+  waitingForWorker: z.boolean().optional(),
 });
 export type CreatedRolloutView = z.infer<typeof createdRolloutSchema>;
 
@@ -335,6 +340,11 @@ export const rolloutDetailSchema = z.object({
   finishedAt: timestamp.nullable(),
   requiresApproval: z.boolean(),
   approvedBy: z.string().nullable(),
+  /**
+   * Set while the rollout has work to do and no worker is connected to the rollout queue: it is not stuck,
+   * it starts (or carries on) as soon as a worker connects.
+   */
+  waitingForWorker: z.boolean().optional(),
   batches: z.array(z.array(z.string())),
   currentBatch: z.number().int(),
   expectedDurationMs: z.number(),

@@ -18,6 +18,8 @@ export const ERROR_CODES = [
   "outcome_unknown",
   /** The balancer counted client errors (resets) for a target during its drain and the runbook forbids any. */
   "client_errors",
+  /** An `analysis` step saw the target on the new version do worse than its thresholds (or saw nothing). */
+  "analysis_failed",
   "lease_lost",
   /**
    * A rollback cannot be planned: a target's previous version is unknown, the targets ran different ones,

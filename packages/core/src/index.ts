@@ -2,6 +2,7 @@
  * @ebb/core: the framework-free domain of the runbook engine. Pure functions and types; the only
  * I/O is loadBuiltinRunbooks() reading the YAML files shipped with the package.
  */
+export * from "./analysis.js";
 export * from "./conditions.js";
 export * from "./drivers.js";
 export * from "./errors.js";
@@ -18,6 +19,7 @@ export * from "./preflight/preflight.js";
 export * from "./runbook/builtins.js";
 export * from "./runbook/duration.js";
 export * from "./runbook/issues.js";
+export * from "./runbook/json-schema.js";
 export * from "./runbook/parse.js";
 export * from "./runbook/roles.js";
 export * from "./runbook/schema.js";
@@ -26,6 +28,7 @@ export * from "./runbook/steps.js";
 export * from "./secret-ref.js";
 export * from "./statuses.js";
 export * from "./template.js";
+export * from "./webhooks/index.js";
 export * from "./workflow/create.js";
 export * from "./workflow/drain.js";
 export * from "./workflow/machine.js";

@@ -45,20 +45,25 @@ export function parseSecretRef(value: string): SecretRef | { problem: string } {
 
 /** The value behind a reference; an error naming the parameter (never a value) when it cannot be read. */
 export function resolveSecretRef(param: string, value: string): string {
+  return resolveSecretAt(`params.${param}`, value);
+}
+
+/** resolveSecretRef for a reference held elsewhere than a parameter (`field` names it in errors). */
+export function resolveSecretAt(field: string, value: string): string {
   const ref = parseSecretRef(value);
-  if ("problem" in ref) throw new EbbError("param_invalid", `params.${param} ${ref.problem}`);
+  if ("problem" in ref) throw new EbbError("param_invalid", `${field} ${ref.problem}`);
   const where = ref.source === "env" ? `variable ${ref.name}` : `file ${ref.path}`;
   if (resolver === undefined)
-    throw new EbbError("param_invalid", `params.${param}: secret references are resolved by a worker only`);
+    throw new EbbError("param_invalid", `${field}: secret references are resolved by a worker only`);
   let resolved: string | undefined;
   try {
     resolved = resolver(ref);
   } catch (error) {
-    throw new EbbError("param_invalid", `params.${param}: cannot read the secret's ${where}`, {
+    throw new EbbError("param_invalid", `${field}: cannot read the secret's ${where}`, {
       cause: error,
     });
   }
   if (resolved === undefined || resolved === "")
-    throw new EbbError("param_invalid", `params.${param}: the secret's ${where} is not set on this worker`);
+    throw new EbbError("param_invalid", `${field}: the secret's ${where} is not set on this worker`);
   return resolved;
 }

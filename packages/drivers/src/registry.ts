@@ -30,6 +30,8 @@ const l4ConfigSchema = z.object({
   adminUrl: z.url(),
   /** The VIP clients use, for http.check `via: vip`. */
   vipUrl: z.url().optional(),
+  /** The Prometheus that scrapes the targets, for analysis steps with `source: prometheus`. */
+  prometheusUrl: z.url().optional(),
 });
 
 /**

@@ -10,6 +10,7 @@ import {
   type TransitionResult,
   transition,
 } from "@ebb/core";
+import { type EngineObserver, notifyObservers, type RolloutStatusChange } from "./observer.js";
 import type { ApplyOptions, ApplyOutcome, LockedRollout, RolloutStore, StepRecord } from "./ports.js";
 
 interface PendingEvent {
@@ -33,7 +34,11 @@ interface PendingEvent {
 export class EventApplier {
   private readonly pending = new Map<string, PendingEvent[]>();
 
-  constructor(private readonly store: RolloutStore) {}
+  constructor(
+    private readonly store: RolloutStore,
+    private readonly observers: readonly EngineObserver[] = [],
+    private readonly log: (line: string) => void = () => {},
+  ) {}
 
   apply(rolloutId: string, event: RolloutEvent, now: number, opts: ApplyOptions = {}): Promise<ApplyOutcome> {
     return new Promise((resolve, reject) => {
@@ -58,10 +63,25 @@ export class EventApplier {
       }
       let outcomes: (ApplyOutcome | Error)[];
       try {
-        outcomes = await this.store.withLockedRollout(rolloutId, (locked) =>
-          applyBatch(rolloutId, locked, batch),
-        );
+        let change: StatusChange | undefined;
+        let drainErrors: DrainErrors[] = [];
+        outcomes = await this.store.withLockedRollout(rolloutId, async (locked) => {
+          const applied = await applyBatch(rolloutId, locked, batch);
+          change = applied.change;
+          drainErrors = applied.drainErrors;
+          return applied.outcomes;
+        });
+        // After commit only: a rolled-back transition changed nothing anyone should count.
+        if (change)
+          notifyObservers(this.observers, "rolloutStatusChanged", { rolloutId, ...change }, this.log);
+        for (const d of drainErrors)
+          notifyObservers(this.observers, "drainClientErrors", { rolloutId, ...d }, this.log);
+        for (const o of outcomes)
+          if (o instanceof EbbError && o.code === "lease_lost")
+            notifyObservers(this.observers, "leaseConflict", { rolloutId, ...leaseRef(o) }, this.log);
       } catch (err) {
+        if (err instanceof EbbError && err.code === "conflict")
+          notifyObservers(this.observers, "leaseConflict", { rolloutId, ...leaseRef(err) }, this.log);
         outcomes = batch.map(() => err as Error);
       }
       batch.forEach((p, i) => {
@@ -73,14 +93,55 @@ export class EventApplier {
   }
 }
 
+type StatusChange = Omit<RolloutStatusChange, "rolloutId">;
+type DrainErrors = { target: string; fleet: string; count: number };
+
+/** Each target's drain record as it stands: the baseline of `drainErrorsSince`. */
+function drainCounts(state: RolloutState): Map<string, { takenOutAt: number; resets: number }> {
+  const out = new Map<string, { takenOutAt: number; resets: number }>();
+  for (const [target, run] of Object.entries(state.targets))
+    if (run.drain) out.set(target, { takenOutAt: run.drain.takenOutAt, resets: run.drain.resets });
+  return out;
+}
+
+/**
+ * Client errors the drain proof recorded in this transition: the growth of each target's drain record
+ * (a new record, after a retry took the target out again, counts from zero). Compared with numbers copied
+ * before the transition: the machine updates a drain record in place.
+ */
+function drainErrorsSince(
+  before: ReturnType<typeof drainCounts>,
+  after: RolloutState,
+  fleet: string,
+): DrainErrors[] {
+  const out: DrainErrors[] = [];
+  for (const [target, run] of Object.entries(after.targets)) {
+    const now = run.drain;
+    if (!now) continue;
+    const was = before.get(target);
+    const count = now.resets - (was && was.takenOutAt === now.takenOutAt ? was.resets : 0);
+    if (count > 0) out.push({ target, fleet, count });
+  }
+  return out;
+}
+
+/** The target a lease error is about, and whether our fence failed or another rollout holds the lease. */
+function leaseRef(err: EbbError): { target: string; kind: "fenced" | "held" } {
+  return {
+    target: String((err.details as { target?: string } | undefined)?.target ?? ""),
+    kind: err.code === "lease_lost" ? "fenced" : "held",
+  };
+}
+
 /** A batch in arrival order. An event whose fence fails is rejected alone; the others still apply. */
 async function applyBatch(
   rolloutId: string,
   locked: LockedRollout,
   batch: readonly PendingEvent[],
-): Promise<(ApplyOutcome | Error)[]> {
+): Promise<{ outcomes: (ApplyOutcome | Error)[]; change?: StatusChange; drainErrors: DrainErrors[] }> {
   const leases = new Map([...locked.targets].map(([name, t]) => [name, { ...t }]));
   const before = locked.state;
+  const drainsBefore = drainCounts(before);
   let state = before;
   const results: (TransitionResult | Error)[] = [];
   const records = new Map<string, StepRecord>();
@@ -93,7 +154,9 @@ async function applyBatch(
       // late result rejected here, however late it arrives.
       if (!t || t.leaseRollout !== rolloutId || t.lease !== fence.token) {
         results.push(
-          new EbbError("lease_lost", `rollout ${rolloutId} no longer holds the lease on ${fence.target}`),
+          new EbbError("lease_lost", `rollout ${rolloutId} no longer holds the lease on ${fence.target}`, {
+            details: { target: fence.target },
+          }),
         );
         continue;
       }
@@ -148,7 +211,18 @@ async function applyBatch(
   const leaseTokens: Record<string, string> = {};
   for (const [name, t] of leases)
     if (t.lease !== null && t.leaseRollout === rolloutId) leaseTokens[name] = t.lease;
-  return results.map((r) => (r instanceof Error ? r : { ...r, leaseTokens }));
+  const outcomes = results.map((r) => (r instanceof Error ? r : { ...r, leaseTokens }));
+  const drainErrors = state === before ? [] : drainErrorsSince(drainsBefore, state, locked.fleet);
+  if (state.status === before.status) return { outcomes, drainErrors };
+  const change: StatusChange = {
+    from: before.status,
+    to: state.status,
+    at: state.updatedAt,
+    createdAt: state.createdAt,
+    fleet: locked.fleet,
+    runbook: state.runbookName,
+  };
+  return { outcomes, change, drainErrors };
 }
 
 /**

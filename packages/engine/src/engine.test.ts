@@ -196,6 +196,24 @@ describe("engine: fencing, wake-ups, reconciler", () => {
     expect(h.state(ID).status).toBe("succeeded");
   });
 
+  it("a queue that refuses jobs (Redis down) does not fail a committed transition; the reconciler adds the job", async () => {
+    const h = new Harness(["vm1"]);
+    h.addRollout();
+    const add = h.queue.add.bind(h.queue);
+    h.queue.add = async () => {
+      throw new Error("Stream isn't writeable and enableOfflineQueue options is false");
+    };
+    // The start commits (an operator's command answers with it) although its job cannot be written
+    await h.engine.send(ID, { type: "start" });
+    expect(h.state(ID).targets.vm1!.status).toBe("running");
+    expect(h.queue.pending()).toHaveLength(0);
+    // Once the queue takes jobs again, the reconciler adds it and the rollout completes
+    h.queue.add = add;
+    expect((await h.engine.reconcile()).recreated).toBe(1);
+    await h.queue.runUntilIdle({ until: done(h) });
+    expect(h.state(ID).status).toBe("succeeded");
+  });
+
   it("events for one rollout that arrive together commit in one transaction", async () => {
     const h = new Harness(["vm1", "vm2"]);
     h.addRollout(ID, RUNBOOK, [["vm1", "vm2"]]);

@@ -3,6 +3,7 @@ import { type JobName, type JobPayload, parseJob } from "@ebb/contracts";
 import { EbbError, type Notice, type RolloutEvent, rollbackOutcome } from "@ebb/core";
 import { EventApplier } from "./apply.js";
 import { ContextLoader } from "./context-loader.js";
+import { type EngineObserver, notifyObservers } from "./observer.js";
 import type {
   ApplyOutcome,
   Clock,
@@ -23,6 +24,8 @@ export interface EngineDeps {
   drivers: DriverRegistry;
   clock?: Clock;
   log?: (line: string) => void;
+  /** Metrics, traces: told what happened, after the fact (see observer.ts). */
+  observers?: readonly EngineObserver[];
 }
 
 export interface RolloutNotice {
@@ -48,6 +51,7 @@ export class Engine {
   private readonly contexts: ContextLoader;
   private readonly waits: WaitScheduler;
   private readonly stepDeps: StepJobDeps;
+  private readonly observers: readonly EngineObserver[];
 
   constructor(deps: EngineDeps) {
     this.store = deps.store;
@@ -55,7 +59,8 @@ export class Engine {
     this.drivers = deps.drivers;
     this.clock = deps.clock ?? systemClock;
     this.log = deps.log ?? (() => {});
-    this.applier = new EventApplier(this.store);
+    this.observers = deps.observers ?? [];
+    this.applier = new EventApplier(this.store, this.observers, this.log);
     this.contexts = new ContextLoader(this.store, this.drivers, this.clock);
     this.waits = new WaitScheduler(this.queue, this.clock);
     this.stepDeps = {
@@ -66,6 +71,7 @@ export class Engine {
       clock: this.clock,
       dispatch: (id, outcome) => this.dispatch(id, outcome),
       log: this.log,
+      observers: this.observers,
     };
   }
 
@@ -174,19 +180,37 @@ export class Engine {
     if (event !== undefined) await this.send(original, event);
   }
 
-  private add<N extends JobName>(name: N, payload: JobPayload<N>, delay: number): Promise<void> {
-    return this.queue.add(name, payload, delay);
+  /**
+   * A job the queue cannot take now (Redis down) is not an error of the transition: that is committed,
+   * and the reconciler re-creates the job from it once the queue is back. Throwing would report a
+   * committed command (an approval, a create) as failed, or fail a worker's job for a result already saved.
+   */
+  private async add<N extends "step.run" | "approval.timeout" | "rollout.restore">(
+    name: N,
+    payload: JobPayload<N>,
+    delay: number,
+  ): Promise<void> {
+    try {
+      await this.queue.add(name, payload, delay);
+    } catch (err) {
+      this.log(
+        `could not queue ${name} for rollout ${payload.rolloutId} (${(err as Error).message}); ` +
+          "the reconciler re-creates it from the committed state",
+      );
+    }
   }
 
   /** Re-creates every job the stored state says must exist and the queue lost. */
-  reconcile(): Promise<{ rollouts: number; recreated: number }> {
-    return reconcile({
+  async reconcile(): Promise<{ rollouts: number; recreated: number }> {
+    const result = await reconcile({
       store: this.store,
       queue: this.queue,
       send: (id, event) => this.send(id, event),
       log: this.log,
       now: () => this.clock.now(),
     });
+    if (result.recreated > 0) notifyObservers(this.observers, "jobsRecreated", result.recreated, this.log);
+    return result;
   }
 
   /** Closes the balancer event streams. */

@@ -4,6 +4,7 @@
  */
 export * from "./context-loader.js";
 export * from "./engine.js";
+export * from "./observer.js";
 export * from "./ports.js";
 export { expectedJob } from "./reconciler.js";
 export type { StepContext, StepOutcome } from "./steps/index.js";

@@ -13,6 +13,7 @@ import {
 } from "@ebb/core";
 import type { EventApplier } from "./apply.js";
 import type { ContextLoader } from "./context-loader.js";
+import { type EngineObserver, notifyObservers } from "./observer.js";
 import type { ApplyOutcome, Clock, DriverRegistry, JobContext, JobResult } from "./ports.js";
 import { verifyLaunched } from "./steps/exec.js";
 import { runStep, type StepOutcome } from "./steps/index.js";
@@ -26,6 +27,7 @@ export interface StepJobDeps {
   clock: Clock;
   dispatch: (rolloutId: string, outcome: ApplyOutcome) => Promise<void>;
   log: (line: string) => void;
+  observers: readonly EngineObserver[];
 }
 
 /**
@@ -62,7 +64,7 @@ export async function runStepJob(
   // The drain proof's baseline: the balancer's counters before the target is taken out.
   const drainStart =
     stepRun?.observation === undefined && opensDrain(run, planned)
-      ? await readTraffic(ctx.balancer, ctx.target, clock.now)
+      ? await readTraffic(ctx.balancer, ctx.target, () => clock.now())
       : undefined;
   const step = planned.step;
   const fence = { target: p.target, token: p.leaseToken };
@@ -141,7 +143,7 @@ export async function runStepJob(
       (event.type === "step.succeeded" || event.type === "step.failed") &&
       wantsTrafficReading(run, planned)
     ) {
-      const traffic = await readTraffic(ctx.balancer, ctx.target, clock.now);
+      const traffic = await readTraffic(ctx.balancer, ctx.target, () => clock.now());
       if (traffic !== undefined) event.traffic = traffic;
       if (drainStart !== undefined) event.drainStart = drainStart;
     }
@@ -158,6 +160,23 @@ export async function runStepJob(
     }
     throw err;
   }
+  if (!result.ignored && outcome.kind !== "waiting")
+    notifyObservers(
+      deps.observers,
+      "stepFinished",
+      {
+        rolloutId: p.rolloutId,
+        target: p.target,
+        stepId: planned.step.id,
+        stepType: planned.step.type,
+        stepIndex: p.stepIndex,
+        attempt: p.attempt,
+        outcome: outcome.kind,
+        startedAt: run.stepStartedAt ?? checkedAt,
+        endedAt: clock.now(),
+      },
+      deps.log,
+    );
   const own = result.effects.find(
     (e): e is Extract<Effect, { type: "recheck" }> =>
       e.type === "recheck" && e.target === p.target && e.stepIndex === p.stepIndex && e.attempt === p.attempt,

@@ -15,12 +15,14 @@ import {
   type RolloutState,
   type Target,
   type TargetObservation,
+  type TargetSnapshot,
   type TrafficSample,
 } from "@ebb/core";
 import {
   type Clock,
   type DriverRegistry,
   Engine,
+  type EngineObserver,
   type FleetRecord,
   type JobQueue,
   type JobState,
@@ -273,10 +275,14 @@ export class FakeBalancer implements Balancer {
   readonly readings = new Map<string, Reading>();
   /** Per target, the new sessions each traffic() call reports (then 0). */
   readonly newSessions = new Map<string, number>();
+  /** Per target, the sessions ended with RST each traffic() call reports (then 0). */
+  readonly resets = new Map<string, number>();
   observeCalls = 0;
   onObserve: ((target: string) => void) | undefined;
   admin?: { disable(t: Target): Promise<void>; enable(t: Target): Promise<void> };
   events?: { watch(onChange: (target: string) => void): () => void };
+  /** Cumulative counters (the drain proof's readings), when a test gives the balancer that capability. */
+  snapshot?: (targets: readonly Target[]) => Promise<TargetSnapshot[]>;
   private listeners = new Set<(target: string) => void>();
 
   constructor(
@@ -329,7 +335,9 @@ export class FakeBalancer implements Balancer {
     const r = this.readings.get(target.name)!;
     const n = this.newSessions.get(target.name) ?? 0;
     this.newSessions.set(target.name, 0);
-    return { at: new Date().toISOString(), activeSessions: r.sessions, newSessions: n, resets: 0 };
+    const resets = this.resets.get(target.name) ?? 0;
+    this.resets.set(target.name, 0);
+    return { at: new Date().toISOString(), activeSessions: r.sessions, newSessions: n, resets };
   }
 }
 
@@ -393,6 +401,8 @@ export class Harness {
   onRun: (target: string, argv: readonly string[]) => void;
   readonly engine: Engine;
   readonly balancer: FakeBalancer;
+  /** Every observer call, as `hook` + its argument, in order. */
+  readonly observed: { hook: string; arg: unknown }[] = [];
 
   constructor(
     readonly targets: string[] = ["vm1", "vm2"],
@@ -434,6 +444,7 @@ export class Harness {
       drivers,
       clock: this.clock,
       log: (line) => this.logs.push(line),
+      observers: [recordingObserver(this.observed)],
     });
     this.queue.engine = this.engine;
   }
@@ -472,4 +483,18 @@ export class Harness {
   ran(): string[] {
     return this.commands.map((c) => `${c.target}: ${c.argv.join(" ")}`);
   }
+}
+
+/** An observer that writes down every call: the engine's observer port as a test sees it. */
+function recordingObserver(into: { hook: string; arg: unknown }[]): EngineObserver {
+  const record = (hook: string) => (arg: unknown) => {
+    into.push({ hook, arg });
+  };
+  return {
+    rolloutStatusChanged: record("rolloutStatusChanged"),
+    stepFinished: record("stepFinished"),
+    jobsRecreated: record("jobsRecreated"),
+    leaseConflict: record("leaseConflict"),
+    drainClientErrors: record("drainClientErrors"),
+  };
 }

@@ -8,6 +8,7 @@ import { createValidationPipe } from "../common/validation.js";
 import type { EbbConfig } from "../config/config.js";
 import { servesHttp } from "../config/roles.js";
 import { HealthModule } from "../health/health.module.js";
+import { MetricsModule, type ObservabilityOptions } from "../metrics/metrics.module.js";
 import { type AppResources, InfrastructureModule } from "./infrastructure.module.js";
 
 export type ModuleImport = Type<unknown> | DynamicModule | Promise<DynamicModule> | ForwardReference;
@@ -15,6 +16,8 @@ export type ModuleImport = Type<unknown> | DynamicModule | Promise<DynamicModule
 export interface AppModuleOptions extends AppResources {
   /** Feature modules (rollouts, engine, processors) and, in tests, test controllers. */
   modules?: ModuleImport[];
+  /** The metrics bootstrap made and the engine observers of tracing, when it is on. */
+  observability?: ObservabilityOptions;
 }
 
 /**
@@ -25,11 +28,12 @@ export interface AppModuleOptions extends AppResources {
 @Module({})
 export class AppModule {
   static forRoot(config: EbbConfig, options: AppModuleOptions): DynamicModule {
-    const { modules = [], ...resources } = options;
+    const { modules = [], observability, ...resources } = options;
     return {
       module: AppModule,
       imports: [
         InfrastructureModule.forRoot(config, resources),
+        MetricsModule.forRoot(config, observability),
         ...(servesHttp(config.role)
           ? [HealthModule, AuthModule, AuditModule.forRoot({ trustProxy: config.trustProxy })]
           : []),

@@ -40,6 +40,8 @@ async function config(env: Record<string, string>): Promise<EbbConfig> {
     EBB_API_HOST: HOST,
     EBB_API_PORT: String(await freePort(HOST)),
     EBB_REDIS_PORT: String(await freePort(HOST)),
+    EBB_METRICS_HOST: HOST,
+    EBB_METRICS_PORT: "0",
     ...env,
   });
 }
@@ -137,6 +139,12 @@ describe("bootstrap", () => {
     const running = await boot(cfg, { modules: [ProbeModule] });
     expect(running.apiUrl).toBeUndefined();
     await expect(fetch(`http://${HOST}:${cfg.api.port}/api/v1/health/live`)).rejects.toThrow();
+    // No API, but /metrics on a port of its own (EBB_METRICS_PORT=0 here: the OS picked it).
+    expect(running.metricsUrl).toMatch(new RegExp(`^http://${HOST.replaceAll(".", "\\.")}:\\d+/metrics$`));
+    const scraped = await fetch(running.metricsUrl!);
+    expect(scraped.status).toBe(200);
+    expect(await scraped.text()).toContain("process_cpu_seconds_total");
+    expect((await fetch(running.metricsUrl!.replace("/metrics", "/other"))).status).toBe(404);
     const probe = running.app.get(Probe);
     expect(probe.config).toBe(cfg);
     expect(probe.database.kind).toBe("pglite");

@@ -10,6 +10,9 @@ import type { EbbConfig } from "../config/config.js";
 import { describeConfig } from "../config/describe.js";
 import { servesHttp } from "../config/roles.js";
 import { type Database, openDatabase } from "../database/client.js";
+import { eventStreamCounter } from "../metrics/event-stream-counter.js";
+import { EbbMetrics } from "../metrics/metrics.js";
+import { WorkerMetricsServer } from "../metrics/worker-metrics-server.js";
 import { RedisConnections } from "../redis/connections.js";
 import { startEmbeddedRedis } from "../redis/embedded.js";
 import { checkRedisPolicy } from "../redis/policy.js";
@@ -19,6 +22,8 @@ import { createLogger } from "./logger.js";
 import { workerSecretResolver } from "./secret-resolver.js";
 
 export const API_PREFIX = "api/v1";
+/** Controllers served at the root instead: Prometheus scrapes /metrics by default. */
+export const OUTSIDE_API_PREFIX = ["metrics"];
 
 export interface BootstrapDeps {
   /** A database the caller opened (and will close). Default: `openDatabase(config.database)`, migrated. */
@@ -38,6 +43,8 @@ export interface RunningApp {
   app: INestApplication | INestApplicationContext;
   /** `http://host:port/api/v1` when the role serves HTTP. */
   apiUrl?: string;
+  /** Where Prometheus scrapes this process: the API's `/metrics`, or a worker's own port (unless off). */
+  metricsUrl?: string;
   /** The Redis in use: REDIS_URL, or the embedded one. */
   redisUrl: string;
   /** Graceful and idempotent: HTTP and workers, then queues, Redis connections, database, embedded Redis. */
@@ -93,7 +100,20 @@ export async function bootstrap(config: EbbConfig, deps: BootstrapDeps = {}): Pr
     const redis = new RedisConnections(redisUrl, log("redis"));
     closers.push({ what: "redis connections", close: () => redis.closeAll() });
 
-    const module = AppModule.forRoot(config, { database, redis, modules: deps.modules ?? [] });
+    const metrics = new EbbMetrics();
+    // Loaded only when asked for: without OTEL_EXPORTER_OTLP_ENDPOINT no OpenTelemetry SDK code is imported.
+    const tracing =
+      config.tracing === undefined
+        ? undefined
+        : (await import("../tracing/tracing.js")).startTracing({ ...config.tracing, role: config.role });
+    // Closed after Nest (closers run in reverse): the spans of the last jobs are exported too.
+    if (tracing) closers.push({ what: "tracing", close: () => tracing.shutdown() });
+    const module = AppModule.forRoot(config, {
+      database,
+      redis,
+      modules: deps.modules ?? [],
+      observability: { metrics, observers: tracing ? [tracing.observer] : [] },
+    });
     // abortOnError false: a failing provider must reject bootstrap() (and release what we opened), not
     // call process.exit() from inside Nest.
     const nestOptions = { logger, abortOnError: false };
@@ -102,8 +122,9 @@ export async function bootstrap(config: EbbConfig, deps: BootstrapDeps = {}): Pr
       const app = await NestFactory.createApplicationContext(module, nestOptions);
       closers.push({ what: "nest", close: () => app.close() });
       await app.init();
-      log("boot")("worker started (no HTTP)");
-      return { app, redisUrl, close };
+      const metricsUrl = app.get(WorkerMetricsServer, { strict: false }).url;
+      log("boot")(`worker started (no API; metrics ${metricsUrl ?? "off"})`);
+      return { app, redisUrl, close, ...(metricsUrl === undefined ? {} : { metricsUrl }) };
     }
 
     const app = await NestFactory.create(module, nestOptions);
@@ -118,17 +139,21 @@ export async function bootstrap(config: EbbConfig, deps: BootstrapDeps = {}): Pr
       },
     });
     app.use(requestIdMiddleware);
+    if (tracing) app.use(tracing.middleware);
+    app.use(eventStreamCounter(metrics));
     // A body over the limit is refused (413) before it is parsed; runbook sources are the largest bodies.
     (app as NestExpressApplication).useBodyParser("json", { limit: config.limits.maxBodyBytes });
-    app.setGlobalPrefix(API_PREFIX);
+    // Prometheus looks for /metrics at the root by default.
+    app.setGlobalPrefix(API_PREFIX, { exclude: OUTSIDE_API_PREFIX });
     await app.init();
     serveOpenApi(app);
     // After init(), so it lands behind every route and Nest's own (prefix-only) 404 handler.
     app.use(notFoundFallback(API_PREFIX));
     await app.listen(config.api.port, config.api.host);
     const apiUrl = `http://${urlHost(config.api.host)}:${listeningPort(app)}/${API_PREFIX}`;
-    log("boot")(`API listening on ${apiUrl}`);
-    return { app, apiUrl, redisUrl, close };
+    const metricsUrl = `${apiUrl.slice(0, -API_PREFIX.length - 1)}/metrics`;
+    log("boot")(`API listening on ${apiUrl} (metrics ${metricsUrl})`);
+    return { app, apiUrl, metricsUrl, redisUrl, close };
   } catch (err) {
     await close();
     throw err;

@@ -4,6 +4,7 @@ import { EngineModule } from "../engine/engine.module.js";
 import { FleetsModule } from "../fleets/fleets.module.js";
 import { RolloutsModule } from "../rollouts/rollouts.module.js";
 import { RunbooksModule } from "../runbooks/runbooks.module.js";
+import { WebhooksModule } from "../webhooks/webhooks.module.js";
 import type { ModuleImport } from "./app.module.js";
 
 /**
@@ -20,6 +21,7 @@ export function featureModules(
   );
   return [
     EngineModule.forRoot(config, { executorEnv: env }),
+    WebhooksModule.forRoot(config),
     ...(servesHttp(config.role) ? [FleetsModule, RolloutsModule, RunbooksModule] : []),
   ];
 }

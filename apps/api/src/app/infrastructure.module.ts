@@ -8,7 +8,8 @@ import {
   type OnApplicationShutdown,
 } from "@nestjs/common";
 import { Queue } from "bullmq";
-import { CONFIG, DATABASE, REDIS_CONNECTION, ROLLOUT_QUEUE } from "../common/tokens.js";
+import { CONFIG, DATABASE, REDIS_CONNECTION, ROLLOUT_QUEUE, WORKER_PRESENCE } from "../common/tokens.js";
+import { WorkerPresence } from "../common/worker-presence.js";
 import type { EbbConfig } from "../config/config.js";
 import type { Database } from "../database/client.js";
 import type { RedisConnections } from "../redis/connections.js";
@@ -41,7 +42,7 @@ class QueueShutdown implements OnApplicationShutdown {
   }
 }
 
-/** CONFIG, DATABASE, REDIS_CONNECTION and ROLLOUT_QUEUE for every module (global). */
+/** CONFIG, DATABASE, REDIS_CONNECTION, ROLLOUT_QUEUE and WORKER_PRESENCE for every module (global). */
 @Module({})
 export class InfrastructureModule {
   static forRoot(config: EbbConfig, resources: AppResources): DynamicModule {
@@ -53,9 +54,14 @@ export class InfrastructureModule {
         { provide: DATABASE, useValue: resources.database },
         { provide: REDIS_CONNECTION, useValue: resources.redis },
         { provide: ROLLOUT_QUEUE, useFactory: createRolloutQueue, inject: [REDIS_CONNECTION] },
+        {
+          provide: WORKER_PRESENCE,
+          useFactory: (q: Queue) => new WorkerPresence(q),
+          inject: [ROLLOUT_QUEUE],
+        },
         QueueShutdown,
       ],
-      exports: [CONFIG, DATABASE, REDIS_CONNECTION, ROLLOUT_QUEUE],
+      exports: [CONFIG, DATABASE, REDIS_CONNECTION, ROLLOUT_QUEUE, WORKER_PRESENCE],
     };
   }
 }

@@ -30,6 +30,7 @@ export const EBB_ERROR_STATUS: Readonly<Record<EbbErrorCode, number>> = {
   verify_failed: 502,
   client_errors: 502,
   outcome_unknown: 502,
+  analysis_failed: 502,
   balancer_unavailable: 503,
   executor_unavailable: 503,
   unavailable: 503,

@@ -13,3 +13,13 @@ export const DATABASE = Symbol("ebb.database");
 export const REDIS_CONNECTION = Symbol("ebb.redis-connection");
 /** The BullMQ `Queue` named QUEUES.rollout. Add jobs with `buildJob()` from @ebb/contracts. */
 export const ROLLOUT_QUEUE = Symbol("ebb.rollout-queue");
+/**
+ * The webhooks' notifier (webhooks/webhook-notifier.ts), for features that tell it what no transition
+ * says: `pendingApproval(rolloutId)` when a rollout is created waiting for a second person.
+ */
+export const WEBHOOK_NOTIFIER = Symbol("ebb.webhook-notifier");
+export interface RolloutNotifications {
+  pendingApproval(rolloutId: string): Promise<void>;
+}
+/** `WorkerPresence`: whether any worker is connected to the rollout queue. */
+export const WORKER_PRESENCE = Symbol("ebb.worker-presence");

@@ -34,9 +34,24 @@ describe("parseConfig", () => {
         rolloutsPerMinute: 30,
         maxBodyBytes: 512 * 1024,
       },
+      webhooks: { attempts: 8, backoffMs: 5_000, timeoutMs: 10_000 },
       logLevel: "info",
       logFormat: "auto",
+      metrics: { host: "127.0.0.1", port: 4001 },
     });
+  });
+
+  it("reads the metrics port (0: any free port, off) and turns tracing on only with an OTLP endpoint", () => {
+    expect(parseConfig({ EBB_METRICS_PORT: "0" }, { cwd }).metrics.port).toBe(0);
+    expect(parseConfig({ EBB_METRICS_PORT: "off" }, { cwd }).metrics.port).toBeNull();
+    expect(() => parseConfig({ EBB_METRICS_PORT: "on" }, { cwd })).toThrow(/EBB_METRICS_PORT/);
+    expect(parseConfig({}, { cwd }).tracing).toBeUndefined();
+    expect(
+      parseConfig(
+        { OTEL_EXPORTER_OTLP_ENDPOINT: "http://127.0.0.1:4318", OTEL_SERVICE_NAME: "ebb-eu" },
+        { cwd },
+      ).tracing,
+    ).toEqual({ endpoint: "http://127.0.0.1:4318", serviceName: "ebb-eu" });
   });
 
   it("reads every variable", () => {

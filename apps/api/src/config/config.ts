@@ -43,9 +43,22 @@ export interface EbbConfig {
     readonly rolloutsPerMinute: number;
     readonly maxBodyBytes: number;
   };
+  /** Webhook deliveries (apps/api/src/webhooks): retries with exponential backoff, per-request timeout. */
+  readonly webhooks: {
+    readonly attempts: number;
+    readonly backoffMs: number;
+    readonly timeoutMs: number;
+  };
   readonly logLevel: LogLevel;
   /** auto: JSON lines when stdout is not a terminal, coloured text on one. */
   readonly logFormat: LogFormat;
+  /**
+   * Where a worker-only process (EBB_ROLE=worker) serves GET /metrics; `port` 0 lets the OS pick one (it is
+   * logged), `null` is off. Roles that serve HTTP answer /metrics on the API's own port.
+   */
+  readonly metrics: { readonly host: string; readonly port: number | null };
+  /** OpenTelemetry traces go to this OTLP/HTTP endpoint; unset: no tracing code is even loaded. */
+  readonly tracing?: { readonly endpoint: string; readonly serviceName: string };
 }
 
 /** The variables that hold secrets (or URLs that may embed one): their values never appear in errors. */
@@ -54,6 +67,7 @@ const SECRET_VARIABLES: ReadonlySet<string> = new Set([
   "REDIS_URL",
   "EBB_ADMIN_TOKEN",
   "EBB_ADMIN_PASSWORD",
+  "OTEL_EXPORTER_OTLP_ENDPOINT",
 ]);
 
 const integer = (min: number, max: number) =>
@@ -160,9 +174,37 @@ const envSchema = z.object({
    */
   EBB_MIGRATE: z.enum(["true", "false"], "must be true or false").default("true"),
   /** error | warn | info | debug. */
+  /** Tries of one webhook delivery, the first included, before it is recorded as failed. */
+  EBB_WEBHOOK_ATTEMPTS: integer(1, 100).default(8),
+  /** The first retry's delay; each next one doubles it (8 tries: about 10 minutes in all at 5 s). */
+  EBB_WEBHOOK_BACKOFF_MS: integer(1, 3_600_000).default(5_000),
+  /** How long one delivery waits for the receiver's answer. */
+  EBB_WEBHOOK_TIMEOUT_MS: integer(100, 120_000).default(10_000),
   EBB_LOG_LEVEL: z.enum(LOG_LEVELS).default("info"),
   /** auto | json | text. auto: JSON lines when stdout is not a terminal. */
   EBB_LOG_FORMAT: z.enum(LOG_FORMATS).default("auto"),
+  /** A worker-only process's /metrics listen address. */
+  EBB_METRICS_HOST: z
+    .string()
+    .regex(/^[A-Za-z0-9.:_-]+$/, "must be a host name or an IP address")
+    .default("127.0.0.1"),
+  /**
+   * A worker-only process's /metrics port: a number, 0 (the OS picks a free one and the start-up line says
+   * which: several workers on one host), or `off`. The api and all roles serve /metrics on EBB_API_PORT.
+   */
+  EBB_METRICS_PORT: z
+    .union([z.literal("off"), integer(0, 65535)], "must be a port number, 0 (any free port) or off")
+    .default(4001),
+  /**
+   * OTLP/HTTP collector base URL (the OpenTelemetry variable, e.g. http://127.0.0.1:4318): traces of
+   * requests, rollouts and steps go to <url>/v1/traces. Unset: tracing is off and its code is not loaded.
+   */
+  OTEL_EXPORTER_OTLP_ENDPOINT: urlWithScheme(["http:", "https:"]).optional(),
+  /** The `service.name` of the traces. */
+  OTEL_SERVICE_NAME: z
+    .string()
+    .regex(/^[A-Za-z0-9._-]{1,64}$/, "must be 1-64 of A-Z a-z 0-9 . _ -")
+    .default("ebb"),
 });
 
 export type EnvVariable = keyof z.input<typeof envSchema>;
@@ -259,8 +301,17 @@ export function parseConfig(
       rolloutsPerMinute: e.EBB_ROLLOUT_RATE_LIMIT,
       maxBodyBytes: e.EBB_MAX_BODY_BYTES,
     },
+    webhooks: {
+      attempts: e.EBB_WEBHOOK_ATTEMPTS,
+      backoffMs: e.EBB_WEBHOOK_BACKOFF_MS,
+      timeoutMs: e.EBB_WEBHOOK_TIMEOUT_MS,
+    },
     logLevel: e.EBB_LOG_LEVEL,
     logFormat: e.EBB_LOG_FORMAT,
+    metrics: { host: e.EBB_METRICS_HOST, port: e.EBB_METRICS_PORT === "off" ? null : e.EBB_METRICS_PORT },
+    ...(e.OTEL_EXPORTER_OTLP_ENDPOINT === undefined
+      ? {}
+      : { tracing: { endpoint: e.OTEL_EXPORTER_OTLP_ENDPOINT, serviceName: e.OTEL_SERVICE_NAME } }),
   };
   return deepFreeze(config);
 }

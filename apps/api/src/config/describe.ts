@@ -45,6 +45,15 @@ export function describeConfig(config: EbbConfig): string {
     ["admin token", config.adminToken === undefined ? "not set" : "set (from EBB_ADMIN_TOKEN)"],
     ["log level", config.logLevel],
     ["log format", config.logFormat],
+    [
+      "metrics",
+      config.role === "worker"
+        ? config.metrics.port === null
+          ? "off"
+          : `http://${config.metrics.host}:${config.metrics.port === 0 ? "<any free port>" : config.metrics.port}/metrics`
+        : "GET /metrics on the API's port",
+    ],
+    ["traces", config.tracing === undefined ? "off" : `OTLP/HTTP to ${redactUrl(config.tracing.endpoint)}`],
   ];
   return lines.map(([key, value]) => `  ${key.padEnd(12)} ${value}`).join("\n");
 }

@@ -382,6 +382,32 @@ describe.each(testDatabases())("schema through Prisma on $kind", (variant) => {
     expect(withEvents.events[0]?.type).toBe("step.succeeded");
   });
 
+  it("Webhook and WebhookDelivery: text[] events, defaults, deliveries go with their webhook and fleet", async () => {
+    const fleet = await fleetWithTargets(db.prisma, []);
+    const hook = await db.prisma.webhook.create({
+      data: {
+        name: "ops",
+        url: "https://hooks.example/ebb",
+        fleetId: fleet.id,
+        events: ["rollout.failed", "rollout.aborted"],
+        secretRef: "secret:env:HOOK",
+      },
+    });
+    expect(hook).toMatchObject({ format: "json", events: ["rollout.failed", "rollout.aborted"] });
+    const delivery = await db.prisma.webhookDelivery.create({
+      data: { webhookId: hook.id, event: "rollout.failed", payload: { event: "rollout.failed" } },
+    });
+    expect(delivery).toMatchObject({
+      status: "pending",
+      attempts: 0,
+      responseStatus: null,
+      finishedAt: null,
+    });
+    await db.prisma.fleet.delete({ where: { id: fleet.id } });
+    expect(await db.prisma.webhook.findUnique({ where: { id: hook.id } })).toBeNull();
+    expect(await db.prisma.webhookDelivery.findUnique({ where: { id: delivery.id } })).toBeNull();
+  });
+
   it("deletes cascade where the schema says so and are refused (P2003) elsewhere", async () => {
     const { prisma } = db;
     const fleet = await fleetWithTargets(prisma);
@@ -480,6 +506,11 @@ describe.each(testDatabases())("schema through Prisma on $kind", (variant) => {
       sessions_user_id_idx: "(user_id)",
       users_pkey: "(id)",
       users_username_key: "(username)",
+      webhook_deliveries_pkey: "(id)",
+      webhook_deliveries_status_idx: "(status)",
+      webhook_deliveries_webhook_id_created_at_idx: "(webhook_id, created_at)",
+      webhooks_fleet_id_idx: "(fleet_id)",
+      webhooks_pkey: "(id)",
     });
     const uniques = indexes.filter((i) => i.def.startsWith("CREATE UNIQUE")).map((i) => i.name);
     expect(uniques.every((name) => name.endsWith("_key") || name.endsWith("_pkey"))).toBe(true);
@@ -515,6 +546,10 @@ describe.each(testDatabases())("schema through Prisma on $kind", (variant) => {
       target_runs_target_id_fkey:
         "FOREIGN KEY (target_id) REFERENCES targets(id) ON UPDATE CASCADE ON DELETE RESTRICT",
       targets_fleet_id_fkey:
+        "FOREIGN KEY (fleet_id) REFERENCES fleets(id) ON UPDATE CASCADE ON DELETE CASCADE",
+      webhook_deliveries_webhook_id_fkey:
+        "FOREIGN KEY (webhook_id) REFERENCES webhooks(id) ON UPDATE CASCADE ON DELETE CASCADE",
+      webhooks_fleet_id_fkey:
         "FOREIGN KEY (fleet_id) REFERENCES fleets(id) ON UPDATE CASCADE ON DELETE CASCADE",
     });
   });
@@ -558,9 +593,10 @@ describe.each(testDatabases())("schema through Prisma on $kind", (variant) => {
     for (const [col, type] of Object.entries(byName)) {
       if (/_at$|\.at$/.test(col)) expect(type, col).toMatch(/^timestamptz\(3\)\??$/);
       if (/\.id$|_id$/.test(col) && !textIds.has(col) && !col.startsWith("audit_events.")) {
-        expect(type, col).toBe("uuid");
+        // Nullable where the reference is optional (a webhook for every fleet, a delivery of no rollout).
+        expect(type, col).toMatch(/^uuid\??$/);
       }
     }
-    expect(Object.keys(byName)).toHaveLength(123);
+    expect(Object.keys(byName)).toHaveLength(144);
   });
 });

@@ -1,13 +1,17 @@
 import { JOBS, type JobName, type JobPayload, jobId } from "@ebb/contracts";
 import type { Engine, JobQueue, JobState } from "@ebb/engine";
 import { DelayedError, type Job, type Queue } from "bullmq";
+import { withLogContext } from "../common/log-context.js";
+import { currentJobMeta, JOB_META_KEY, splitJobData, withJobMeta } from "./job-meta.js";
 
 /** The engine's job queue on BullMQ: jobs under deterministic ids, with the catalog's default options. */
 export class BullmqJobQueue implements JobQueue {
   constructor(private readonly queue: Queue) {}
 
   async add<N extends JobName>(name: N, payload: JobPayload<N>, delayMs: number): Promise<void> {
-    await this.queue.add(name, payload, {
+    const meta = currentJobMeta();
+    const data = Object.keys(meta).length === 0 ? payload : { ...payload, [JOB_META_KEY]: meta };
+    await this.queue.add(name, data, {
       ...JOBS[name].defaults,
       jobId: jobId(name, payload),
       delay: delayMs,
@@ -48,12 +52,18 @@ export class BullmqJobQueue implements JobQueue {
  * leaves it there), so one job lives from a step's first check to its last.
  */
 export async function processJob(engine: Engine, job: Job, token: string | undefined): Promise<void> {
-  const result = await engine.process({
-    name: job.name,
-    data: job.data,
-    ...(job.id === undefined ? {} : { id: job.id }),
-    canDelay: token !== undefined,
-  });
+  const { payload, meta } = splitJobData(job.data);
+  // Every line logged and every job added while it runs carries the request id that started the rollout.
+  const result = await withJobMeta(meta, () =>
+    withLogContext(meta.requestId === undefined ? {} : { requestId: meta.requestId }, () =>
+      engine.process({
+        name: job.name,
+        data: payload,
+        ...(job.id === undefined ? {} : { id: job.id }),
+        canDelay: token !== undefined,
+      }),
+    ),
+  );
   if (result.kind === "delay" && token !== undefined) {
     await job.moveToDelayed(result.untilMs, token);
     throw new DelayedError();

@@ -1,11 +1,12 @@
 import { baseEnvFrom, DefaultDriverRegistry } from "@ebb/drivers";
-import { Engine } from "@ebb/engine";
+import { Engine, type EngineObserver } from "@ebb/engine";
 import { type DynamicModule, Module } from "@nestjs/common";
 import type { Queue } from "bullmq";
 import { DATABASE, REDIS_CONNECTION, ROLLOUT_QUEUE } from "../common/tokens.js";
 import type { EbbConfig } from "../config/config.js";
 import { runsWorkers } from "../config/roles.js";
 import type { Database } from "../database/client.js";
+import { ENGINE_OBSERVERS } from "../metrics/tokens.js";
 import type { RedisConnections } from "../redis/connections.js";
 import { BullmqJobQueue } from "./bullmq-queue.js";
 import { RolloutChanges } from "./changes.js";
@@ -48,17 +49,19 @@ export class EngineModule {
             queue: Queue,
             drivers: DefaultDriverRegistry,
             changes: RolloutChanges,
+            observers: EngineObserver[] | undefined,
           ) => {
             const engine = new Engine({
               store: new PrismaRolloutStore(database.prisma),
               queue: new BullmqJobQueue(queue),
               drivers,
               log: (line) => console.log(`[engine] ${line}`),
+              observers: observers ?? [],
             });
             engine.notices.on("notice", ({ rolloutId }) => changes.announce(rolloutId));
             return engine;
           },
-          inject: [DATABASE, ROLLOUT_QUEUE, DRIVERS, CHANGES],
+          inject: [DATABASE, ROLLOUT_QUEUE, DRIVERS, CHANGES, { token: ENGINE_OBSERVERS, optional: true }],
         },
         ...(runsWorkers(config.role) ? [EngineWorker] : []),
       ],

@@ -38,7 +38,9 @@ export class PrismaRolloutStore implements RolloutStore {
             const t = known(targets, name, rolloutId);
             const held = await tx.lease.findUnique({ where: { targetId: t.targetId } });
             if (held && held.rolloutId !== rolloutId)
-              throw new EbbError("conflict", `target ${name} is leased by rollout ${held.rolloutId}`);
+              throw new EbbError("conflict", `target ${name} is leased by rollout ${held.rolloutId}`, {
+                details: { target: name },
+              });
             return held ? held.token.toString() : (await acquireLease(tx, rolloutId, t.targetId)).toString();
           },
           releaseLease: async (name) => {

@@ -1,7 +1,8 @@
 import type { Readiness } from "@ebb/contracts";
 import { Inject, Injectable } from "@nestjs/common";
 import type { Queue } from "bullmq";
-import { DATABASE, REDIS_CONNECTION, ROLLOUT_QUEUE } from "../common/tokens.js";
+import { DATABASE, REDIS_CONNECTION, ROLLOUT_QUEUE, WORKER_PRESENCE } from "../common/tokens.js";
+import type { WorkerPresence } from "../common/worker-presence.js";
 import type { Database } from "../database/client.js";
 import type { RedisConnections } from "../redis/connections.js";
 
@@ -17,10 +18,30 @@ export class HealthService {
   @Inject(DATABASE) private readonly database!: Database;
   @Inject(REDIS_CONNECTION) private readonly redis!: RedisConnections;
   @Inject(ROLLOUT_QUEUE) private readonly queue!: Queue;
+  @Inject(WORKER_PRESENCE) private readonly workers!: WorkerPresence;
 
-  /** Runs every check concurrently; `ok` only when all passed. */
+  /**
+   * Runs every check concurrently; `ok` only when all passed. The worker count is reported beside them,
+   * not checked: an API without workers must stay in its load balancer, or nobody could see why rollouts
+   * wait.
+   */
   async readiness(): Promise<Readiness> {
-    const entries = await Promise.all([
+    let connected: number | undefined;
+    const [entries] = await Promise.all([
+      this.checks(),
+      check("workers", async () => {
+        connected = await this.workers.count();
+      }),
+    ]);
+    return {
+      ok: entries.every(([, result]) => result.ok),
+      checks: Object.fromEntries(entries),
+      ...(connected === undefined ? {} : { workers: { connected } }),
+    };
+  }
+
+  private checks(): Promise<[string, CheckResult][]> {
+    return Promise.all([
       check("database", () => this.database.prisma.$queryRaw`SELECT 1`),
       check("redis", async () => {
         const reply = await this.redis.queueConnection().ping();
@@ -28,7 +49,6 @@ export class HealthService {
       }),
       check("queue", () => this.queue.getJobCounts("waiting", "active", "delayed", "failed")),
     ]);
-    return { ok: entries.every(([, result]) => result.ok), checks: Object.fromEntries(entries) };
   }
 }
 

@@ -7,15 +7,24 @@ import type {
   RolloutPage,
   RolloutPreview,
 } from "@ebb/contracts";
-import { EbbError, type RolloutEvent } from "@ebb/core";
+import { EbbError, isEbbError, type RolloutEvent } from "@ebb/core";
 import type { DriverRegistry, Engine } from "@ebb/engine";
-import { Inject, Injectable } from "@nestjs/common";
+import { Inject, Injectable, Optional } from "@nestjs/common";
 import { checkApprover } from "../auth/four-eyes.js";
 import { type Principal, SYSTEM_PRINCIPAL } from "../auth/principal.js";
-import { CONFIG, DATABASE } from "../common/tokens.js";
+import {
+  CONFIG,
+  DATABASE,
+  type RolloutNotifications,
+  WEBHOOK_NOTIFIER,
+  WORKER_PRESENCE,
+} from "../common/tokens.js";
+import type { WorkerPresence } from "../common/worker-presence.js";
 import type { EbbConfig } from "../config/config.js";
 import type { Database } from "../database/client.js";
 import { DRIVERS, ENGINE } from "../engine/tokens.js";
+import type { EbbMetrics } from "../metrics/metrics.js";
+import { METRICS } from "../metrics/tokens.js";
 import { approveRollout } from "./approve-rollout.js";
 import { type CreateDeps, createAndStartRollout } from "./create-rollout.js";
 import { prepareRollout } from "./prepare-rollout.js";
@@ -31,6 +40,9 @@ export class RolloutsService {
   @Inject(ENGINE) private readonly engine!: Engine;
   @Inject(DRIVERS) private readonly drivers!: DriverRegistry;
   @Inject(CONFIG) private readonly config!: EbbConfig;
+  @Optional() @Inject(WEBHOOK_NOTIFIER) private readonly webhooks?: RolloutNotifications;
+  @Inject(WORKER_PRESENCE) private readonly workers!: WorkerPresence;
+  @Inject(METRICS) private readonly metrics!: EbbMetrics;
   private readonly creations = new RateLimiter(60_000);
   private repository: RolloutsRepository | undefined;
 
@@ -54,9 +66,19 @@ export class RolloutsService {
       this.deps(),
       toCreateRolloutInput(body, idempotencyKey, who),
       this.config.limits,
-    );
+    ).catch((err: unknown) => {
+      if (isEbbError(err, "fleet_held")) this.metrics.leaseConflict({ kind: "fleet_held" });
+      throw err;
+    });
     if (created.created) this.creations.record(key);
-    return createdOf(created);
+    // No transition says a rollout waits for a second person: its creation does.
+    if (created.created && created.requiresApproval) await this.webhooks?.pendingApproval(created.id);
+    const view = createdOf(created);
+    const waiting = await this.workers.waitingForWorker(
+      created.requiresApproval ? "pending" : "running",
+      created.requiresApproval,
+    );
+    return waiting === undefined ? view : { ...view, waitingForWorker: waiting };
   }
 
   async preview(body: CreateRolloutBody, principal: Principal | undefined): Promise<RolloutPreview> {
@@ -72,7 +94,12 @@ export class RolloutsService {
   async get(id: string): Promise<RolloutDetail> {
     const row = await this.rollouts.find(id);
     if (!row) throw new EbbError("not_found", `rollout ${id} does not exist`);
-    return detailOf(row);
+    const view = detailOf(row);
+    const waiting = await this.workers.waitingForWorker(
+      view.status,
+      view.requiresApproval && view.approvedBy === null,
+    );
+    return waiting === undefined ? view : { ...view, waitingForWorker: waiting };
   }
 
   /** The timeline after `afterId` (a rollout_events id), oldest first. */

@@ -1,5 +1,6 @@
 import type { ReactNode } from "react";
 import { Nav } from "../../features/shell/Nav";
+import { WorkerBanner } from "../../features/shell/WorkerBanner";
 import { SessionProvider } from "../../lib/session";
 
 /** Every page but /login: needs a session, shows the navigation and the current user. */
@@ -11,6 +12,7 @@ export default function ConsoleLayout({ children }: { children: ReactNode }) {
       </a>
       <Nav />
       <main id="main" className="main">
+        <WorkerBanner />
         {children}
       </main>
     </SessionProvider>

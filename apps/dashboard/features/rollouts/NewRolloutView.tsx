@@ -8,6 +8,7 @@ import type { CreateRolloutInput, FleetView, RolloutPreview, RunbookSummary } fr
 import { parseCountOrPercent } from "../../lib/format";
 import { randomId } from "../../lib/ids";
 import { useSession } from "../../lib/session";
+import { HeldFleetBanner } from "../fleets/HeldFleetBanner";
 import { ConfirmDialog } from "../shell/ConfirmDialog";
 import { ErrorNote } from "../shell/ErrorNote";
 import { PlanPreview } from "./PlanPreview";
@@ -161,6 +162,9 @@ export function NewRolloutView({ initialFleet }: { initialFleet: string | null }
   }
 
   const hasErrors = preview ? preview.blocked || preview.findings.some((f) => f.severity === "error") : false;
+  // A held fleet is not a preflight error a person may override: --force does not pass a hold, only
+  // releasing it (retry, resume, abort of the holding rollout) does.
+  const held = (preview?.holds.length ?? 0) > 0;
   const fieldError = (name: keyof FormState) =>
     fieldErrors[name] ? (
       <span id={`${name}-error`} className="field-error">
@@ -296,8 +300,11 @@ export function NewRolloutView({ initialFleet }: { initialFleet: string | null }
       {preview && (
         <>
           <PlanPreview preview={preview} />
+          {preview.holds.map((hold) => (
+            <HeldFleetBanner key={hold.rolloutId} hold={hold} onReleased={() => setPreview(null)} />
+          ))}
           <div className="card actions">
-            {hasErrors && (
+            {hasErrors && !held && (
               <label className="checkbox">
                 <input
                   type="checkbox"
@@ -309,7 +316,7 @@ export function NewRolloutView({ initialFleet }: { initialFleet: string | null }
             )}
             <button
               type="button"
-              disabled={busy || (hasErrors && !form.force)}
+              disabled={busy || held || (hasErrors && !form.force)}
               onClick={() => setConfirming(true)}
             >
               Start rollout

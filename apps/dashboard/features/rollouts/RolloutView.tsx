@@ -104,6 +104,12 @@ export function RolloutView({ id }: { id: string }) {
         </span>
         <LiveStatus status={stream} />
       </div>
+      {rollout.waitingForWorker && (
+        <p className="error" role="status" data-testid="waiting-for-worker">
+          Waiting for a worker: no worker is connected to the queue. This rollout is not stuck; it starts (or
+          carries on) as soon as one connects.
+        </p>
+      )}
       <dl className="facts card">
         <div>
           <dt>Runbook</dt>

@@ -24,13 +24,15 @@ export function Nav() {
           Ebb
         </Link>
         <ul>
-          {LINKS.map((l) => (
-            <li key={l.href}>
-              <Link href={l.href} aria-current={current(l.href) ? "page" : undefined}>
-                {l.label}
-              </Link>
-            </li>
-          ))}
+          {[...LINKS, ...(can("manageWebhooks") ? [{ href: "/webhooks", label: "Webhooks" }] : [])].map(
+            (l) => (
+              <li key={l.href}>
+                <Link href={l.href} aria-current={current(l.href) ? "page" : undefined}>
+                  {l.label}
+                </Link>
+              </li>
+            ),
+          )}
           {can("triggerRollout") && (
             <li>
               <Link

@@ -9,6 +9,7 @@ import type {
   LoginResponse,
   MeResponse,
   Page,
+  Readiness,
   RollbackCreated,
   RolloutDetail,
   RolloutPreview,
@@ -16,6 +17,8 @@ import type {
   RunbookSummary,
   RunbookValidation,
   RunbookVersionView,
+  WebhookDeliveryView,
+  WebhookView,
 } from "./types";
 
 /** Every API call the dashboard makes, typed. Paths are relative to /api/v1. */
@@ -44,6 +47,9 @@ export async function me(): Promise<MeResponse> {
 }
 
 export const fleets = () => apiRequest<FleetView[]>("GET", "/fleets");
+
+/** Readiness with the connected workers; public, but sent with the session for the full checks. */
+export const readiness = () => apiRequest<Readiness>("GET", "/health/ready");
 
 export const previewRollout = (body: CreateRolloutInput) =>
   apiRequest<RolloutPreview>("POST", "/rollouts/preview", { body });
@@ -83,3 +89,10 @@ export const createRunbookVersion = (source: string) =>
 export const audit = (query: AuditQuery) => apiRequest<AuditPage>("GET", "/audit", { query: { ...query } });
 
 export const auditVerify = () => apiRequest<AuditVerifyResult>("GET", "/audit/verify");
+
+export const webhooks = () => apiRequest<WebhookView[]>("GET", "/webhooks");
+
+export const webhookDeliveries = (id: string, limit = 10) =>
+  apiRequest<WebhookDeliveryView[]>("GET", `/webhooks/${encodeURIComponent(id)}/deliveries`, {
+    query: { limit },
+  });

@@ -15,6 +15,7 @@ import type {
   LiveTarget,
   LoginResponse,
   MeResponse,
+  Readiness,
   RollbackCreatedView,
   RolloutNoticeView,
   RolloutPage,
@@ -27,6 +28,8 @@ import type {
   RunbookVersionView,
   StepRunView,
   TargetRunStatus,
+  WebhookDeliveryView,
+  WebhookView,
 } from "@ebb/contracts";
 
 /** The shapes the dashboard reads: all from @ebb/contracts, under the names the views use. */
@@ -43,6 +46,7 @@ export type {
   LiveMember,
   LoginResponse,
   MeResponse,
+  Readiness,
   RolloutPreview,
   RolloutStatus,
   RolloutSummary,
@@ -50,8 +54,9 @@ export type {
   RunbookValidation,
   RunbookVersionView,
   TargetRunStatus,
+  WebhookDeliveryView,
+  WebhookView,
 };
-
 export type Principal = MeResponse["principal"];
 export type BalancerState = LiveTarget["state"];
 /** One target in a traffic sample, as the balancer sees it right now. */

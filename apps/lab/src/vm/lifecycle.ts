@@ -38,14 +38,15 @@ function servedPid(value: unknown): { pid: number; version: string } | null {
 
 /**
  * Starts the VM's web server as a detached process (stdout/stderr appended to vm.log) and returns once it
- * answers `GET /` with its own pid on host:port: a port answered by someone else does not count. Idempotent.
+ * answers `GET /status` with its own pid on host:port: a port answered by someone else does not count.
+ * Idempotent. `/status` is monitoring: never counted as traffic, never failed by a bad release's flag.
  */
 export async function startVm(dir: string): Promise<VmStartResult> {
   const paths = vmPaths(dir);
   const config = await readVmConfig(dir);
   const running = await runningPid(dir);
   if (running !== null) {
-    const version = await getJson(config.host, config.port, "/")
+    const version = await getJson(config.host, config.port, "/status")
       .then((v) => servedPid(v)?.version)
       .catch(() => undefined);
     return {
@@ -89,7 +90,7 @@ export async function startVm(dir: string): Promise<VmStartResult> {
         `VM ${config.name} ${exited} during start; vm.log:\n${await logTail(paths.log, logOffset)}`,
       );
     }
-    const served = await getJson(config.host, config.port, "/", 500).then(servedPid, () => null);
+    const served = await getJson(config.host, config.port, "/status", 500).then(servedPid, () => null);
     if (served && served.pid === child.pid) return { ...served, alreadyRunning: false };
     if (Date.now() >= deadline) {
       child.kill("SIGKILL");

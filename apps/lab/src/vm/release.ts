@@ -59,3 +59,32 @@ export async function currentVersion(dir: string): Promise<string | null> {
     }
   }
 }
+
+/** How a lab release misbehaves, from its name (see the lab README: "Bad releases"). */
+export interface ReleaseFlags {
+  /** Share of traffic requests (0-1) answered 500; monitoring requests never fail. */
+  failRatio: number;
+  /** Added to every traffic request's answer. */
+  slowMs: number;
+}
+
+const FLAG_RE = /^(fail|slow)(\d{1,5})$/;
+
+/**
+ * A release's misbehaviour is part of its name, in the build metadata after `+` (`2.1.0+fail30` answers 500
+ * to 30% of traffic requests, `2.1.0+slow200` adds 200 ms, `2.1.0+fail5.slow50` both), because a rollout
+ * carries nothing but a version to a VM: the bad release goes through the same runbook as a good one.
+ */
+export function releaseFlags(version: string): ReleaseFlags {
+  const flags: ReleaseFlags = { failRatio: 0, slowMs: 0 };
+  const plus = version.indexOf("+");
+  if (plus < 0) return flags;
+  for (const part of version.slice(plus + 1).split(/[.-]/)) {
+    const m = FLAG_RE.exec(part);
+    if (!m) continue;
+    const n = Number(m[2]);
+    if (m[1] === "fail") flags.failRatio = Math.min(100, n) / 100;
+    else flags.slowMs = n;
+  }
+  return flags;
+}

@@ -6,6 +6,8 @@ import type { ConnectionTracker } from "./connections.js";
 import type { BackgroundJobs } from "./jobs.js";
 import { HEALTH_CHECK_FILE, type VmPaths } from "./layout.js";
 import { errorFields, type VmLogger } from "./log.js";
+import { HttpMetrics } from "./metrics.js";
+import { type ReleaseFlags, releaseFlags } from "./release.js";
 
 export interface RouteContext {
   config: VmConfig;
@@ -30,8 +32,24 @@ const TYPES: Record<string, string> = {
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
 
+/** Not traffic: probes and scrapes, never failed on purpose and left out of /metrics. */
+export const MONITORING_PATHS: ReadonlySet<string> = new Set([
+  `/${HEALTH_CHECK_FILE}`,
+  "/status",
+  "/metrics",
+]);
+
 export function createRoutes(ctx: RouteContext): Handler {
   const { tracker, config, log } = ctx;
+  const metrics = new HttpMetrics();
+  const flags: ReleaseFlags = releaseFlags(ctx.version);
+  let trafficRequests = 0;
+  /** Exactly `failRatio` of the traffic requests, spread evenly (no randomness: a test knows what to expect). */
+  const injectFailure = (): boolean => {
+    if (flags.failRatio <= 0) return false;
+    const n = ++trafficRequests;
+    return Math.floor(n * flags.failRatio) > Math.floor((n - 1) * flags.failRatio);
+  };
 
   const send = (
     req: IncomingMessage,
@@ -88,6 +106,14 @@ export function createRoutes(ctx: RouteContext): Handler {
   const route = async (req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> => {
     if (req.method !== "GET" && req.method !== "HEAD")
       return json(req, res, 405, { error: "method not allowed" });
+    if (!MONITORING_PATHS.has(url.pathname)) {
+      if (flags.slowMs > 0) await new Promise((resolve) => setTimeout(resolve, flags.slowMs));
+      if (injectFailure())
+        return json(req, res, 500, {
+          error: `injected failure (release ${ctx.version})`,
+          version: ctx.version,
+        });
+    }
     switch (url.pathname) {
       case "/":
         return json(req, res, 200, {
@@ -109,6 +135,14 @@ export function createRoutes(ctx: RouteContext): Handler {
           pendingJobs: ctx.jobs.ids(),
           lostOnLastRun: ctx.lostOnLastRun,
         });
+      case "/metrics":
+        return send(
+          req,
+          res,
+          200,
+          metrics.render({ host: config.name, version: ctx.version }),
+          "text/plain; version=0.0.4; charset=utf-8",
+        );
       case "/work": {
         const ms = msParam(url, 200);
         if (ms === null)
@@ -138,9 +172,12 @@ export function createRoutes(ctx: RouteContext): Handler {
       ? new URL(`http://vm.invalid${raw}`)
       : new URL("http://vm.invalid/");
     const conn = tracker.connId(req.socket);
+    const began = performance.now();
+    const traffic = !MONITORING_PATHS.has(url.pathname);
     // The path only, never the query string: queries are where secrets would travel.
     res.once("close", () => {
       const status = res.writableFinished ? res.statusCode : 0;
+      if (traffic && status) metrics.record(status, performance.now() - began);
       log.request({
         method: req.method ?? "?",
         path: url.pathname,

@@ -23,7 +23,10 @@ export async function vmStatus(dir: string): Promise<VmStatus> {
   const config = await readVmConfig(dir);
   const pid = await runningPid(dir);
   const listening = await canConnect(config.host, config.port, 500);
-  const served = listening ? await getJson(config.host, config.port, "/", 1_000).catch(() => null) : null;
+  // `/status`, not `/`: monitoring, which a bad release (`+failN`) never fails and /metrics never counts.
+  const served = listening
+    ? await getJson(config.host, config.port, "/status", 1_000).catch(() => null)
+    : null;
   const runningVersion =
     typeof served === "object" &&
     served !== null &&

@@ -5,10 +5,10 @@ import { readVmConfig } from "./config.js";
 import { ConnectionTracker } from "./connections.js";
 import { BackgroundJobs } from "./jobs.js";
 import { JobJournal } from "./journal.js";
-import { HEALTH_CHECK_FILE, vmPaths } from "./layout.js";
+import { vmPaths } from "./layout.js";
 import { errorFields, jsonLogger, type VmLogger } from "./log.js";
-import { currentVersion } from "./release.js";
-import { createRoutes } from "./routes.js";
+import { currentVersion, releaseFlags } from "./release.js";
+import { createRoutes, MONITORING_PATHS } from "./routes.js";
 import { GracefulStop } from "./shutdown.js";
 
 function listen(server: Server, host: string, port: number): Promise<void> {
@@ -49,7 +49,7 @@ export async function runVmServer(
   const stop = new GracefulStop({ server, config, paths, log, exit });
   const tracker = new ConnectionTracker({
     lingerMs: config.drainLingerMs,
-    monitoringPaths: new Set([`/${HEALTH_CHECK_FILE}`, "/status"]),
+    monitoringPaths: MONITORING_PATHS,
     log,
     onClosed: () => stop.settle(),
   });
@@ -96,6 +96,7 @@ export async function runVmServer(
     pid: process.pid,
     keepAliveTimeoutMs: config.keepAliveTimeoutMs,
     faults: config.faults ?? {},
+    release: releaseFlags(version),
   });
   server.on("error", (err) => log.error("server error", errorFields(err)));
   for (const signal of ["SIGTERM", "SIGINT"] as const) process.on(signal, () => stop.begin(signal));

@@ -76,6 +76,9 @@ function estimateStep(step: Step, target: TargetFacts, timing: BalancerTiming): 
       return { expectedMs: 0, floorMs: 0 };
     case "sleep":
       return { expectedMs: step.duration, floorMs: step.duration };
+    case "analysis":
+      // A pass takes the whole window; a breach ends it sooner.
+      return { expectedMs: step.window, floorMs: 0 };
     case "k8s.setReadiness":
       return { expectedMs: DEFAULT_ESTIMATES.balancerApiMs, floorMs: 0 };
     case "k8s.awaitEndpointRemoved": {

@@ -111,6 +111,7 @@ function templatedFields(step: Step): [(string | number)[], string][] {
     if (step.url !== undefined) fields.push([["url"], step.url]);
     if (step.bodyIncludes !== undefined) fields.push([["bodyIncludes"], step.bodyIncludes]);
   }
+  if (step.type === "analysis" && step.query !== undefined) fields.push([["query"], step.query]);
   return fields;
 }
 

@@ -62,6 +62,7 @@ describe("STEP_TYPES registry", () => {
   - { id: l, type: k8s.deletePod }
   - { id: m, type: k8s.awaitReplacementReady }
   - { id: n, type: k8s.setReadiness, ready: true }
+  - { id: o, type: analysis, window: 5s, maxErrorRatio: 0.05 }
 `);
     expect(new Set(all.map((s) => s.type)).size).toBe(STEP_TYPE_NAMES.length);
     expect(all.map(stepOutOfServiceEffect)).toEqual([
@@ -79,6 +80,7 @@ describe("STEP_TYPES registry", () => {
       "takesOut",
       "observesIn",
       "bringsIn",
+      undefined,
     ]);
     // The roles that make a pod's drain read like a VM's: out, stop, deploy, in.
     expect(all.map(stepRole)).toEqual([
@@ -96,6 +98,7 @@ describe("STEP_TYPES registry", () => {
       "stop",
       "deploy",
       "in",
+      undefined,
     ]);
     for (const step of all) expect(describeStep(step)).toMatch(new RegExp(`^${step.id}: `));
   });

@@ -176,6 +176,16 @@ export const STEP_TYPES: { readonly [K in StepType]: StepTypeInfo<StepOf<K>> } =
     defaultTimeoutMs: () => POD_START_TIMEOUT_MS,
     recheckIntervalMs: balancerPoll,
   },
+  analysis: {
+    type: "analysis",
+    summary:
+      "watch the target on the new version for a window; fail it when its 5xx share, latency or a PromQL value crosses the threshold",
+    idempotent: true,
+    waits: true,
+    verify: "the source read at every interval: no threshold crossed, enough data, over the whole window",
+    defaultTimeoutMs: (step) => step.window + MARGIN_MS,
+    recheckIntervalMs: once,
+  },
   sleep: {
     type: "sleep",
     summary: "wait a fixed time (flagged by the preflight wherever a state could be observed instead)",
@@ -216,6 +226,7 @@ export function stepOutOfServiceEffect(step: Step): OutOfServiceEffect | undefin
     case "http.check":
     case "approval":
     case "sleep":
+    case "analysis":
     case "k8s.awaitEndpointRemoved":
     case "k8s.deletePod":
     case "k8s.awaitReplacementReady":
@@ -245,6 +256,7 @@ export function stepRole(step: Step): StepRole | undefined {
     case "http.check":
     case "approval":
     case "sleep":
+    case "analysis":
     case "k8s.awaitEndpointRemoved":
     case "k8s.deletePod":
     case "k8s.awaitReplacementReady":
@@ -276,6 +288,8 @@ export function describeStep(step: Step): string {
       return `${label}: approval${step.message === undefined ? "" : ` (${step.message})`}`;
     case "sleep":
       return `${label}: sleep ${step.duration} ms`;
+    case "analysis":
+      return `${label}: analysis of ${step.source} for ${step.window} ms`;
     case "k8s.setReadiness":
       return `${label}: ${step.ready ? "put the pod back in its Services" : "take the pod out of its Services"}`;
     case "k8s.awaitEndpointRemoved":

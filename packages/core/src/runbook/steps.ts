@@ -107,6 +107,67 @@ export const sleepStepSchema = z.strictObject({
 });
 
 /**
+ * Watches the target, back in service on the new version, for `window` and fails it when it does worse than
+ * the thresholds: a bad release stops the rollout after its first batch. `counters`: the target's own
+ * `/metrics` (Prometheus text: `http_requests_total{code}`, `http_request_duration_seconds` histogram), read
+ * at the start and at every check. `prometheus`: a PromQL `query` against the Prometheus the fleet names
+ * (`balancerConfig.prometheusUrl`), evaluated at every check.
+ */
+export const analysisStepSchema = z
+  .strictObject({
+    type: z.literal("analysis"),
+    ...common,
+    window: positiveDurationField,
+    /** How often the source is read; a breach fails the step at once, a pass needs the whole window. */
+    interval: positiveDurationField.default(1_000),
+    source: z.enum(["counters", "prometheus"]).default("counters"),
+    /** counters: the most 5xx answers may be of all requests in the window (0.05 = 5%). */
+    maxErrorRatio: z.number().min(0).max(1).optional(),
+    /** counters: the most the `latencyQuantile` of the window's requests may take. */
+    maxLatencyMs: z.number().positive().optional(),
+    latencyQuantile: z.number().gt(0).lt(1).default(0.99),
+    /** counters: fewer requests than this in the window judge nothing (see `whenInconclusive`). */
+    minRequests: z.number().int().min(1).default(10),
+    /** counters: where the target serves its metrics. */
+    metricsPath: z
+      .string()
+      .regex(/^\/[^\s?#]*$/, "must be a path like /metrics")
+      .default("/metrics"),
+    /** prometheus: PromQL giving one number; may reference `${target.host|port|name}`, `${params.version}`. */
+    query: z.string().min(1).optional(),
+    /** prometheus: the value that must not be crossed. */
+    threshold: z.number().optional(),
+    /** prometheus: which side of `threshold` fails the target. */
+    failWhen: z.enum(["above", "below"]).default("above"),
+    /** Not enough requests (counters) or no data at all (prometheus) in the window: fail (default) or pass. */
+    whenInconclusive: z.enum(["fail", "pass"]).default("fail"),
+  })
+  .superRefine((step, ctx) => {
+    const counters = ["maxErrorRatio", "maxLatencyMs"] as const;
+    const prometheus = ["query", "threshold"] as const;
+    if (step.source === "counters") {
+      if (step.maxErrorRatio === undefined && step.maxLatencyMs === undefined)
+        ctx.addIssue({
+          code: "custom",
+          path: ["maxErrorRatio"],
+          message: "source counters needs maxErrorRatio and/or maxLatencyMs",
+        });
+      for (const f of prometheus)
+        if (step[f] !== undefined)
+          ctx.addIssue({ code: "custom", path: [f], message: `${f} applies to source: prometheus` });
+    } else {
+      for (const f of prometheus)
+        if (step[f] === undefined)
+          ctx.addIssue({ code: "custom", path: [f], message: `source prometheus needs ${f}` });
+      for (const f of counters)
+        if (step[f] !== undefined)
+          ctx.addIssue({ code: "custom", path: [f], message: `${f} applies to source: counters` });
+    }
+    if (step.interval > step.window)
+      ctx.addIssue({ code: "custom", path: ["interval"], message: "must not be longer than window" });
+  });
+
+/**
  * The pod form of the drain (balancer `kubernetes`). A target is a pod of the fleet's workload, by name; the
  * fleet's balancerConfig says which workload, Service and namespace, and how long proxies lag.
  */
@@ -156,6 +217,7 @@ export const stepSchema = z.discriminatedUnion("type", [
   k8sAwaitEndpointRemovedStepSchema,
   k8sDeletePodStepSchema,
   k8sAwaitReplacementReadyStepSchema,
+  analysisStepSchema,
 ]);
 
 export type Step = z.output<typeof stepSchema>;
@@ -164,6 +226,7 @@ export type StepType = Step["type"];
 export type StepOf<T extends StepType> = Extract<Step, { type: T }>;
 export type ExecStep = StepOf<"exec">;
 export type HttpCheckStep = StepOf<"http.check">;
+export type AnalysisStep = StepOf<"analysis">;
 /** The steps that act on a pod through the fleet's Kubernetes API. */
 export type K8sStep = StepOf<
   "k8s.setReadiness" | "k8s.awaitEndpointRemoved" | "k8s.deletePod" | "k8s.awaitReplacementReady"

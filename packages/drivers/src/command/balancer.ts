@@ -21,6 +21,8 @@ export type BalancerCommand = z.infer<typeof commandSchema>;
 
 /** A fleet's balancerConfig when its balancer is `command`: the operator's own commands for a device. */
 export const commandBalancerConfigSchema = z.strictObject({
+  /** The Prometheus that scrapes the targets, for analysis steps with `source: prometheus`. */
+  prometheusUrl: z.url().optional(),
   /** Takes EBB_TARGET_NAME / EBB_TARGET_HOST / EBB_TARGET_PORT out of service. */
   disable: commandSchema,
   enable: commandSchema,

@@ -19,6 +19,8 @@ export const haproxyConfigSchema = z.strictObject({
     .optional(),
   /** The VIP clients use, for http.check `via: vip`. */
   vipUrl: z.url().optional(),
+  /** The Prometheus that scrapes the targets, for analysis steps with `source: prometheus`. */
+  prometheusUrl: z.url().optional(),
   /**
    * What the fleet's operator declared in haproxy.cfg. HAProxy reports rise and fall itself (and they win);
    * it does not report `inter`, so that comes from here until a drain observes it.

@@ -38,6 +38,8 @@ export const kubernetesConfigSchema = z
     /** Use the pod's service account (KUBERNETES_SERVICE_HOST, the mounted token and CA). */
     inCluster: z.boolean().optional(),
     namespace: z.string().min(1),
+    /** The Prometheus that scrapes the targets, for analysis steps with `source: prometheus`. */
+    prometheusUrl: z.url().optional(),
     workload: z.strictObject({
       kind: z.enum(["StatefulSet", "Deployment"]),
       name: z.string().min(1),

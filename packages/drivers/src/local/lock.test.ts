@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { waitFor } from "@ebb/testkit";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
-import { pidsWithArg } from "../../test-support/proc.js";
+import { isRunning, pidsWithArg } from "../../test-support/proc.js";
 import { Teardown } from "../../test-support/teardown.js";
 import { LocalExecutor } from "./local-executor.js";
 import { lockFilePath } from "./lock-file.js";
@@ -248,14 +248,7 @@ describe("LocalExecutor deadline without its worker", () => {
     const exited = once(worker, "exit");
     worker.kill("SIGKILL");
     await exited;
-    const alive = () => {
-      try {
-        process.kill(pid, 0);
-        return true;
-      } catch {
-        return false;
-      }
-    };
+    const alive = () => isRunning(pid);
     expect(alive()).toBe(true);
     // deadline 1 s + grace 0.1 s, rounded up, + 1 s: gone within about 3 s of its start
     await waitFor(() => !alive(), {

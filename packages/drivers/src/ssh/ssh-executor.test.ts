@@ -7,7 +7,7 @@ import { fileURLToPath } from "node:url";
 import { isEbbError } from "@ebb/core";
 import { freePort, waitFor } from "@ebb/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { pidsWithArg } from "../../test-support/proc.js";
+import { isRunning, pidsWithArg } from "../../test-support/proc.js";
 import { startSshd, type TestSshd } from "../../test-support/sshd.js";
 import { resolveKeyReference } from "./key-reference.js";
 import { SshExecutor } from "./ssh-executor.js";
@@ -272,14 +272,7 @@ describe("SshExecutor supervision on the host", () => {
         what: "the remote command to start",
       }),
     );
-    const alive = () => {
-      try {
-        process.kill(pid, 0);
-        return true;
-      } catch {
-        return false;
-      }
-    };
+    const alive = () => isRunning(pid);
     try {
       const exited = once(worker, "exit");
       worker.kill("SIGKILL");

@@ -9,6 +9,8 @@ export interface StepContext {
   /** Values to mask in anything stored or shown. */
   secrets: string[];
   runbook: Runbook;
+  /** The fleet's stored settings (the analysis step reads `balancerConfig.prometheusUrl`). */
+  fleet?: { name: string; balancerConfig: unknown };
   step: Step;
   target: Target;
   balancer: Balancer;

@@ -6,6 +6,7 @@ import {
   sleepCondition,
   unboundCondition,
 } from "@ebb/core";
+import { runAnalysis } from "./analysis.js";
 import { runAdminStep } from "./balancer.js";
 import type { StepContext } from "./context.js";
 import { runExec } from "./exec.js";
@@ -46,6 +47,8 @@ export async function runStep(ctx: StepContext): Promise<StepOutcome> {
       return runHttpCheck(ctx, step);
     case "sleep":
       return fromCondition(sleepCondition(ctx.stepStartedAt, step.duration, ctx.now()));
+    case "analysis":
+      return runAnalysis(ctx, step);
     case "approval":
       // Approval gates are held by the state machine (awaitApproval); a job never runs them.
       return failed("internal", "approval steps are released by an operator, not run");

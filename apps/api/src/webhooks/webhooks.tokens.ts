@@ -1,0 +1,2 @@
+/** The BullMQ `Queue` named QUEUES.webhook. */
+export const WEBHOOK_QUEUE = Symbol("ebb.webhook-queue");

@@ -1,0 +1,3 @@
+export * from "./events.js";
+export * from "./message.js";
+export * from "./signature.js";

@@ -1,0 +1,78 @@
+import { afterEach, describe, expect, it } from "vitest";
+import {
+  givenRunbook,
+  type Lab,
+  rollOut,
+  runbook,
+  runningVersions,
+  startTraffic,
+  type Traffic,
+} from "../support/analysis.js";
+import { givenEbb, type RunningEbb } from "../support/ebb.js";
+import { givenLab } from "../support/world.js";
+
+// issue #14 §3: an `analysis` step watches each target back on the new version; a release that answers
+// 5xx to a share of requests (a lab release named `+failN`) fails its first target, so the rollout stops
+// after the first batch. Here the numbers come from the targets' own counters (their /metrics); the same
+// through a real Prometheus: analysis-prometheus.test.ts.
+
+let lab: Lab | undefined;
+let ebb: RunningEbb | undefined;
+let traffic: Traffic | undefined;
+
+afterEach(async () => {
+  traffic?.stop();
+  await ebb?.cleanup();
+  await lab?.cleanup();
+  [traffic, ebb, lab] = [undefined, undefined, undefined];
+});
+
+const COUNTERS = `    window: 2s
+    interval: 250ms
+    source: counters
+    maxErrorRatio: 0.05
+    minRequests: 10
+`;
+
+describe("analysis between batches, from the targets' own counters", () => {
+  it("a release answering 5xx to 30% of requests fails its first target: the rollout stops after batch 1", async () => {
+    // Given the lab fleet under traffic through the VIP, and l4-drain with an analysis of the target's counters
+    lab = await givenLab(71);
+    ebb = await givenEbb(lab, 71);
+    await givenRunbook(ebb, "drain-analysed", runbook("drain-analysed", COUNTERS));
+    traffic = startTraffic(lab);
+
+    // When a release that fails 30% of its requests rolls out one target at a time
+    const done = await rollOut(ebb, "drain-analysed", "2.0.0+fail30", 1);
+
+    // Then its first target fails the analysis, and the rollout stops there
+    expect(done.status).toBe("failed");
+    expect(done.failure).toMatchObject({ target: "vm1", step: "analysis", code: "analysis_failed" });
+    expect(done.failure!.message).toMatch(
+      /^analysis on vm1: 5xx ratio 3\d(\.\d)?% \(\d+ of \d+ requests\) above maxErrorRatio 5%/,
+    );
+    // and the other batches never started: vm2-vm4 still run the old release
+    expect(await runningVersions(lab)).toEqual(["2.0.0+fail30", "1.0.0", "1.0.0", "1.0.0"]);
+  });
+
+  it("a good release passes the same analysis on every target (the test above can fail)", async () => {
+    lab = await givenLab(72);
+    ebb = await givenEbb(lab, 72);
+    await givenRunbook(ebb, "drain-analysed", runbook("drain-analysed", COUNTERS));
+    traffic = startTraffic(lab);
+
+    const done = await rollOut(ebb, "drain-analysed", "2.0.0", 2);
+
+    expect(done.status, JSON.stringify(done.failure)).toBe("succeeded");
+    expect(await runningVersions(lab)).toEqual(["2.0.0", "2.0.0", "2.0.0", "2.0.0"]);
+    // each target's analysis judged real traffic, not an empty window
+    const analyses = await ebb.prisma.stepRun.findMany({ where: { stepId: "analysis" } });
+    expect(analyses).toHaveLength(4);
+    for (const a of analyses) {
+      const last = (a.observations as { requests?: number; errors?: number }[]).at(-1);
+      expect(a.status).toBe("succeeded");
+      expect(last?.requests, JSON.stringify(last)).toBeGreaterThanOrEqual(10);
+      expect(last?.errors).toBe(0);
+    }
+  });
+});
