@@ -1,3 +1,4 @@
+import { AUDIT_TRANSITION_ACTIONS } from "@ebb/contracts";
 import { L4Device } from "@ebb/l4";
 import type { LoadGenerator } from "@ebb/lab";
 import type { Browser, BrowserContext, Page } from "playwright-core";
@@ -27,15 +28,8 @@ const VIEWER = { username: "viewer", password: "viewer-password-12", role: "read
 const GATED = "l4-drain-gated";
 /** A runbook written for Kubernetes fleets, with only steps a VM fleet could run too: the mismatch alone. */
 const FOR_PODS = "pods-gated";
-/** What the audit API records of a rollout's own progress (contracts' AUDIT_TRANSITION_ACTIONS). */
-const TRANSITIONS = [
-  "rollout.status",
-  "target.status",
-  "batch.started",
-  "batch.completed",
-  "step.started",
-  "step.finished",
-];
+/** What the audit API records of a rollout's own progress (a rollback's link among them). */
+const TRANSITIONS: readonly string[] = AUDIT_TRANSITION_ACTIONS;
 
 let lab: Lab;
 let ebb: RunningEbb;
@@ -204,6 +198,38 @@ describe("the dashboard in a browser", () => {
     expect(browserProblems(context)).toEqual([]);
     await context.close();
   }, 180_000);
+
+  it("rolls a finished rollout back from its page after a confirmation; each page links to the other", async () => {
+    // Given the rollout the operator started from the UI, finished, on its page
+    const { context, page } = await operatorPage();
+    await page.goto(`/rollouts/${rolledId}`);
+    await rolloutStatus(page, "succeeded");
+
+    // When they roll it back and confirm
+    await page.getByRole("button", { name: "Roll back" }).click();
+    const dialog = page.getByRole("dialog");
+    expect(await dialog.textContent()).toContain("back to the version it ran before");
+    await dialog.getByRole("button", { name: "Roll back" }).click();
+
+    // Then the page of the linked rollback rollout opens, names the rollout it rolls back, and succeeds
+    await page.waitForURL(
+      (url) => /\/rollouts\/[0-9a-f-]{36}$/.test(url.pathname) && !url.pathname.endsWith(rolledId!),
+      {
+        timeout: 15_000,
+      },
+    );
+    const rollbackId = page.url().split("/").pop()!;
+    await rolloutStatus(page, "succeeded", 90_000);
+    await screenshot(page, "rollback");
+    // and the original, one click away, ends rolled_back, linking to it, with no second rollback offered
+    await page.getByTestId("rollback-of").click();
+    await page.waitForURL(new RegExp(`${rolledId}$`));
+    await rolloutStatus(page, "rolled_back");
+    expect(await page.getByTestId("rollback").textContent()).toContain(rollbackId.slice(0, 8));
+    expect(await page.getByRole("button", { name: "Roll back" }).count()).toBe(0);
+    expect(browserProblems(context)).toEqual([]);
+    await context.close();
+  }, 120_000);
 
   it("the audit page shows the actions just taken, and the chain verifies", async () => {
     const { context, page } = await operatorPage();

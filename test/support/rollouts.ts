@@ -12,7 +12,7 @@ import { totalErrors } from "./world.js";
 export type Lab = Awaited<ReturnType<typeof givenLab>>;
 export type { ApiErrorBody, RolloutTargetView, RolloutView };
 
-export const TERMINAL = ["succeeded", "failed", "aborted"] as const;
+export const TERMINAL = ["succeeded", "failed", "aborted", "rolled_back"] as const;
 
 export interface HttpAnswer<T> {
   status: number;
@@ -51,6 +51,7 @@ export interface CreateBody {
   batchSize?: number | string;
   params?: Record<string, string>;
   force?: boolean;
+  onFailure?: "halt" | "rollback";
 }
 
 /** POST /rollouts; fails the test unless it answers 201. */

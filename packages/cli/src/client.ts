@@ -12,6 +12,11 @@ export const EXIT = {
   unauthorised: 5,
   /** `--timeout` elapsed while waiting; the rollout itself goes on. */
   timeout: 6,
+  /**
+   * The rollout failed and Ebb rolled it back (`onFailure: rollback`, or `ebb rollout rollback`): its targets
+   * run their previous version again. Not 0 (the new version is not out) and not 1 (nothing is left half done).
+   */
+  rolledBack: 7,
 } as const;
 
 /** Bad usage (exit 2): an unknown command, a missing flag, EBB_URL not a URL. */

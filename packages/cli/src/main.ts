@@ -6,6 +6,7 @@ import type {
   CreatedRolloutView,
   CreateTokenResponse,
   FleetView,
+  RollbackCreatedView,
   RolloutDetail,
   RolloutNoticeView,
   RolloutPage,
@@ -28,9 +29,11 @@ export interface Io {
 const COMMANDS: Record<string, string> = {
   "rollout start": `ebb rollout start --fleet F --version V [--runbook R] [--batch N|N%] [--max-unavailable N|N%]
                   [--min-healthy N|N%] [--param KEY=VALUE ...] [--idempotency-key K] [--force]
-                  [--wait [--timeout 30m]] [--json]
+                  [--on-failure halt|rollback] [--wait [--timeout 30m]] [--json]
     Starts a rollout. With --wait, follows it and exits with its outcome; --timeout stops waiting (exit 6,
-    the rollout goes on). --json: the created rollout as JSON; with --wait, NDJSON progress instead.`,
+    the rollout goes on). --json: the created rollout as JSON; with --wait, NDJSON progress instead.
+    --on-failure rollback: a failed target makes Ebb take the targets already moved back to their
+    previous version (exit 7 once they are); default: the runbook's onFailure (halt).`,
   "rollout watch": `ebb rollout watch ID [--timeout 30m] [--json]
     Re-attaches to a rollout (a CI job that was restarted): its timeline until it is over, exit code as
     with --wait. --json: NDJSON progress.`,
@@ -49,6 +52,9 @@ const COMMANDS: Record<string, string> = {
     Counts the target's failed step as done and goes on: for a command whose outcome is unknown after a
     crash (outcome_unknown), once you have checked that its effect is in place.`,
   "rollout approve": `ebb rollout approve ID [--target T]`,
+  "rollout rollback": `ebb rollout rollback ID [--wait [--timeout 30m]] [--json]
+    Takes a finished rollout's targets back to the version they ran before it, as a new linked rollout
+    (same runbook, batches and drains). With --wait, follows that rollout: exit 0 when it succeeded.`,
   fleets: `ebb fleets [--json]
     The fleets, their balancer and targets.`,
   runbooks: `ebb runbooks [--json]
@@ -63,7 +69,8 @@ const COMMANDS: Record<string, string> = {
 
 const EXIT_CODES = `Exit codes: 0 succeeded (or done), 1 the rollout failed or ebb lint found errors (or the API refused
 the request), 2 bad usage, 3 aborted, 4 the API cannot be reached, 5 not authorised (401/403: a missing,
-wrong, expired or too narrow token), 6 --timeout elapsed before the rollout ended (it goes on).`;
+wrong, expired or too narrow token), 6 --timeout elapsed before the rollout ended (it goes on), 7 the
+rollout failed and was rolled back (its targets run their previous version).`;
 
 const USAGE = `ebb: rollouts from CI (talks to the Ebb API at EBB_URL with the token in EBB_TOKEN)
 
@@ -157,6 +164,8 @@ async function dispatch(argv: readonly string[], io: Io): Promise<number> {
     case "rollout skip":
     case "rollout approve":
       return rolloutCommand(client(), action!, rest, io);
+    case "rollout rollback":
+      return rolloutRollback(client(), rest, io);
     case "audit verify":
       return auditVerify(client(), rest, io);
     case "token create":
@@ -240,13 +249,21 @@ async function rolloutStart(client: EbbClient, rest: readonly string[], io: Io):
     ...ROLLOUT_OPTIONS,
     "idempotency-key": { type: "string" },
     force: { type: "boolean" },
+    "on-failure": { type: "string" },
     wait: { type: "boolean" },
     timeout: { type: "string" },
   });
   if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
   const timeoutMs = parseTimeout(values.timeout);
   if (timeoutMs !== undefined && !values.wait) throw new UsageError("--timeout applies to --wait");
-  const body = { ...rolloutBody(values), ...(values.force ? { force: true } : {}) };
+  const onFailure = values["on-failure"];
+  if (onFailure !== undefined && onFailure !== "halt" && onFailure !== "rollback")
+    throw new UsageError(`--on-failure: "${onFailure}" is not halt or rollback`);
+  const body = {
+    ...rolloutBody(values),
+    ...(values.force ? { force: true } : {}),
+    ...(onFailure === undefined ? {} : { onFailure }),
+  };
   const created = await client.post<CreatedRolloutView>(
     "/rollouts",
     body,
@@ -337,7 +354,12 @@ async function waitFor(
       if (m.event === "snapshot" || m.event === "rollout") {
         const r = JSON.parse(m.data) as RolloutDetail;
         if (r.startedAt) started = Date.parse(r.startedAt);
-        if (r.status === "succeeded" || r.status === "failed" || r.status === "aborted") {
+        if (
+          r.status === "succeeded" ||
+          r.status === "failed" ||
+          r.status === "aborted" ||
+          r.status === "rolled_back"
+        ) {
           final = r;
           return true;
         }
@@ -354,6 +376,7 @@ async function waitFor(
   const took = r.finishedAt ? Date.parse(r.finishedAt) - started : undefined;
   out.line(`rollout ${r.id} ${r.status}${took === undefined ? "" : ` in ${duration(took)}`}`);
   if (r.failure) out.line(`  ${r.failure.target} at ${r.failure.step}: ${r.failure.message}`);
+  for (const line of describeRollback(r)) out.line(line);
   for (const line of describeDrains(r)) out.line(line);
   return r;
 }
@@ -372,6 +395,19 @@ export function describeDrains(r: RolloutDetail): string[] {
   return lines;
 }
 
+/** Where a rollback stands, in the rollout's own words; both directions of the link. */
+export function describeRollback(r: RolloutDetail): string[] {
+  const lines: string[] = [];
+  // An older API has neither field.
+  if (r.rollbackOf) lines.push(`  rolls back rollout ${r.rollbackOf}`);
+  const rb = r.rollback;
+  if (!rb) return lines;
+  const targets = rb.targets.length > 0 ? ` (${rb.targets.join(", ")})` : "";
+  if (rb.rolloutId) lines.push(`  rolled back by rollout ${rb.rolloutId}${targets}`);
+  if (rb.error) lines.push(`  the rollback failed: ${rb.error.message}`);
+  return lines;
+}
+
 /** "90s", "30m", "2h", or plain seconds. */
 function parseTimeout(value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
@@ -382,7 +418,16 @@ function parseTimeout(value: string | undefined): number | undefined {
 }
 
 function exitFor(r: RolloutDetail): number {
-  return r.status === "succeeded" ? EXIT.ok : r.status === "aborted" ? EXIT.aborted : EXIT.failed;
+  switch (r.status) {
+    case "succeeded":
+      return EXIT.ok;
+    case "aborted":
+      return EXIT.aborted;
+    case "rolled_back":
+      return EXIT.rolledBack;
+    default:
+      return EXIT.failed;
+  }
 }
 
 async function rolloutStatus(client: EbbClient, rest: readonly string[], io: Io): Promise<number> {
@@ -399,8 +444,36 @@ async function rolloutStatus(client: EbbClient, rest: readonly string[], io: Io)
     io.out(
       `  ${t.name.padEnd(16)} ${t.status.padEnd(16)} ${t.step ?? "-"}${t.error ? `  ${t.error.message}` : ""}`,
     );
+  for (const line of describeRollback(r)) io.out(line);
   for (const line of describeDrains(r)) io.out(line);
   return EXIT.ok;
+}
+
+async function rolloutRollback(client: EbbClient, rest: readonly string[], io: Io): Promise<number> {
+  const { values, positionals } = args(rest, {
+    wait: { type: "boolean" },
+    timeout: { type: "string" },
+    json: { type: "boolean" },
+  });
+  const id = encodeURIComponent(oneId(positionals));
+  const timeoutMs = parseTimeout(values.timeout);
+  if (timeoutMs !== undefined && !values.wait) throw new UsageError("--timeout applies to --wait");
+  const created = await client.post<RollbackCreatedView>(`/rollouts/${id}/rollback`, {});
+  if (values.json && !values.wait) {
+    io.out(JSON.stringify(created));
+    return EXIT.ok;
+  }
+  const out = output(io, values.json === true);
+  out.event("created", { rollback: created });
+  out.line(
+    created.id
+      ? `rollback ${created.id} of rollout ${created.rollbackOf}: ${created.targets.join(", ")}`
+      : `rollout ${created.rollbackOf} is rolling back once its commands in flight end`,
+  );
+  if (!values.wait) return EXIT.ok;
+  // Not created yet (a command in flight): follow the original, which ends rolled_back or failed.
+  if (!created.id) return waitAndReport(client, id, out, timeoutMs);
+  return waitAndReport(client, encodeURIComponent(created.id), out, timeoutMs);
 }
 
 async function rolloutList(client: EbbClient, rest: readonly string[], io: Io): Promise<number> {
@@ -549,6 +622,8 @@ function describeNotice(n: RolloutNoticeView): string {
       return `${time}   ${String(d.target).padEnd(12)} LEFT OUT OF SERVICE: ${d.reason}`;
     case "approval.granted":
       return `${time}   ${String(d.target).padEnd(12)} approval granted by ${d.by}`;
+    case "rollback.linked":
+      return `${time} rollback: rollout ${d.rolloutId} takes ${(d.targets as string[]).join(", ")} back (rollout ${d.rollbackOf}'s targets)`;
     default:
       return `${time} ${n.type}`;
   }

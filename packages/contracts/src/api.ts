@@ -14,6 +14,8 @@ export const ROLLOUT_STATUSES = [
   "failed",
   "aborting",
   "aborted",
+  "rolling_back",
+  "rolled_back",
 ] as const;
 export const rolloutStatusSchema = z.enum(ROLLOUT_STATUSES);
 export type RolloutStatus = z.infer<typeof rolloutStatusSchema>;
@@ -72,6 +74,11 @@ export const createRolloutBodySchema = z.strictObject({
    * operators who know better, and for showing what the checks prevent; the findings are still returned.
    */
   force: z.boolean().optional(),
+  /**
+   * What a failed target does: `halt` (stop; retry or abort), or `rollback` (take the targets already moved
+   * back to the version they ran before, then end `rolled_back`). Default: the runbook's `onFailure` (halt).
+   */
+  onFailure: z.enum(["halt", "rollback"]).optional(),
 });
 export type CreateRolloutBody = z.output<typeof createRolloutBodySchema>;
 export type CreateRolloutInput = z.input<typeof createRolloutBodySchema>;
@@ -95,7 +102,7 @@ export const rolloutTargetSchema = z.object({
 });
 export type RolloutTargetView = z.infer<typeof rolloutTargetSchema>;
 
-/** `GET /api/v1/rollouts/:id`. Terminal statuses: succeeded, failed, aborted. */
+/** `GET /api/v1/rollouts/:id`. Terminal statuses: succeeded, failed, aborted, rolled_back. */
 export const rolloutSchema = z.object({
   id: z.uuid(),
   status: rolloutStatusSchema,

@@ -59,6 +59,7 @@ export const AUDIT_TRANSITION_ACTIONS = [
   "step.started",
   "step.finished",
   "approval.granted",
+  "rollback.linked",
 ] as const;
 export type AuditTransitionAction = (typeof AUDIT_TRANSITION_ACTIONS)[number];
 

@@ -235,6 +235,17 @@ export const createdRolloutSchema = z.object({
 });
 export type CreatedRolloutView = z.infer<typeof createdRolloutSchema>;
 
+/**
+ * `201` answer of `POST /api/v1/rollouts/:id/rollback`: the linked rollout taking the targets back, or null
+ * while the original still waits for a command in flight (it is created the moment that command ends).
+ */
+export const rollbackCreatedSchema = z.object({
+  id: z.uuid().nullable(),
+  rollbackOf: z.uuid(),
+  targets: z.array(z.string()),
+});
+export type RollbackCreatedView = z.infer<typeof rollbackCreatedSchema>;
+
 export const rolloutListQuerySchema = z.strictObject({
   fleet: z.string().min(1).max(64).optional(),
   status: z
@@ -261,6 +272,8 @@ export const rolloutSummarySchema = z.object({
   targets: z.object({ total: z.number(), succeeded: z.number(), failed: z.number() }),
   requiresApproval: z.boolean(),
   approvedBy: z.string().nullable(),
+  /** This rollout rolls back that one. */
+  rollbackOf: z.uuid().nullable(),
 });
 export type RolloutSummary = z.infer<typeof rolloutSummarySchema>;
 
@@ -341,6 +354,21 @@ export const rolloutDetailSchema = z.object({
     .object({ target: z.string(), step: z.string(), code: z.string(), message: z.string() })
     .nullable(),
   steps: z.array(z.object({ id: z.string(), type: z.string(), timeoutMs: z.number() })),
+  /** `rollback`: a failed target makes Ebb take the moved targets back to their previous version. */
+  onFailure: z.enum(["halt", "rollback"]),
+  /** This rollout rolls back that one (created by its `onFailure: rollback`, or by `POST .../rollback`). */
+  rollbackOf: z.uuid().nullable(),
+  /** The rollback of this rollout, once one was decided. */
+  rollback: z
+    .object({
+      /** Null until the linked rollout exists (commands in flight finish first), or when it could not be created. */
+      rolloutId: z.uuid().nullable(),
+      targets: z.array(z.string()),
+      requestedBy: z.string().nullable(),
+      /** Why it could not be created or did not succeed. */
+      error: z.object({ code: z.string(), message: z.string() }).nullable(),
+    })
+    .nullable(),
   /** Over every target with a recorded drain: how many, and the client errors the balancer counted. */
   drainProof: z.object({
     drains: z.number().int(),
@@ -356,6 +384,8 @@ export const rolloutDetailSchema = z.object({
       steps: z.array(stepRunSchema),
       /** Null when the target was not taken out or its balancer gives no counters. */
       drain: drainProofSchema.nullable(),
+      /** What the target ran when the rollout was created (what a rollback goes back to); null: unknown. */
+      previousVersion: z.string().nullable(),
     }),
   ),
 });

@@ -21,6 +21,11 @@ export const ERROR_CODES = [
   /** An `analysis` step saw the target on the new version do worse than its thresholds (or saw nothing). */
   "analysis_failed",
   "lease_lost",
+  /**
+   * A rollback cannot be planned: a target's previous version is unknown, the targets ran different ones,
+   * or the rollout is not in a state that can be rolled back.
+   */
+  "rollback_unavailable",
   "target_unhealthy",
   "balancer_unavailable",
   "executor_unavailable",

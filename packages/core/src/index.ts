@@ -32,4 +32,5 @@ export * from "./webhooks/index.js";
 export * from "./workflow/create.js";
 export * from "./workflow/drain.js";
 export * from "./workflow/machine.js";
+export * from "./workflow/rollback.js";
 export * from "./workflow/types.js";

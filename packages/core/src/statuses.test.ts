@@ -11,7 +11,7 @@ import {
 
 describe("status predicates", () => {
   it("terminal rollout statuses are exactly the ones clients stop polling on", () => {
-    expect(ROLLOUT_STATUSES.filter(isTerminal)).toEqual(["succeeded", "failed", "aborted"]);
+    expect(ROLLOUT_STATUSES.filter(isTerminal)).toEqual(["succeeded", "failed", "aborted", "rolled_back"]);
   });
 
   it("a suspect target is still bound; unknown counts as out of service for capacity", () => {

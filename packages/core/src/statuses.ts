@@ -11,6 +11,10 @@ export const ROLLOUT_STATUSES = [
   "failed",
   "aborting",
   "aborted",
+  /** A target failed with `onFailure: rollback` (or a rollback was asked for): a linked rollout is taking the moved targets back. */
+  "rolling_back",
+  /** The linked rollback rollout put every moved target back on its previous version. */
+  "rolled_back",
 ] as const;
 export type RolloutStatus = (typeof ROLLOUT_STATUSES)[number];
 
@@ -54,7 +58,7 @@ export type BalancerTargetState = (typeof BALANCER_TARGET_STATES)[number];
  * the failed step or `abort` (which restores drained targets). See workflow/machine.ts.
  */
 export function isTerminal(status: RolloutStatus): boolean {
-  return status === "succeeded" || status === "failed" || status === "aborted";
+  return status === "succeeded" || status === "failed" || status === "aborted" || status === "rolled_back";
 }
 
 /** Nothing will change without a human: no step runs and none will start on its own. */
@@ -63,7 +67,7 @@ export function isSettled(status: RolloutStatus): boolean {
 }
 
 export function isRolloutActive(status: RolloutStatus): boolean {
-  return status === "running" || status === "paused" || status === "aborting";
+  return status === "running" || status === "paused" || status === "aborting" || status === "rolling_back";
 }
 
 /** The target has a step in progress whose result the worker will report. */

@@ -1,8 +1,12 @@
+import { randomUUID } from "node:crypto";
 import {
+  createRollbackRollout,
   EbbError,
+  isEbbError,
   type Notice,
   type RolloutEvent,
   type RolloutState,
+  rollbackVersion,
   type TransitionResult,
   transition,
 } from "@ebb/core";
@@ -157,12 +161,27 @@ async function applyBatch(
         continue;
       }
     }
-    const result = transition(state, p.event, { now: p.now });
-    results.push(result);
-    if (result.ignored) continue;
-    state = result.state;
-    for (const effect of result.effects) {
+    const first = transition(state, p.event, { now: p.now });
+    if (first.ignored) {
+      results.push(first);
+      continue;
+    }
+    // A transition may ask for a rollback rollout; creating it answers with a follow-up event for this
+    // same rollout, applied in this same transaction (the leases change hands atomically).
+    const effects = [...first.effects];
+    state = first.state;
+    for (let i = 0; i < effects.length; i++) {
+      const effect = effects[i]!;
       if (effect.type === "emit") notices.push({ notice: effect.notice, at: p.now });
+      if (effect.type === "createRollback") {
+        const follow = await createRollback(locked, state, p.now);
+        const next = transition(state, follow, { now: p.now });
+        if (!next.ignored) {
+          state = next.state;
+          effects.push(...next.effects);
+        }
+        continue;
+      }
       if (effect.type !== "acquireLease" && effect.type !== "releaseLease") continue;
       const t = leases.get(effect.target);
       if (!t) throw new EbbError("internal", `target ${effect.target} is not part of rollout ${rolloutId}`);
@@ -174,13 +193,14 @@ async function applyBatch(
         t.leaseRollout = rolloutId;
       }
     }
+    results.push({ state, effects });
     const ref = p.event as Partial<{ target: string; stepIndex: number }>;
     if (p.opts.record?.outputTail !== undefined && ref.target !== undefined && ref.stepIndex !== undefined)
       records.set(`${ref.target}#${ref.stepIndex}`, p.opts.record);
   }
   if (state !== before) {
     // Backstop: a rollout that is over holds nothing (a failed one keeps its leases for retry or abort).
-    if (state.status === "succeeded" || state.status === "aborted") {
+    if (state.status === "succeeded" || state.status === "aborted" || state.status === "rolled_back") {
       await locked.releaseAllLeases();
       for (const t of leases.values()) if (t.leaseRollout === rolloutId) t.lease = null;
     }
@@ -203,4 +223,27 @@ async function applyBatch(
     runbook: state.runbookName,
   };
   return { outcomes, change, drainErrors };
+}
+
+/**
+ * Creates the linked rollback rollout the machine asked for. One that cannot be planned (a previous version
+ * unknown or not shared, a target held elsewhere) fails an automatic rollback with the reason; a person's
+ * request is refused instead (the error reaches the API and nothing changes).
+ */
+async function createRollback(
+  locked: LockedRollout,
+  state: RolloutState,
+  now: number,
+): Promise<RolloutEvent> {
+  const targets = state.rollback?.targets ?? [];
+  try {
+    const version = rollbackVersion(await locked.previousVersions(targets));
+    const rollback = createRollbackRollout(state, { id: randomUUID(), version, now });
+    await locked.insertRollback(rollback, state.rollback?.by);
+    return { type: "rollback.created", rolloutId: rollback.id };
+  } catch (err) {
+    if (state.rollback?.manual || !(isEbbError(err, "rollback_unavailable") || isEbbError(err, "fleet_held")))
+      throw err;
+    return { type: "rollback.finished", ok: false, error: { code: err.code, message: err.message } };
+  }
 }

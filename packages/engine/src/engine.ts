@@ -1,6 +1,6 @@
 import { EventEmitter } from "node:events";
 import { type JobName, type JobPayload, parseJob } from "@ebb/contracts";
-import { EbbError, type Notice, type RolloutEvent } from "@ebb/core";
+import { EbbError, type Notice, type RolloutEvent, rollbackOutcome } from "@ebb/core";
 import { EventApplier } from "./apply.js";
 import { ContextLoader } from "./context-loader.js";
 import { type EngineObserver, notifyObservers } from "./observer.js";
@@ -155,6 +155,12 @@ export class Engine {
         case "restore":
           await this.add("rollout.restore", { rolloutId, target: effect.target }, 0);
           break;
+        case "createRollback": {
+          // Created (pending) in the committed transaction; if this start is lost, the reconciler starts it.
+          const linked = outcome.state.rollback?.rolloutId;
+          if (linked !== undefined) await this.send(linked, { type: "start" });
+          break;
+        }
         case "emit":
           this.notices.emit("notice", { rolloutId, notice: effect.notice });
           break;
@@ -162,6 +168,16 @@ export class Engine {
           effect satisfies never;
       }
     }
+    await this.settleOriginal(outcome);
+  }
+
+  /** A rollback rollout that just ended tells its original (the reconciler repeats it after a crash). */
+  private async settleOriginal(outcome: ApplyOutcome): Promise<void> {
+    const original = outcome.state.rollbackOf;
+    if (original === undefined) return;
+    const ended = outcome.effects.some((e) => e.type === "emit" && e.notice.type === "rollout.status");
+    const event = ended ? rollbackOutcome(outcome.state) : undefined;
+    if (event !== undefined) await this.send(original, event);
   }
 
   /**

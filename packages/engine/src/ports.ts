@@ -85,6 +85,15 @@ export interface LockedRollout {
   save(before: RolloutState, after: RolloutState, records: ReadonlyMap<string, StepRecord>): Promise<void>;
   /** Appends the timeline and the audit history of these notices, in order. */
   appendNotices(notices: readonly { notice: Notice; at: number }[]): Promise<void>;
+  /** The version each of these targets ran before this rollout (recorded at its creation), null when unknown. */
+  previousVersions(targets: readonly string[]): Promise<Record<string, string | null>>;
+  /**
+   * Stores `state` (a `pending` rollback of this rollout, core's createRollbackRollout) with this rollout's
+   * fleet, runbook version and parameters, its target runs, and a lease on each of its targets: this
+   * rollout's lease moves to it with its fencing token; a free target gets a fresh one; a target another
+   * rollout holds refuses it (`fleet_held`). In this transaction.
+   */
+  insertRollback(state: RolloutState, requestedBy: string | undefined): Promise<void>;
 }
 
 /** Rollout state, leases and the settings a step needs. The database is the source of truth. */

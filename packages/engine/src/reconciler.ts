@@ -1,5 +1,5 @@
 import { type JobName, type JobPayload, jobId } from "@ebb/contracts";
-import type { RolloutEvent, TargetRun } from "@ebb/core";
+import { type RolloutEvent, rollbackOutcome, type TargetRun } from "@ebb/core";
 import type { JobQueue, RolloutStore } from "./ports.js";
 
 type ExpectedJob = { [N in JobName]: { name: N; payload: JobPayload<N> } }[
@@ -30,6 +30,16 @@ export async function reconcile(deps: {
       continue;
     }
     const state = await store.state(id);
+    // Waiting for a rollback whose end was committed by a worker that died before telling this rollout.
+    const linked = state.rollback?.rolloutId;
+    if (linked !== undefined && (state.status === "rolling_back" || state.status === "failed")) {
+      const outcome = rollbackOutcome(await store.state(linked));
+      const settles =
+        outcome?.type === "rollback.finished" && (state.status === "rolling_back" || outcome.ok);
+      if (outcome !== undefined && settles)
+        await deps.send(id, outcome).catch((err: unknown) => log(`settle ${id}: ${(err as Error).message}`));
+      continue;
+    }
     const leases = await store.leaseTokens(id);
     for (const run of Object.values(state.targets)) {
       const expected = expectedJob(id, run, leases[run.target]);

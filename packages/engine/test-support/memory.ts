@@ -57,6 +57,8 @@ export class MemoryStore implements RolloutStore {
   readonly fleets = new Map<string, FleetRecord>();
   readonly targetRecords = new Map<string, TargetRecord[]>();
   readonly notices: { rolloutId: string; notice: Notice }[] = [];
+  /** What each target ran before a rollout (by target name): the rollback's version. */
+  readonly previous = new Map<string, string>();
   transactions = 0;
   private nextToken = 100;
   private readonly locks = new Map<string, Promise<unknown>>();
@@ -76,6 +78,7 @@ export class MemoryStore implements RolloutStore {
     const leases = new Map(this.leases);
     let state = stored.state;
     const notices: Notice[] = [];
+    const inserted: [string, StoredRollout][] = [];
     const targets = new Map(
       Object.keys(stored.state.targets).map((name) => {
         const l = leases.get(name);
@@ -107,8 +110,31 @@ export class MemoryStore implements RolloutStore {
       appendNotices: async (list) => {
         notices.push(...list.map((n) => n.notice));
       },
+      previousVersions: async (names) =>
+        Object.fromEntries(names.map((n) => [n, this.previous.get(n) ?? null])),
+      insertRollback: async (rb) => {
+        const moving = Object.keys(rb.targets);
+        for (const name of moving) {
+          const held = leases.get(name);
+          if (held && held.rolloutId !== rolloutId)
+            throw new EbbError("fleet_held", `target ${name} is held by rollout ${held.rolloutId}`);
+        }
+        for (const name of moving) {
+          const held = leases.get(name);
+          leases.set(name, { rolloutId: rb.id, token: held?.token ?? String(this.nextToken++) });
+        }
+        inserted.push([
+          rb.id,
+          {
+            state: rb,
+            approvalPending: false,
+            statics: { ...stored.statics, id: rb.id, version: rb.version },
+          },
+        ]);
+      },
     });
     stored.state = state;
+    for (const [id, r] of inserted) this.rollouts.set(id, r);
     this.leases.clear();
     for (const [k, v] of leases) this.leases.set(k, v);
     this.notices.push(...notices.map((notice) => ({ rolloutId, notice })));
@@ -142,7 +168,9 @@ export class MemoryStore implements RolloutStore {
 
   async activeRollouts() {
     return [...this.rollouts.entries()]
-      .filter(([, r]) => ["pending", "running", "aborting", "failed", "paused"].includes(r.state.status))
+      .filter(([, r]) =>
+        ["pending", "running", "aborting", "failed", "paused", "rolling_back"].includes(r.state.status),
+      )
       .filter(([, r]) => !r.approvalPending)
       .map(([id, r]) => ({ id, status: r.state.status }));
   }

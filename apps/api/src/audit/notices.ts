@@ -72,6 +72,7 @@ function noticeOutcome(notice: Notice): AuditOutcome {
     case "batch.completed":
     case "step.started":
     case "approval.granted":
+    case "rollback.linked":
       return "succeeded";
     default:
       return assertNever(notice);

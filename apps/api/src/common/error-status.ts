@@ -22,6 +22,7 @@ export const EBB_ERROR_STATUS: Readonly<Record<EbbErrorCode, number>> = {
   target_unhealthy: 409,
   // Well-formed, but it contradicts what the same key asked for first.
   idempotency_key_reused: 422,
+  rollback_unavailable: 422,
   too_many_requests: 429,
   // Something we depend on failed or is unreachable: the request may succeed later.
   exec_failed: 502,

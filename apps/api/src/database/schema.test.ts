@@ -490,6 +490,7 @@ describe.each(testDatabases())("schema through Prisma on $kind", (variant) => {
       rollouts_fleet_id_created_at_idx: "(fleet_id, created_at)",
       rollouts_idempotency_key_key: "(idempotency_key)",
       rollouts_pkey: "(id)",
+      rollouts_rollback_of_idx: "(rollback_of)",
       rollouts_status_idx: "(status)",
       runbook_versions_name_checksum_key: "(name, checksum)",
       runbook_versions_name_version_key: "(name, version)",
@@ -534,6 +535,8 @@ describe.each(testDatabases())("schema through Prisma on $kind", (variant) => {
         "FOREIGN KEY (rollout_id) REFERENCES rollouts(id) ON UPDATE CASCADE ON DELETE CASCADE",
       rollouts_fleet_id_fkey:
         "FOREIGN KEY (fleet_id) REFERENCES fleets(id) ON UPDATE CASCADE ON DELETE RESTRICT",
+      rollouts_rollback_of_fkey:
+        "FOREIGN KEY (rollback_of) REFERENCES rollouts(id) ON UPDATE CASCADE ON DELETE SET NULL",
       rollouts_runbook_version_id_fkey:
         "FOREIGN KEY (runbook_version_id) REFERENCES runbook_versions(id) ON UPDATE CASCADE ON DELETE RESTRICT",
       step_runs_target_run_id_fkey:
@@ -574,6 +577,9 @@ describe.each(testDatabases())("schema through Prisma on $kind", (variant) => {
       "step_runs.output_tail": "text?",
       "leases.token": "bigint",
       "rollout_events.id": "bigint",
+      "targets.version": "text?",
+      "target_runs.previous_version": "text?",
+      "rollouts.rollback_of": "uuid?",
     });
     // Every timestamp is timestamptz(3); every key a uuid except the event sequences, step_id (the
     // runbook's own step name), and principal ids (`user:<uuid>`, `token:<uuid>`, `system`) and the
@@ -591,6 +597,6 @@ describe.each(testDatabases())("schema through Prisma on $kind", (variant) => {
         expect(type, col).toMatch(/^uuid\??$/);
       }
     }
-    expect(Object.keys(byName)).toHaveLength(141);
+    expect(Object.keys(byName)).toHaveLength(144);
   });
 });

@@ -71,6 +71,16 @@ export class PrismaRolloutStore implements RolloutStore {
             for (const [at, group] of groupByTime(notices))
               await auditNotices(tx, { rolloutId, fleet, at: new Date(at) }, group);
           },
+          previousVersions: async (names) => {
+            const rows = await tx.$queryRaw<{ name: string; previous: string | null }[]>`
+              SELECT t.name, tr.previous_version AS previous FROM target_runs tr JOIN targets t ON t.id = tr.target_id
+              WHERE tr.rollout_id = ${rolloutId}::uuid AND t.name = ANY(${[...names]}::text[])`;
+            return Object.fromEntries(
+              names.map((n) => [n, rows.find((r) => r.name === n)?.previous ?? null]),
+            );
+          },
+          insertRollback: (rb, requestedBy) =>
+            insertRollback(tx, { id: rolloutId, fleet, targets }, rb, requestedBy),
         };
         return fn(locked);
       },
@@ -138,7 +148,7 @@ export class PrismaRolloutStore implements RolloutStore {
   activeRollouts(): Promise<{ id: string; status: string }[]> {
     return this.prisma.rollout.findMany({
       where: {
-        status: { in: ["pending", "running", "aborting", "failed", "paused"] },
+        status: { in: ["pending", "running", "aborting", "failed", "paused", "rolling_back"] },
         // A rollout waiting for a second person's approval must not be started by the reconciler.
         NOT: { requiresApproval: true, approvedAt: null },
       },
@@ -242,7 +252,68 @@ async function project(
         started_at = ${toDate(run.startedAt)}, finished_at = ${toDate(run.finishedAt)}
       WHERE id = ${t.targetRunId}::uuid`;
     await projectSteps(tx, t.targetRunId, after, old, run, name, records);
+    // The target now runs this version: the next rollout's "previous" (what a rollback goes back to).
+    if (run.status === "succeeded" && old?.status !== "succeeded")
+      await tx.$executeRaw`UPDATE targets SET version = ${after.version} WHERE id = ${t.targetId}::uuid`;
   }
+}
+
+/**
+ * The linked rollback rollout: the original's fleet, runbook version, strategy, plan and parameters with the
+ * rollback's version and state; its target runs (each with what its target runs now as its previous
+ * version); and its leases. Every lease is checked before anything is written, so a refusal leaves the
+ * transaction usable (an automatic rollback then records why it could not start).
+ */
+async function insertRollback(
+  tx: Prisma.TransactionClient,
+  original: { id: string; fleet: string; targets: Map<string, LockedRow> },
+  rb: RolloutState,
+  requestedBy: string | undefined,
+): Promise<void> {
+  const { id: originalId, targets } = original;
+  const names = Object.keys(rb.targets);
+  const ids = names.map((n) => known(targets, n, originalId).targetId);
+  const held = await tx.$queryRaw<{ target_id: string; rollout_id: string }[]>`
+    SELECT target_id, rollout_id FROM leases WHERE target_id = ANY(${ids}::uuid[]) AND rollout_id <> ${originalId}::uuid`;
+  const first = held[0];
+  if (first) {
+    const name = names[ids.indexOf(first.target_id)];
+    throw new EbbError("fleet_held", `target ${name} is held by rollout ${first.rollout_id}`, {
+      details: { rolloutId: first.rollout_id, target: name },
+    });
+  }
+  await tx.$executeRaw`
+    INSERT INTO rollouts (id, fleet_id, runbook_version_id, version, status, strategy, plan, params, state,
+      requested_by, rollback_of, created_at, updated_at)
+    SELECT ${rb.id}::uuid, fleet_id, runbook_version_id, ${rb.version}, ${rb.status}, strategy,
+      plan || jsonb_build_object('batches', ${JSON.stringify(rb.batches)}::jsonb, 'skipped', '[]'::jsonb), params, ${JSON.stringify(rb)}::jsonb,
+      ${requestedBy ?? "ebb (onFailure: rollback)"}, id, now(), now()
+    FROM rollouts WHERE id = ${originalId}::uuid`;
+  for (const [batch, group] of rb.batches.entries()) {
+    for (const name of group) {
+      const targetId = known(targets, name, originalId).targetId;
+      await tx.$executeRaw`
+        INSERT INTO target_runs (id, rollout_id, target_id, batch, status, step_index, attempt, previous_version)
+        SELECT gen_random_uuid(), ${rb.id}::uuid, ${targetId}::uuid, ${batch}, 'pending', 0, 0, version
+        FROM targets WHERE id = ${targetId}::uuid`;
+      // The original's lease moves with its fencing token; a free target (a finished rollout) gets a new one.
+      const moved = await tx.$executeRaw`
+        UPDATE leases SET rollout_id = ${rb.id}::uuid WHERE target_id = ${targetId}::uuid AND rollout_id = ${originalId}::uuid`;
+      if (moved === 0) await acquireLease(tx, rb.id, targetId);
+    }
+  }
+  // The new rollout's first line, in its timeline and its audit history: which rollout it rolls back.
+  const linked: Notice = {
+    type: "rollback.linked",
+    rolloutId: rb.id,
+    rollbackOf: originalId,
+    targets: names,
+    ...(requestedBy === undefined ? {} : { by: requestedBy }),
+  };
+  await tx.$executeRaw`
+    INSERT INTO rollout_events (rollout_id, at, type, target, data)
+    VALUES (${rb.id}::uuid, now(), ${linked.type}, NULL, ${JSON.stringify(linked)}::jsonb)`;
+  await auditNotices(tx, { rolloutId: rb.id, fleet: original.fleet }, [linked]);
 }
 
 async function projectSteps(

@@ -4,6 +4,7 @@ import { createRollout, EbbError, type Finding, isEbbError, type RolloutPlan } f
 import type { Engine } from "@ebb/engine";
 import { fleetHolds } from "../fleets/fleet-holds.js";
 import { type PrepareDeps, prepareRollout } from "./prepare-rollout.js";
+import { assertRollbackPossible, previousVersions } from "./previous-versions.js";
 import type { CreateRolloutInput, RolloutLimits } from "./rollout-input.js";
 import { isUniqueViolation, type KeyedRollout } from "./rollouts.repository.js";
 
@@ -49,6 +50,10 @@ export async function createAndStartRollout(
     );
   }
 
+  const previous = await previousVersions(fleet.targets, plan.batches.flat());
+  const onFailure = input.onFailure ?? runbook.onFailure;
+  if (onFailure === "rollback") assertRollbackPossible(previous);
+
   const id = randomUUID();
   const state = createRollout({
     id,
@@ -57,6 +62,7 @@ export async function createAndStartRollout(
     timing,
     version: input.version,
     now: deps.now(),
+    onFailure,
   });
   // Every target is leased at creation: the state must know, so that an abort before a target's batch
   // started still releases it.
@@ -75,6 +81,7 @@ export async function createAndStartRollout(
       requestedBy: input.requestedBy,
       requiresApproval: prepared.requiresApproval,
       targetIds: new Map(fleet.targets.map((t) => [t.name, t.id])),
+      previousVersions: previous,
     });
   } catch (err) {
     // Held by a rollout still at work (or one that took the lease since the preview): say which and how.

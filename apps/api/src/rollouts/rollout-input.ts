@@ -15,6 +15,8 @@ export interface CreateRolloutInput {
   idempotencyKey?: string;
   /** Who asks: display name and principal id (the approver must be someone else). */
   requestedBy?: { name: string; id: string };
+  /** Overrides the runbook's `onFailure`. */
+  onFailure?: "halt" | "rollback";
 }
 
 export interface RolloutLimits {
@@ -44,6 +46,7 @@ export function toCreateRolloutInput(
     },
     params: body.params ?? {},
     force: body.force === true,
+    ...(body.onFailure === undefined ? {} : { onFailure: body.onFailure }),
     ...(idempotencyKey ? { idempotencyKey } : {}),
     ...(principal ? { requestedBy: { name: principal.name, id: principalId(principal) } } : {}),
   };

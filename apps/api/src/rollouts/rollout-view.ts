@@ -41,6 +41,7 @@ export function summaryOf(row: RolloutRow): RolloutSummary {
     },
     requiresApproval: row.requiresApproval,
     approvedBy: row.approvedBy,
+    rollbackOf: row.rollbackOfId,
   };
 }
 
@@ -49,6 +50,7 @@ export function detailOf(row: RolloutRow): RolloutDetail {
   const plan = row.plan as unknown as RolloutPlan;
   const failure = state.failure;
   const stepId = (index: number) => state.steps[index]?.step.id ?? String(index);
+  const previous = new Map(row.targetRuns.map((r) => [r.target.name, r.previousVersion]));
   return {
     id: row.id,
     status: state.status,
@@ -75,6 +77,16 @@ export function detailOf(row: RolloutRow): RolloutDetail {
         }
       : null,
     steps: state.steps.map((p) => ({ id: p.step.id, type: p.step.type, timeoutMs: p.timeoutMs })),
+    onFailure: state.onFailure ?? "halt",
+    rollbackOf: row.rollbackOfId,
+    rollback: state.rollback
+      ? {
+          rolloutId: state.rollback.rolloutId ?? null,
+          targets: state.rollback.targets ?? [],
+          requestedBy: state.rollback.by ?? null,
+          error: state.rollback.error ?? null,
+        }
+      : null,
     drainProof: {
       ...drainSummary(Object.values(state.targets).map((t) => t.drain)),
       failOnClientErrors: state.failOnClientErrors === true,
@@ -90,6 +102,7 @@ export function detailOf(row: RolloutRow): RolloutDetail {
       startedAt: isoMs(t.startedAt),
       finishedAt: isoMs(t.finishedAt),
       drain: t.drain === undefined ? null : drainProofOf(t.drain, stepId),
+      previousVersion: previous.get(t.target) ?? null,
       steps: t.steps.flatMap((s, index) =>
         s.attempts === 0
           ? []

@@ -4,9 +4,11 @@ import {
   type CreateRolloutBody,
   createdRolloutSchema,
   createRolloutBodySchema,
+  type RollbackCreatedView,
   type RolloutDetail,
   type RolloutPage,
   type RolloutPreview,
+  rollbackCreatedSchema,
   rolloutDetailSchema,
   rolloutListQuerySchema,
   rolloutPageSchema,
@@ -108,7 +110,8 @@ export class RolloutsController {
   @Get(":id")
   @Access("read")
   @ApiOperation({
-    summary: "A rollout with its targets and steps; terminal statuses: succeeded, failed, aborted",
+    summary:
+      "A rollout with its targets and steps; terminal statuses: succeeded, failed, aborted, rolled_back",
   })
   @ApiOkResponse({ schema: openApiSchema(rolloutDetailSchema) })
   get(@Param("id", ParseUUIDPipe) id: string): Promise<RolloutDetail> {
@@ -198,6 +201,25 @@ export class RolloutsController {
     @Body({ schema: commandBodySchema }) body?: { reason?: string },
   ): Promise<RolloutDetail> {
     return this.rollouts.command(id, { type: "abort", ...(body?.reason ? { reason: body.reason } : {}) });
+  }
+
+  /**
+   * Rolls a finished rollout's moved targets back to the version each ran before it, as a new linked rollout
+   * (same runbook, batches, drain proofs). 422 `rollback_unavailable` when a previous version is unknown or
+   * not shared; 409 when the rollout is not finished or was rolled back already.
+   */
+  @Post(":id/rollback")
+  @Access("deploy")
+  @HttpCode(201)
+  @ApiOperation({
+    summary: "Roll a finished rollout's targets back to their previous version, as a new linked rollout",
+  })
+  @ApiCreatedResponse({ schema: openApiSchema(rollbackCreatedSchema) })
+  rollback(
+    @Param("id", ParseUUIDPipe) id: string,
+    @Req() req: AuthenticatedRequest,
+  ): Promise<RollbackCreatedView> {
+    return this.rollouts.rollback(id, req.principal);
   }
 
   @Post(":id/retry")

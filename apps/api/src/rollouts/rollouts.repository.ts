@@ -8,6 +8,7 @@ export type FleetWithTargets = Prisma.FleetGetPayload<{ include: { targets: true
 const include = {
   fleet: { select: { name: true } },
   runbookVersion: { select: { name: true, version: true } },
+  targetRuns: { select: { previousVersion: true, target: { select: { name: true } } } },
 } as const;
 
 /** A rollout row as the views read it: with its fleet's name and its runbook's name and version. */
@@ -30,6 +31,8 @@ export interface NewRollout {
   requiresApproval: boolean;
   /** Target name -> id, for every target of the plan. */
   targetIds: ReadonlyMap<string, string>;
+  /** Target name -> the version it runs now (null: unknown): what a rollback goes back to. */
+  previousVersions: ReadonlyMap<string, string | null>;
 }
 
 export interface RolloutListQuery {
@@ -86,6 +89,7 @@ export class RolloutsRepository {
             status: "pending",
             stepIndex: 0,
             attempt: 0,
+            previousVersion: r.previousVersions.get(name) ?? null,
           })),
         ),
       });

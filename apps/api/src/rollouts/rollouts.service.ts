@@ -1,6 +1,7 @@
 import type {
   CreatedRolloutView,
   CreateRolloutBody,
+  RollbackCreatedView,
   RolloutDetail,
   RolloutNoticeView,
   RolloutPage,
@@ -111,6 +112,15 @@ export class RolloutsService {
     const outcome = await this.engine.send(id, event);
     if (outcome.ignored) throw new EbbError("invalid_transition", outcome.ignored.message);
     return this.get(id);
+  }
+
+  /** A linked rollout taking a finished rollout's moved targets back (see core workflow/rollback.ts). */
+  async rollback(id: string, principal: Principal | undefined): Promise<RollbackCreatedView> {
+    const who = principal ?? SYSTEM_PRINCIPAL;
+    const outcome = await this.engine.send(id, { type: "rollback", by: who.name });
+    if (outcome.ignored) throw new EbbError("invalid_transition", outcome.ignored.message);
+    const rollback = outcome.state.rollback;
+    return { id: rollback?.rolloutId ?? null, rollbackOf: id, targets: rollback?.targets ?? [] };
   }
 
   /**

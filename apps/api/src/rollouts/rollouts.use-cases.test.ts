@@ -50,7 +50,7 @@ describe("rollout use cases", () => {
       },
       now: Date.now,
     };
-    for (const name of ["uc-a", "uc-b", "uc-c", "uc-d"]) {
+    for (const name of ["uc-a", "uc-b", "uc-c", "uc-d", "uc-rb"]) {
       await upsertFleet(
         { prisma: db.prisma, drivers },
         {
@@ -191,4 +191,43 @@ describe("rollout use cases", () => {
     expect((refused as Error).message).toMatch(/failed at uc-d-vm1 .*deploy exited 1/);
     expect(await db.prisma.rollout.count({ where: { fleet: { name: "uc-d" } } })).toBe(1);
   });
+
+  it("create with onFailure rollback: refused, naming the targets, when a previous version is unknown or not shared", async () => {
+    // No version recorded and no versionUrl to ask: unknown, never guessed.
+    await expect(
+      createAndStartRollout(deps, input("uc-rb", { onFailure: "rollback" }), LIMITS),
+    ).rejects.toMatchObject({
+      code: "rollback_unavailable",
+      message: expect.stringContaining("previous version unknown for uc-rb-vm1, uc-rb-vm2"),
+      details: [{ field: "onFailure" }],
+    });
+    await db.prisma.target.update({
+      where: { fleetId_name: await key("uc-rb-vm1") },
+      data: { version: "1.0.0" },
+    });
+    await db.prisma.target.update({
+      where: { fleetId_name: await key("uc-rb-vm2") },
+      data: { version: "0.9.0" },
+    });
+    await expect(
+      createAndStartRollout(deps, input("uc-rb", { onFailure: "rollback" }), LIMITS),
+    ).rejects.toMatchObject({ message: expect.stringContaining("uc-rb-vm1 ran 1.0.0; uc-rb-vm2 ran 0.9.0") });
+    expect(await db.prisma.rollout.count({ where: { fleet: { name: "uc-rb" } } })).toBe(0);
+
+    // One known version: created, and each target run keeps it as its previous version.
+    await db.prisma.target.update({
+      where: { fleetId_name: await key("uc-rb-vm2") },
+      data: { version: "1.0.0" },
+    });
+    const created = await createAndStartRollout(deps, input("uc-rb", { onFailure: "rollback" }), LIMITS);
+    const runs = await db.prisma.targetRun.findMany({ where: { rolloutId: created.id } });
+    expect(runs.map((r) => r.previousVersion)).toEqual(["1.0.0", "1.0.0"]);
+    const row = await db.prisma.rollout.findUniqueOrThrow({ where: { id: created.id } });
+    expect((row.state as unknown as RolloutState).onFailure).toBe("rollback");
+  });
+
+  async function key(target: string) {
+    const fleet = await db.prisma.fleet.findUniqueOrThrow({ where: { name: "uc-rb" } });
+    return { fleetId: fleet.id, name: target };
+  }
 });

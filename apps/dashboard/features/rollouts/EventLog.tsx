@@ -22,6 +22,8 @@ export function describeNotice(n: RolloutNotice): string {
       return `${s(d.stepId)} approved by ${s(d.by)}`;
     case "target.leftOutOfService":
       return `left out of service: ${s(d.reason)}`;
+    case "rollback.linked":
+      return `rollout ${s(d.rolloutId)} rolls back rollout ${s(d.rollbackOf)}: ${Array.isArray(d.targets) ? d.targets.join(", ") : ""}`;
     default:
       return Object.keys(d).length > 0 ? JSON.stringify(d) : "";
   }

@@ -1,15 +1,16 @@
 "use client";
 
+import { useRouter } from "next/navigation";
 import { useState } from "react";
 import * as api from "../../lib/api/endpoints";
 import { describeError } from "../../lib/api/errors";
 import type { RolloutDetail } from "../../lib/api/types";
 import { useSession } from "../../lib/session";
 import { ConfirmDialog } from "../shell/ConfirmDialog";
-import { allowedCommands, canApproveTarget, canRetryTarget, isTerminal } from "./status";
+import { allowedCommands, canApproveTarget, canRetryTarget, canRollBack, isTerminal } from "./status";
 
 interface Pending {
-  command: api.RolloutCommand;
+  command: api.RolloutCommand | "rollback";
   target?: string;
   title: string;
   confirmLabel: string;
@@ -29,6 +30,7 @@ export function RolloutActions({
   onChanged(view: RolloutDetail): void;
 }) {
   const { can } = useSession();
+  const router = useRouter();
   const [pending, setPending] = useState<Pending | null>(null);
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string | null>(null);
@@ -38,12 +40,21 @@ export function RolloutActions({
   const retryable = rollout.targets.filter((t) => canRetryTarget(t.status));
   const approvable = rollout.targets.filter((t) => canApproveTarget(t.status));
   const rolloutNeedsApproval = rollout.requiresApproval && !rollout.approvedBy && !isTerminal(rollout.status);
+  const rollbackable = canRollBack(rollout.status, rollout.rollback?.rolloutId);
 
   async function run() {
     if (!pending) return;
     setBusy(true);
     setError(null);
     try {
+      if (pending.command === "rollback") {
+        const created = await api.rollbackRollout(rollout.id);
+        setPending(null);
+        // The linked rollout is where the work happens now; the original's page links to it too.
+        if (created.id) router.push(`/rollouts/${encodeURIComponent(created.id)}`);
+        else onChanged(await api.rollout(rollout.id));
+        return;
+      }
       const body: Record<string, string> = pending.target ? { target: pending.target } : {};
       onChanged(await api.rolloutCommand(rollout.id, pending.command, body));
       setPending(null);
@@ -64,6 +75,7 @@ export function RolloutActions({
     allowed.resume ||
     allowed.abort ||
     rolloutNeedsApproval ||
+    rollbackable ||
     retryable.length + approvable.length > 0;
   if (!anything && pending === null) return null;
 
@@ -184,6 +196,25 @@ export function RolloutActions({
           }
         >
           Abort
+        </button>
+      )}
+      {rollbackable && (
+        <button
+          type="button"
+          className="danger"
+          onClick={() =>
+            ask({
+              command: "rollback",
+              title: "Roll this rollout back?",
+              confirmLabel: "Roll back",
+              text:
+                "A new rollout takes every target this one moved back to the version it ran before, with the " +
+                "same runbook, batches and drains. Refused if a target's previous version is unknown or they differ.",
+              danger: true,
+            })
+          }
+        >
+          Roll back
         </button>
       )}
       <ConfirmDialog

@@ -131,6 +131,37 @@ export function RolloutView({ id }: { id: string }) {
             {rollout.expectedDurationMs ? ` of ~${formatDuration(rollout.expectedDurationMs)} expected` : ""}
           </dd>
         </div>
+        <div>
+          <dt>On failure</dt>
+          <dd>{rollout.onFailure === "rollback" ? "roll back" : "halt"}</dd>
+        </div>
+        {rollout.rollbackOf && (
+          <div>
+            <dt>Rolls back</dt>
+            <dd>
+              <Link href={`/rollouts/${encodeURIComponent(rollout.rollbackOf)}`} data-testid="rollback-of">
+                rollout {rollout.rollbackOf.slice(0, 8)}
+              </Link>
+            </dd>
+          </div>
+        )}
+        {rollout.rollback && (
+          <div>
+            <dt>Rollback</dt>
+            <dd data-testid="rollback">
+              {rollout.rollback.rolloutId ? (
+                <Link href={`/rollouts/${encodeURIComponent(rollout.rollback.rolloutId)}`}>
+                  rollout {rollout.rollback.rolloutId.slice(0, 8)}
+                </Link>
+              ) : (
+                "waiting for commands in flight"
+              )}
+              {rollout.rollback.targets.length > 0 ? ` (${rollout.rollback.targets.join(", ")})` : ""}
+              {rollout.rollback.requestedBy ? `, asked by ${rollout.rollback.requestedBy}` : ""}
+              {rollout.rollback.error ? `: failed: ${rollout.rollback.error.message}` : ""}
+            </dd>
+          </div>
+        )}
         {rollout.requiresApproval && (
           <div>
             <dt>Approval</dt>

@@ -9,7 +9,18 @@ import { useSession } from "../../lib/session";
 import { ErrorNote } from "../shell/ErrorNote";
 import { StatusBadge } from "../shell/StatusBadge";
 
-const STATUSES = ["", "pending", "running", "paused", "succeeded", "failed", "aborting", "aborted"];
+const STATUSES = [
+  "",
+  "pending",
+  "running",
+  "paused",
+  "succeeded",
+  "failed",
+  "aborting",
+  "aborted",
+  "rolling_back",
+  "rolled_back",
+];
 const PAGE = 25;
 
 export function RolloutsList() {

@@ -4,7 +4,15 @@
  */
 
 export function isTerminal(status: string): boolean {
-  return status === "succeeded" || status === "failed" || status === "aborted";
+  return status === "succeeded" || status === "failed" || status === "aborted" || status === "rolled_back";
+}
+
+/**
+ * A finished rollout (succeeded, failed, aborted) may be rolled back once: a linked rollout takes its moved
+ * targets back to their previous version. Not while it runs, nor after a rollback took them already.
+ */
+export function canRollBack(status: string, rolledBackBy: string | null | undefined): boolean {
+  return (status === "succeeded" || status === "failed" || status === "aborted") && !rolledBackBy;
 }
 
 /** A failed rollout is terminal for watchers, yet an operator may still retry its failed step or abort. */

@@ -10,6 +10,7 @@ import type {
   MeResponse,
   Page,
   Readiness,
+  RollbackCreated,
   RolloutDetail,
   RolloutPreview,
   RolloutSummary,
@@ -66,6 +67,10 @@ export type RolloutCommand = "pause" | "resume" | "abort" | "retry" | "skip" | "
 
 export const rolloutCommand = (id: string, command: RolloutCommand, body: Record<string, string> = {}) =>
   apiRequest<RolloutDetail>("POST", `/rollouts/${encodeURIComponent(id)}/${command}`, { body });
+
+/** A linked rollout taking a finished rollout's moved targets back to their previous version. */
+export const rollbackRollout = (id: string) =>
+  apiRequest<RollbackCreated>("POST", `/rollouts/${encodeURIComponent(id)}/rollback`, { body: {} });
 
 export const runbooks = () => apiRequest<RunbookSummary[]>("GET", "/runbooks");
 

@@ -16,6 +16,7 @@ import type {
   LoginResponse,
   MeResponse,
   Readiness,
+  RollbackCreatedView,
   RolloutNoticeView,
   RolloutPage,
   RolloutPreview,
@@ -64,6 +65,7 @@ export type TargetTraffic = LiveTarget;
 export type TrafficSample = FleetLive;
 export type Finding = FindingView;
 export type CreatedRollout = CreatedRolloutView;
+export type RollbackCreated = RollbackCreatedView;
 export type StepView = StepRunView;
 export type RolloutTarget = ContractRolloutDetail["targets"][number];
 /** `GET /rollouts/:id`. */

@@ -49,6 +49,12 @@ export const runbookSchema = z
      * the target, so a broken drain stops the rollout instead of passing quietly.
      */
     failOnClientErrors: z.boolean().default(false),
+    /**
+     * What a failed target does to the rollout: `halt` (stop, keep the leases for retry or abort) or
+     * `rollback` (take the targets already moved back to their previous version, then end `rolled_back`).
+     * A rollout request may override it.
+     */
+    onFailure: z.enum(["halt", "rollback"]).default("halt"),
   })
   .superRefine((runbook, ctx) => {
     for (const name of Object.keys(runbook.params)) {

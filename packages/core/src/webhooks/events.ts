@@ -48,6 +48,7 @@ export function candidateWebhookEvents(notice: Notice): WebhookEvent[] {
     case "step.started":
     case "target.leftOutOfService":
     case "approval.granted":
+    case "rollback.linked":
       return [];
     default:
       return assertNever(notice);
@@ -112,6 +113,7 @@ export function webhookOccurrences(notice: Notice, state: RolloutState): Webhook
     case "step.started":
     case "target.leftOutOfService":
     case "approval.granted":
+    case "rollback.linked":
       return [];
     default:
       return assertNever(notice);

@@ -14,6 +14,8 @@ export interface CreateRolloutInput {
   timing: BalancerTiming;
   version: string;
   now: number;
+  /** Default `halt`: a failed target stops the rollout; `rollback` takes the moved targets back. */
+  onFailure?: "halt" | "rollback";
 }
 
 /** A `pending` rollout; the "start" event begins the first batch. */
@@ -41,17 +43,7 @@ export function createRollout(input: CreateRolloutInput): RolloutState {
       if (Object.hasOwn(targets, name)) {
         throw new EbbError("plan_invalid", `target "${name}" appears in more than one batch`);
       }
-      targets[name] = {
-        target: name,
-        batch: index,
-        status: "pending",
-        stepIndex: 0,
-        attempt: 0,
-        outOfService: false,
-        deployFailed: false,
-        leaseHeld: false,
-        steps: steps.map(() => ({ status: "pending", attempts: 0 })),
-      };
+      targets[name] = newTargetRun(name, index, steps.length);
     }
   });
   return {
@@ -64,7 +56,24 @@ export function createRollout(input: CreateRolloutInput): RolloutState {
     currentBatch: -1,
     targets,
     ...(input.runbook.failOnClientErrors ? { failOnClientErrors: true } : {}),
+    ...((input.onFailure ?? input.runbook.onFailure) === "rollback"
+      ? { onFailure: "rollback" as const }
+      : {}),
     createdAt: input.now,
     updatedAt: input.now,
+  };
+}
+
+export function newTargetRun(name: string, batch: number, stepCount: number): TargetRun {
+  return {
+    target: name,
+    batch,
+    status: "pending",
+    stepIndex: 0,
+    attempt: 0,
+    outOfService: false,
+    deployFailed: false,
+    leaseHeld: false,
+    steps: Array.from({ length: stepCount }, () => ({ status: "pending" as const, attempts: 0 })),
   };
 }

@@ -73,6 +73,8 @@ class Harness {
         case "recheck":
         case "awaitApproval":
           return [`${e.type} ${e.target}#${e.stepIndex}.${e.attempt}`];
+        case "createRollback":
+          return [`${e.type} ${e.targets.join(",")}`];
         default:
           return [`${e.type} ${e.target}`];
       }

@@ -14,6 +14,7 @@ import {
   startBatch,
   timeoutError,
 } from "./progress.js";
+import { beginRollback, handOverRollback, rollbackCreated, rollbackFinished } from "./rollback.js";
 import {
   isDeployStep,
   type PlannedStep,
@@ -44,6 +45,7 @@ export function transition(
   const ignored = apply(d, event);
   if (ignored !== undefined) return { state, effects: [], ignored };
   maybeFinishAbort(d);
+  handOverRollback(d);
   return { state: d.state, effects: d.effects };
 }
 
@@ -148,6 +150,8 @@ function apply(d: Draft, event: RolloutEvent): Ignored {
     }
     case "retry": {
       if (state.status !== "failed") return notApplicable(`rollout is ${state.status}, not failed`);
+      if (state.rollback?.rolloutId !== undefined)
+        return notApplicable(`its targets belong to rollback ${state.rollback.rolloutId}: retry that one`);
       const run = ownRun(d, event.target);
       if (run === undefined || run.status !== "failed") {
         return notApplicable(`target ${event.target} has no failed step to retry`);
@@ -163,6 +167,8 @@ function apply(d: Draft, event: RolloutEvent): Ignored {
     }
     case "skip": {
       if (state.status !== "failed") return notApplicable(`rollout is ${state.status}, not failed`);
+      if (state.rollback?.rolloutId !== undefined)
+        return notApplicable(`its targets belong to rollback ${state.rollback.rolloutId}: skip there`);
       const run = ownRun(d, event.target);
       if (run === undefined || run.status !== "failed") {
         return notApplicable(`target ${event.target} has no failed step to skip`);
@@ -208,8 +214,21 @@ function apply(d: Draft, event: RolloutEvent): Ignored {
         d.setStatus("aborted", { ...reason(event.reason), ...by(event.by) });
         return undefined;
       }
-      if (state.status === "aborting" || state.status === "aborted" || state.status === "succeeded") {
+      if (
+        state.status === "aborting" ||
+        state.status === "aborted" ||
+        state.status === "succeeded" ||
+        state.status === "rolled_back"
+      ) {
         return notApplicable(`rollout is ${state.status}`);
+      }
+      if (state.status === "rolling_back" || state.rollback?.rolloutId !== undefined) {
+        const linked = state.rollback?.rolloutId;
+        return notApplicable(
+          linked === undefined
+            ? "rollout is rolling back: it will hand its targets to the rollback once its commands in flight end"
+            : `its targets belong to rollback ${linked}: abort that one`,
+        );
       }
       d.setStatus("aborting", { ...reason(event.reason), ...by(event.by) });
       for (const run of d.runs()) abortTarget(d, run);
@@ -232,6 +251,28 @@ function apply(d: Draft, event: RolloutEvent): Ignored {
       }
       d.releaseLease(run);
       return undefined;
+    }
+    case "rollback": {
+      if (state.status !== "succeeded" && state.status !== "failed" && state.status !== "aborted")
+        return notApplicable(
+          `rollout is ${state.status}: only a finished rollout (succeeded, failed, aborted) can be rolled back`,
+        );
+      if (state.rollback?.rolloutId !== undefined)
+        return notApplicable(`rollout was already rolled back by ${state.rollback.rolloutId}`);
+      beginRollback(d, {
+        reason: event.by === undefined ? "rollback requested" : `rollback requested by ${event.by}`,
+        manual: true,
+        ...by(event.by),
+      });
+      return undefined;
+    }
+    case "rollback.created": {
+      const problem = rollbackCreated(d, event.rolloutId);
+      return problem === undefined ? undefined : notApplicable(problem);
+    }
+    case "rollback.finished": {
+      const problem = rollbackFinished(d, event);
+      return problem === undefined ? undefined : notApplicable(problem);
     }
     default:
       return assertNever(event, "rollout event");

@@ -1,5 +1,6 @@
 import { formatDuration } from "../runbook/duration.js";
 import type { Draft } from "./draft.js";
+import { beginRollback } from "./rollback.js";
 import { isDeployStep, type Observation, type StepError, type TargetRun } from "./types.js";
 
 /**
@@ -139,8 +140,13 @@ export function failStep(d: Draft, run: TargetRun, status: "failed" | "timedOut"
   d.setTargetStatus(run, "failed");
   if (d.state.status === "running" || d.state.status === "paused") {
     d.state.failure = { target: run.target, stepIndex: run.stepIndex, error };
+    const reason = `${run.target}: ${planned.step.id}: ${error.message}`;
+    if (d.state.onFailure === "rollback") {
+      beginRollback(d, { reason: `${reason}; rolling back (onFailure: rollback)`, manual: false });
+      return;
+    }
     d.state.finishedAt = d.now;
-    d.setStatus("failed", { reason: `${run.target}: ${planned.step.id}: ${error.message}` });
+    d.setStatus("failed", { reason });
   }
 }
 

@@ -95,8 +95,30 @@ export interface RolloutState {
   finishedAt?: number;
   /** The runbook's `failOnClientErrors`: a client error the balancer counts in a drain fails the target. */
   failOnClientErrors?: boolean;
-  /** The failure that halted the rollout, while it is failed. */
+  /** The failure that halted the rollout, while it is failed (kept while it rolls back). */
   failure?: { target: string; stepIndex: number; error: StepError };
+  /** `rollback`: a failed target makes a linked rollout take the moved targets back. Absent: halt. */
+  onFailure?: "rollback";
+  /** This rollout is the rollback of that one: its end settles the original. */
+  rollbackOf?: string;
+  /** The rollback of this rollout, once one was decided (see rollback.ts). */
+  rollback?: RollbackRecord;
+}
+
+export interface RollbackRecord {
+  requestedAt: number;
+  /** Asked for by a person (the API), not decided by `onFailure: rollback`: a rollback that cannot be planned is refused, not a failure of this rollout. */
+  manual: boolean;
+  by?: string;
+  /**
+   * Targets to take back, in batch order: those whose deploy ran or that are out of service. Set when no
+   * command of this rollout is in flight any more (the hand-over).
+   */
+  targets?: string[];
+  /** The linked rollout doing it, once created. */
+  rolloutId?: string;
+  /** Why the rollback could not be created or did not succeed. */
+  error?: StepError;
 }
 
 interface StepRef {
@@ -142,7 +164,13 @@ export type RolloutEvent =
   /** Releases the approval gate of one target, or of every target waiting at one. */
   | { type: "approve"; target?: string; by: string }
   /** The worker finished bringing an aborted target back into service. */
-  | { type: "restore.done"; target: string; ok: boolean; error?: StepError };
+  | { type: "restore.done"; target: string; ok: boolean; error?: StepError }
+  /** Roll a finished rollout's moved targets back to their previous version, as a linked rollout. */
+  | { type: "rollback"; by?: string }
+  /** The engine created the linked rollback rollout and handed it the leases (same transaction). */
+  | { type: "rollback.created"; rolloutId: string }
+  /** The rollback rollout ended (or could not be created: no `rolloutId`). */
+  | { type: "rollback.finished"; rolloutId?: string; ok: boolean; error?: StepError };
 
 export type RolloutEventType = RolloutEvent["type"];
 
@@ -156,6 +184,11 @@ export type Effect =
   /** Bring the target back (start, restore health check, await bound) on whatever version it has. */
   | { type: "restore"; target: string; reason: string; deployed: boolean }
   | { type: "releaseLease"; target: string }
+  /**
+   * Create the linked rollback rollout for these targets in the same transaction (their leases handed
+   * over), then report `rollback.created` or, when it cannot be planned, `rollback.finished` not ok.
+   */
+  | { type: "createRollback"; targets: string[] }
   | { type: "emit"; notice: Notice };
 
 /** Things worth telling the dashboard, the audit log and SSE subscribers. */
@@ -175,7 +208,9 @@ export type Notice =
     }
   | { type: "target.status"; target: string; from: TargetRunStatus; to: TargetRunStatus }
   | { type: "target.leftOutOfService"; target: string; reason: string }
-  | { type: "approval.granted"; target: string; stepId: string; by: string };
+  | { type: "approval.granted"; target: string; stepId: string; by: string }
+  /** On both rollouts: `rollbackOf`'s moved targets are handed to rollout `rolloutId`. */
+  | { type: "rollback.linked"; rolloutId: string; rollbackOf: string; targets: string[]; by?: string };
 
 export interface TransitionContext {
   now: number;

@@ -5,5 +5,6 @@ export const metadata: Metadata = { title: "Rollout" };
 
 export default async function RolloutPage({ params }: { params: Promise<{ id: string }> }) {
   const { id } = await params;
-  return <RolloutView id={id} />;
+  // Keyed: following a link to the linked (rollback) rollout starts a fresh view, not this one's timeline.
+  return <RolloutView key={id} id={id} />;
 }
