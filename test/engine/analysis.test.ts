@@ -8,7 +8,8 @@ import {
   startTraffic,
   type Traffic,
 } from "../support/analysis.js";
-import { givenEbb, type RunningEbb } from "../support/ebb.js";
+import { api, givenEbb, type RunningEbb } from "../support/ebb.js";
+import { createRollout, describeTargets, errorsOf, startLoad, untilTerminal } from "../support/rollouts.js";
 import { givenLab } from "../support/world.js";
 
 // issue #14 §3: an `analysis` step watches each target back on the new version; a release that answers
@@ -73,6 +74,58 @@ describe("analysis between batches, from the targets' own counters", () => {
       expect(a.status).toBe("succeeded");
       expect(last?.requests, JSON.stringify(last)).toBeGreaterThanOrEqual(10);
       expect(last?.errors).toBe(0);
+    }
+  });
+});
+
+describe("a bad release found by analysis rolls back (issue #14, done when)", () => {
+  it("2.0.0+fail30 fails its analysis on vm1 after batch 1; onFailure: rollback takes vm1 back to 1.0.0 with no failed request", async () => {
+    // Given the lab fleet on 1.0.0: keep-alive clients (they must see no error at all), fresh connections
+    // through the VIP (they feed the analysis of the target just redeployed), and the analysed runbook
+    // with onFailure: rollback
+    lab = await givenLab(73);
+    ebb = await givenEbb(lab, 73);
+    const source = runbook("drain-analysed", COUNTERS).replace(
+      "balancer: l4\n",
+      "balancer: l4\nonFailure: rollback\n",
+    );
+    await givenRunbook(ebb, "drain-analysed", source);
+    traffic = startTraffic(lab);
+    const load = await startLoad(lab);
+    try {
+      // When the bad release rolls out one target at a time
+      const id = await createRollout(ebb, {
+        fleet: "lab",
+        version: "2.0.0+fail30",
+        runbook: "drain-analysed",
+        batchSize: 1,
+      });
+      const done = await untilTerminal(ebb, id, 60_000);
+
+      // Then vm1's analysis failed, and the rollout ended rolled_back through a linked rollout of 1.0.0
+      expect(done.status, describeTargets(done)).toBe("rolled_back");
+      const { body: original } = await api<{
+        failure: { target: string; code: string };
+        rollback: { rolloutId: string; targets: string[] } | null;
+      }>(ebb, "GET", `/rollouts/${id}`);
+      expect(original.failure).toMatchObject({ target: "vm1", code: "analysis_failed" });
+      expect(original.rollback?.targets).toEqual(["vm1"]);
+      const { body: rb } = await api<{
+        status: string;
+        version: string;
+        drainProof: { drains: number; clientErrors: number };
+      }>(ebb, "GET", `/rollouts/${original.rollback!.rolloutId}`);
+      expect(rb).toMatchObject({
+        status: "succeeded",
+        version: "1.0.0",
+        drainProof: { drains: 1, clientErrors: 0 },
+      });
+      // every VM on the old release again, the later batches never touched
+      expect(await runningVersions(lab)).toEqual(["1.0.0", "1.0.0", "1.0.0", "1.0.0"]);
+    } finally {
+      // and the keep-alive clients saw no failed request, through the bad release and its rollback
+      const errors = errorsOf(await load.stop());
+      expect(errors.count, errors.samples).toBe(0);
     }
   });
 });
