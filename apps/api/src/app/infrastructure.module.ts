@@ -1,35 +1,17 @@
 import { QUEUES } from "@ebb/contracts";
-import {
-  type DynamicModule,
-  Inject,
-  Injectable,
-  Logger,
-  Module,
-  type OnApplicationShutdown,
-} from "@nestjs/common";
-import { Queue } from "bullmq";
+import { type DynamicModule, Inject, Injectable, Module, type OnApplicationShutdown } from "@nestjs/common";
+import type { Queue } from "bullmq";
 import { CONFIG, DATABASE, REDIS_CONNECTION, ROLLOUT_QUEUE, WORKER_PRESENCE } from "../common/tokens.js";
 import { WorkerPresence } from "../common/worker-presence.js";
 import type { EbbConfig } from "../config/config.js";
 import type { Database } from "../database/client.js";
 import type { RedisConnections } from "../redis/connections.js";
+import { openQueue } from "../redis/queue.js";
 
 /** What bootstrap opened before Nest started; their lifetimes belong to bootstrap. */
 export interface AppResources {
   database: Database;
   redis: RedisConnections;
-}
-
-async function createRolloutQueue(redis: RedisConnections): Promise<Queue> {
-  const queue = new Queue(QUEUES.rollout, { connection: redis.queueConnection() });
-  const logger = new Logger("queue");
-  // A Queue re-emits its connection's errors; an EventEmitter without an 'error' listener throws them
-  // as uncaught exceptions and ends the process. RedisConnections already logs the outage once.
-  queue.on("error", (err) => logger.debug(`${QUEUES.rollout}: ${err.message}`));
-  // The queue connection has no offline queue, so a command sent before it is connected fails; the
-  // app starts serving only once it is.
-  await queue.waitUntilReady();
-  return queue;
 }
 
 /** Closes the queue after every module's onModuleDestroy (where workers close), before Redis goes. */
@@ -53,7 +35,11 @@ export class InfrastructureModule {
         { provide: CONFIG, useValue: config },
         { provide: DATABASE, useValue: resources.database },
         { provide: REDIS_CONNECTION, useValue: resources.redis },
-        { provide: ROLLOUT_QUEUE, useFactory: createRolloutQueue, inject: [REDIS_CONNECTION] },
+        {
+          provide: ROLLOUT_QUEUE,
+          useFactory: (redis: RedisConnections) => openQueue(QUEUES.rollout, redis),
+          inject: [REDIS_CONNECTION],
+        },
         {
           provide: WORKER_PRESENCE,
           useFactory: (q: Queue) => new WorkerPresence(q),

@@ -8,28 +8,20 @@ import {
   Module,
   type OnApplicationShutdown,
 } from "@nestjs/common";
-import { Queue } from "bullmq";
+import type { Queue } from "bullmq";
 import { DATABASE, REDIS_CONNECTION, WEBHOOK_NOTIFIER } from "../common/tokens.js";
 import type { EbbConfig } from "../config/config.js";
 import { runsWorkers, servesHttp } from "../config/roles.js";
 import type { Database } from "../database/client.js";
 import { ENGINE } from "../engine/tokens.js";
 import type { RedisConnections } from "../redis/connections.js";
+import { openQueue } from "../redis/queue.js";
 import { WebhookWorker } from "./webhook.worker.js";
 import { WebhookNotifier } from "./webhook-notifier.js";
 import { WebhooksController } from "./webhooks.controller.js";
 import { WebhooksRepository } from "./webhooks.repository.js";
 import { WebhooksService } from "./webhooks.service.js";
 import { WEBHOOK_QUEUE } from "./webhooks.tokens.js";
-
-async function createWebhookQueue(redis: RedisConnections): Promise<Queue> {
-  const queue = new Queue(QUEUES.webhook, { connection: redis.queueConnection() });
-  const logger = new Logger("queue");
-  // As the rollout queue: an 'error' without a listener would end the process; the outage is logged once.
-  queue.on("error", (err) => logger.debug(`${QUEUES.webhook}: ${err.message}`));
-  await queue.waitUntilReady();
-  return queue;
-}
 
 /** Closes the queue after the modules' destroy hooks (the delivery worker closes there). */
 @Injectable()
@@ -53,7 +45,11 @@ export class WebhooksModule {
       global: true,
       controllers: servesHttp(config.role) ? [WebhooksController] : [],
       providers: [
-        { provide: WEBHOOK_QUEUE, useFactory: createWebhookQueue, inject: [REDIS_CONNECTION] },
+        {
+          provide: WEBHOOK_QUEUE,
+          useFactory: (redis: RedisConnections) => openQueue(QUEUES.webhook, redis),
+          inject: [REDIS_CONNECTION],
+        },
         WebhookQueueShutdown,
         {
           provide: WEBHOOK_NOTIFIER,
