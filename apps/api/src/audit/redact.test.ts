@@ -53,6 +53,8 @@ describe("redact", () => {
       pasted: "ebb_AbCd1234_0123456789abcdefghijABCDEFGHIJ01",
       header: "Bearer abcdefghijklmnop",
       url: "postgres://ebb:s3cret@db:5432/ebb",
+      slack: "https://hooks.slack.com/services/T000/B000/XXXXXXXXXXXXXXXX",
+      discord: "https://discord.com/api/webhooks/123/abcdef",
       fine: "https://example.test/artifact-2.0.0.tgz",
     });
     expect(out).toEqual({
@@ -61,6 +63,8 @@ describe("redact", () => {
       pasted: REDACTED,
       header: REDACTED,
       url: REDACTED,
+      slack: REDACTED,
+      discord: REDACTED,
       fine: "https://example.test/artifact-2.0.0.tgz",
     });
     expect(JSON.stringify(out)).not.toContain("BEGIN");

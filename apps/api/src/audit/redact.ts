@@ -16,6 +16,9 @@ const SECRET_VALUE: readonly RegExp[] = [
   /\bebb_[A-Za-z0-9]{8}_[A-Za-z0-9]{32}\b/,
   /\bBearer\s+\S{8,}/i,
   /[a-z][a-z0-9+.-]*:\/\/[^\s/@:]*:[^\s/@]+@/i,
+  // Incoming-webhook URLs carry their credential in the path: whoever has one can post to the channel.
+  /\bhooks\.slack\.com\/(services|workflows|triggers)\//i,
+  /\b(discord|discordapp)\.com\/api\/webhooks\//i,
 ];
 
 export function looksSecret(value: string): boolean {
