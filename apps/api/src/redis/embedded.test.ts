@@ -2,7 +2,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { freePort } from "@ebb/testkit";
+import { freePort, waitFor } from "@ebb/testkit";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { type EmbeddedRedis, startEmbeddedRedis } from "./embedded.js";
 import { pingRedis, withRedisProbe } from "./probe.js";
@@ -75,6 +75,37 @@ describe("startEmbeddedRedis", () => {
     const second = await start(port);
     expect(second.reused).toBe(false);
     expect(await withRedisProbe(second.url, (c) => c.get("ebb:probe"))).toBe("kept");
+  });
+
+  it("restarts its redis-server when it dies, says so, and keeps what the append-only file holds", async () => {
+    const port = await freePort(HOST);
+    const lines: string[] = [];
+    const redis = await start(port, { log: (l) => lines.push(l) });
+    await withRedisProbe(redis.url, async (c) => {
+      await c.set("ebb:probe", "kept");
+      // fsync now rather than within the second: the kill below must not race the append-only file
+      await c.call("BGREWRITEAOF");
+    });
+    await waitFor(
+      async () =>
+        (await withRedisProbe(redis.url, (c) => c.info("persistence"))).includes("aof_rewrite_in_progress:0"),
+      {
+        what: "the append-only file rewritten",
+      },
+    );
+    const pid = Number(
+      await withRedisProbe(redis.url, (c) => c.info("server")).then((i) => /process_id:(\d+)/.exec(i)?.[1]),
+    );
+    process.kill(pid, "SIGKILL");
+    await waitFor(() => lines.some((l) => /is back \(pid \d+\)/.test(l)), {
+      timeoutMs: 15_000,
+      what: "the restart",
+    });
+    expect(lines.join("\n")).toMatch(new RegExp(`pid ${pid}\\) exited \\(SIGKILL\\): restarting it`));
+    expect(await withRedisProbe(redis.url, (c) => c.get("ebb:probe"))).toBe("kept");
+    // and a stop is a stop: no restart after it
+    await redis.stop();
+    expect(await pingRedis(redis.url, { timeoutMs: 300 })).toBe(false);
   });
 
   it("says how to fix a missing redis-server", async () => {

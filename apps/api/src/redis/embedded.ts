@@ -65,12 +65,54 @@ export async function startEmbeddedRedis(options: EmbeddedRedisOptions): Promise
   }
   log(`embedded redis-server (pid ${child.pid}) listening on ${host}:${port}, files in ${dir}`);
   const release = await claimOwnership(url);
+  // Whatever ends it (OOM killer, a stray SHUTDOWN, kill), the queue must come back on its own: every
+  // rollout waits on it, and nobody watches a lab's terminal. The append-only file keeps the jobs; the
+  // reconciler re-creates what the last second lost.
+  let current = child;
+  let stopping = false;
+  const restart = async (): Promise<void> => {
+    for (let backoffMs = 500; !stopping; backoffMs = Math.min(backoffMs * 2, 15_000)) {
+      const next = spawnRedis(options.command ?? "redis-server", host, port, dir);
+      collectOutput(next);
+      try {
+        await waitUntilAnswering(next, url, options.startTimeoutMs ?? 10_000);
+      } catch (err) {
+        await stopChild(next);
+        log(
+          `embedded redis-server did not come back (${err instanceof Error ? err.message : String(err)}); ` +
+            `trying again in ${backoffMs} ms`,
+        );
+        await delay(backoffMs);
+        continue;
+      }
+      if (stopping) {
+        await stopChild(next);
+        return;
+      }
+      current = next;
+      watch(next);
+      await claimOwnership(url);
+      log(`embedded redis-server is back (pid ${next.pid}) on ${host}:${port}`);
+      return;
+    }
+  };
+  const watch = (c: ChildProcess) =>
+    c.once("exit", (code, signal) => {
+      if (stopping) return;
+      log(
+        `embedded redis-server (pid ${c.pid}) exited (${signal ?? `code ${code}`}): restarting it on ` +
+          `${host}:${port}; its append-only file in ${dir} keeps the queue`,
+      );
+      void restart();
+    });
+  watch(child);
   return {
     url,
     reused: false,
     stop: async () => {
+      stopping = true;
       await release();
-      await stopChild(child);
+      await stopChild(current);
     },
   };
 }
