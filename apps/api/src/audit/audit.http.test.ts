@@ -35,7 +35,7 @@ import { bootstrap, type RunningApp } from "../app/bootstrap.js";
 import { featureModules } from "../app/features.js";
 import { Access } from "../auth/access.js";
 import { parseConfig } from "../config/config.js";
-import { AuditService } from "./audit.service.js";
+import { AuditService, VERIFY_WALKS_PER_MINUTE } from "./audit.service.js";
 import { clientIpOf, noteAudit, outcomeOf } from "./audit-http.js";
 
 const HOST = "127.0.66.1";
@@ -587,5 +587,24 @@ describe("the audit API", () => {
       expect((await call(method, "/audit")).status, method).toBe(404);
       expect((await call(method, "/audit/1")).status, method).toBe(404);
     }
+  });
+
+  // Last in the file: it spends this process's walks for the minute.
+  it("verify: callers at once share one walk of the chain; a reader looping on it gets 429 with the wait", async () => {
+    const together = await Promise.all(
+      [1, 2, 3, 4, 5].map(() => call("GET", "/audit/verify", { token: readToken })),
+    );
+    expect(together.map((r) => r.status)).toEqual([200, 200, 200, 200, 200]);
+    let refused: { status: number; text: string } | undefined;
+    for (let i = 0; i < VERIFY_WALKS_PER_MINUTE + 1 && !refused; i++) {
+      const res = await call("GET", "/audit/verify", { token: readToken });
+      if (res.status !== 200) refused = res;
+    }
+    expect(refused?.status).toBe(429);
+    const body = JSON.parse(refused!.text) as {
+      error: { code: string; details: { retryAfterSeconds: number } };
+    };
+    expect(body.error.code).toBe("too_many_requests");
+    expect(body.error.details.retryAfterSeconds).toBeGreaterThan(0);
   });
 });

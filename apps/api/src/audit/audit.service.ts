@@ -6,7 +6,9 @@ import type {
   AuditPage,
   AuditVerifyResult,
 } from "@ebb/contracts";
+import { EbbError } from "@ebb/core";
 import { Inject, Injectable, Logger, type OnApplicationShutdown } from "@nestjs/common";
+import { RateLimiter } from "../common/rate-limit.js";
 import { DATABASE } from "../common/tokens.js";
 import type { Database, Db } from "../database/client.js";
 import {
@@ -27,6 +29,9 @@ const RETRY_DELAY_MS = 100;
  * The audit history for Nest code: append in a transaction of your own (`append(input, tx)`), or record
  * in the background after a response (`recordLater`). Queries for the controller.
  */
+/** Full walks of the audit chain a process starts in a minute (see AuditService.verify). */
+export const VERIFY_WALKS_PER_MINUTE = 12;
+
 @Injectable()
 export class AuditService implements OnApplicationShutdown {
   @Inject(DATABASE) private readonly db!: Database;
@@ -68,9 +73,36 @@ export class AuditService implements OnApplicationShutdown {
     return exportAuditEvents(this.db.prisma, filter);
   }
 
+  /**
+   * A full walk of the chain reads every row: a reader asking in a loop would keep the database busy.
+   * Callers that ask while a walk runs share it; at most VERIFY_WALKS_PER_MINUTE walks start a minute in
+   * this process, and the next caller gets 429 with the seconds to wait.
+   */
   verify(): Promise<AuditVerifyResult> {
-    return verifyAuditChain(this.db.prisma);
+    if (this.verifying) return this.verifying;
+    const wait = this.verifyWalks.check("verify", VERIFY_WALKS_PER_MINUTE);
+    if (wait !== undefined) {
+      const seconds = Math.max(1, Math.ceil(wait / 1000));
+      return Promise.reject(
+        new EbbError(
+          "too_many_requests",
+          `the audit chain was verified ${VERIFY_WALKS_PER_MINUTE} times in the last minute; try again in ${seconds} s`,
+          {
+            details: { retryAfterSeconds: seconds },
+          },
+        ),
+      );
+    }
+    this.verifyWalks.record("verify");
+    const walk = verifyAuditChain(this.db.prisma).finally(() => {
+      this.verifying = undefined;
+    });
+    this.verifying = walk;
+    return walk;
   }
+
+  private verifying: Promise<AuditVerifyResult> | undefined;
+  private readonly verifyWalks = new RateLimiter(60_000);
 
   /** The rollout's fleet, for events about a rollout whose request did not name it. */
   async fleetOfRollout(rolloutId: string): Promise<string | null> {

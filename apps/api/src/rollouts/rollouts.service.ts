@@ -12,6 +12,7 @@ import type { DriverRegistry, Engine } from "@ebb/engine";
 import { Inject, Injectable, Optional } from "@nestjs/common";
 import { checkApprover } from "../auth/four-eyes.js";
 import { type Principal, SYSTEM_PRINCIPAL } from "../auth/principal.js";
+import { RateLimiter } from "../common/rate-limit.js";
 import {
   CONFIG,
   DATABASE,
@@ -28,7 +29,6 @@ import { METRICS } from "../metrics/tokens.js";
 import { approveRollout } from "./approve-rollout.js";
 import { type CreateDeps, createAndStartRollout } from "./create-rollout.js";
 import { prepareRollout } from "./prepare-rollout.js";
-import { RateLimiter } from "./rate-limit.js";
 import { principalId, toCreateRolloutInput } from "./rollout-input.js";
 import { createdOf, detailOf, noticeOf, previewOf, summaryOf } from "./rollout-view.js";
 import { type RolloutListQuery, RolloutsRepository } from "./rollouts.repository.js";

@@ -1,7 +1,8 @@
 /**
  * A sliding window per key, in this process: enough to stop a runaway CI loop from creating hundreds of
- * rollouts (each leases targets and starts draining). Only what was really created counts, so a client
- * retrying with its Idempotency-Key is never limited. Several API processes each allow the limit.
+ * rollouts (each leases targets and starts draining), or a reader from walking the whole audit chain in a
+ * loop. For rollouts only what was really created counts, so a client retrying with its Idempotency-Key is
+ * never limited. Several API processes each allow the limit.
  */
 export class RateLimiter {
   private readonly hits = new Map<string, number[]>();
