@@ -316,3 +316,31 @@ describe("engine: after an outage of Ebb itself", () => {
     expect(h.state(ID).status).toBe("succeeded");
   });
 });
+
+describe("engine: approvals expire (#13 §1.6)", () => {
+  it("a rollout waiting for a second person past the TTL is aborted by the reconciler, and only then", async () => {
+    const h = new Harness(["vm1"], { approvalTtlMs: 3_600_000 });
+    h.addRollout();
+    h.store.rollouts.get(ID)!.approvalPending = true;
+    // not yet: an hour has not passed
+    h.clock.ms += 3_599_000;
+    await h.engine.reconcile();
+    expect(h.state(ID).status).toBe("pending");
+    // past it: aborted, saying why, and nothing of it runs
+    h.clock.ms += 2_000;
+    await h.engine.reconcile();
+    expect(h.state(ID).status).toBe("aborted");
+    expect(h.logs.join("\n")).toMatch(/approval expired.*nobody approved it within 1h/);
+    expect(h.state(ID).targets.vm1!.status).toBe("skipped");
+    expect(h.queue.pending()).toHaveLength(0);
+  });
+
+  it("without a TTL it waits for ever", async () => {
+    const h = new Harness(["vm1"]);
+    h.addRollout();
+    h.store.rollouts.get(ID)!.approvalPending = true;
+    h.clock.ms += 30 * 86_400_000;
+    await h.engine.reconcile();
+    expect(h.state(ID).status).toBe("pending");
+  });
+});

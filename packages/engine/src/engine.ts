@@ -26,6 +26,11 @@ export interface EngineDeps {
   log?: (line: string) => void;
   /** Metrics, traces: told what happened, after the fact (see observer.ts). */
   observers?: readonly EngineObserver[];
+  /**
+   * A rollout waiting for a second person's approval leases its targets: after this long without one, the
+   * reconciler aborts it and the fleet is free again. Undefined: it waits for ever.
+   */
+  approvalTtlMs?: number;
 }
 
 export interface RolloutNotice {
@@ -52,6 +57,7 @@ export class Engine {
   private readonly waits: WaitScheduler;
   private readonly stepDeps: StepJobDeps;
   private readonly observers: readonly EngineObserver[];
+  private readonly approvalTtlMs: number | undefined;
 
   constructor(deps: EngineDeps) {
     this.store = deps.store;
@@ -60,6 +66,7 @@ export class Engine {
     this.clock = deps.clock ?? systemClock;
     this.log = deps.log ?? (() => {});
     this.observers = deps.observers ?? [];
+    this.approvalTtlMs = deps.approvalTtlMs;
     this.applier = new EventApplier(this.store, this.observers, this.log);
     this.contexts = new ContextLoader(this.store, this.drivers, this.clock);
     this.waits = new WaitScheduler(this.queue, this.clock);
@@ -208,6 +215,7 @@ export class Engine {
       send: (id, event) => this.send(id, event),
       log: this.log,
       now: () => this.clock.now(),
+      ...(this.approvalTtlMs === undefined ? {} : { approvalTtlMs: this.approvalTtlMs }),
     });
     if (result.recreated > 0) notifyObservers(this.observers, "jobsRecreated", result.recreated, this.log);
     return result;

@@ -109,6 +109,8 @@ export interface RolloutStore {
   statics(rolloutId: string): Promise<RolloutStatics | undefined>;
   fleet(fleetId: string): Promise<FleetRecord | undefined>;
   targets(fleetId: string): Promise<TargetRecord[]>;
+  /** Rollouts still waiting for a second person's approval that were created before `beforeMs`. */
+  approvalsWaitingSince(beforeMs: number): Promise<string[]>;
   /** Rollouts the reconciler looks after (not finished; not waiting for a second person's approval). */
   activeRollouts(): Promise<{ id: string; status: string }[]>;
   /** The fencing token of every lease the rollout holds, by target name. */

@@ -1,5 +1,5 @@
 import { type JobName, type JobPayload, jobId } from "@ebb/contracts";
-import { type RolloutEvent, rollbackOutcome, type TargetRun } from "@ebb/core";
+import { formatDuration, type RolloutEvent, rollbackOutcome, type TargetRun } from "@ebb/core";
 import type { JobQueue, RolloutStore } from "./ports.js";
 
 type ExpectedJob = { [N in JobName]: { name: N; payload: JobPayload<N> } }[
@@ -18,8 +18,18 @@ export async function reconcile(deps: {
   send: (rolloutId: string, event: RolloutEvent) => Promise<unknown>;
   log: (line: string) => void;
   now: () => number;
+  approvalTtlMs?: number;
 }): Promise<{ rollouts: number; recreated: number }> {
   const { store, queue, log } = deps;
+  if (deps.approvalTtlMs !== undefined) {
+    for (const id of await store.approvalsWaitingSince(deps.now() - deps.approvalTtlMs)) {
+      const reason = `nobody approved it within ${formatDuration(deps.approvalTtlMs)}: its targets are released`;
+      log(`rollout ${id}: approval expired; aborting it (${reason})`);
+      await deps
+        .send(id, { type: "abort", by: "ebb", reason: `approval expired: ${reason}` })
+        .catch((err: unknown) => log(`abort ${id}: ${(err as Error).message}`));
+    }
+  }
   const rollouts = await store.activeRollouts();
   let recreated = 0;
   for (const { id, status } of rollouts) {

@@ -166,6 +166,12 @@ export class MemoryStore implements RolloutStore {
     return this.targetRecords.get(fleetId) ?? [];
   }
 
+  async approvalsWaitingSince(beforeMs: number) {
+    return [...this.rollouts.entries()]
+      .filter(([, r]) => r.approvalPending && r.state.status === "pending" && r.state.createdAt < beforeMs)
+      .map(([id]) => id);
+  }
+
   async activeRollouts() {
     return [...this.rollouts.entries()]
       .filter(([, r]) =>
@@ -406,7 +412,7 @@ export class Harness {
 
   constructor(
     readonly targets: string[] = ["vm1", "vm2"],
-    opts: { balancer?: FakeBalancer; followCommands?: boolean } = {},
+    opts: { balancer?: FakeBalancer; followCommands?: boolean; approvalTtlMs?: number } = {},
   ) {
     this.balancer = opts.balancer ?? new FakeBalancer(targets);
     this.onRun = (target, argv) => {
@@ -445,6 +451,7 @@ export class Harness {
       clock: this.clock,
       log: (line) => this.logs.push(line),
       observers: [recordingObserver(this.observed)],
+      ...(opts.approvalTtlMs === undefined ? {} : { approvalTtlMs: opts.approvalTtlMs }),
     });
     this.queue.engine = this.engine;
   }

@@ -30,6 +30,7 @@ describe("parseConfig", () => {
       migrate: true,
       limits: {
         approvalTargetThreshold: 20,
+        approvalTtlMs: 86_400_000,
         maxTargetsPerRollout: 1_000,
         rolloutsPerMinute: 30,
         maxBodyBytes: 512 * 1024,

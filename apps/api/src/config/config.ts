@@ -39,6 +39,8 @@ export interface EbbConfig {
   readonly migrate: boolean;
   readonly limits: {
     readonly approvalTargetThreshold: number;
+    /** A rollout waiting this long for a second person's approval is aborted and its targets released. */
+    readonly approvalTtlMs: number;
     readonly maxTargetsPerRollout: number;
     readonly rolloutsPerMinute: number;
     readonly maxBodyBytes: number;
@@ -145,6 +147,8 @@ const envSchema = z.object({
   EBB_COOKIE_SECURE: z.enum(["true", "false"], "must be true or false").default("false"),
   /** Rollouts of more targets than this need a second person's approval (protected fleets always do). */
   EBB_APPROVAL_TARGET_THRESHOLD: integer(1, 100_000).default(20),
+  /** A rollout waiting longer for a second person's approval is aborted: its leases must not hold a fleet for ever. */
+  EBB_APPROVAL_TTL_MS: integer(1_000, 30 * 86_400_000).default(86_400_000),
   /** The most targets one rollout may cover; a bigger fleet is rolled by several rollouts. */
   EBB_MAX_TARGETS_PER_ROLLOUT: integer(1, 100_000).default(1_000),
   /** Rollout creations per caller per minute; more get 429 with Retry-After. */
@@ -297,6 +301,7 @@ export function parseConfig(
     migrate: e.EBB_MIGRATE === "true",
     limits: {
       approvalTargetThreshold: e.EBB_APPROVAL_TARGET_THRESHOLD,
+      approvalTtlMs: e.EBB_APPROVAL_TTL_MS,
       maxTargetsPerRollout: e.EBB_MAX_TARGETS_PER_ROLLOUT,
       rolloutsPerMinute: e.EBB_ROLLOUT_RATE_LIMIT,
       maxBodyBytes: e.EBB_MAX_BODY_BYTES,

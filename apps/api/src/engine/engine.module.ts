@@ -57,6 +57,7 @@ export class EngineModule {
               drivers,
               log: (line) => console.log(`[engine] ${line}`),
               observers: observers ?? [],
+              approvalTtlMs: config.limits.approvalTtlMs,
             });
             engine.notices.on("notice", ({ rolloutId }) => changes.announce(rolloutId));
             return engine;

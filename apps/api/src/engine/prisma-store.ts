@@ -145,6 +145,19 @@ export class PrismaRolloutStore implements RolloutStore {
     });
   }
 
+  async approvalsWaitingSince(beforeMs: number): Promise<string[]> {
+    const rows = await this.prisma.rollout.findMany({
+      where: {
+        status: "pending",
+        requiresApproval: true,
+        approvedAt: null,
+        createdAt: { lt: new Date(beforeMs) },
+      },
+      select: { id: true },
+    });
+    return rows.map((r) => r.id);
+  }
+
   activeRollouts(): Promise<{ id: string; status: string }[]> {
     return this.prisma.rollout.findMany({
       where: {
