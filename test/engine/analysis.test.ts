@@ -49,9 +49,14 @@ describe("analysis between batches, from the targets' own counters", () => {
     // Then its first target fails the analysis, and the rollout stops there
     expect(done.status).toBe("failed");
     expect(done.failure).toMatchObject({ target: "vm1", step: "analysis", code: "analysis_failed" });
-    expect(done.failure!.message).toMatch(
-      /^analysis on vm1: 5xx ratio 3\d(\.\d)?% \(\d+ of \d+ requests\) above maxErrorRatio 5%/,
-    );
+    // 30% over the whole run; the check that trips may have seen, say, 3 of 11 (27.3%)
+    const ratio =
+      /^analysis on vm1: 5xx ratio (\d+(?:\.\d+)?)% \(\d+ of \d+ requests\) above maxErrorRatio 5%/.exec(
+        done.failure!.message,
+      );
+    expect(ratio, done.failure!.message).not.toBeNull();
+    expect(Number(ratio![1])).toBeGreaterThanOrEqual(20);
+    expect(Number(ratio![1])).toBeLessThanOrEqual(40);
     // and the other batches never started: vm2-vm4 still run the old release
     expect(await runningVersions(lab)).toEqual(["2.0.0+fail30", "1.0.0", "1.0.0", "1.0.0"]);
   });
