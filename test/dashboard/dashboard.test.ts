@@ -579,8 +579,10 @@ describe("the dashboard in a browser", () => {
           name: vm4.name,
           host: vm4.host,
           port: vm4.port,
-          executorConfig: (await ebb.prisma.target.findFirstOrThrow({ where: { name: vm4.name } }))
-            .executorConfig,
+          // The lab fleet's vm4 (how its commands reach the VM), not lab-pair's, which has no executor config
+          executorConfig: (
+            await ebb.prisma.target.findFirstOrThrow({ where: { name: vm4.name, fleet: { name: "lab" } } })
+          ).executorConfig,
         },
       ],
     });
