@@ -1,5 +1,6 @@
 import type { BalancerKind, BalancerTiming, ExecutorKind, LiveFleetFacts } from "./facts.js";
 import type { Finding } from "./findings.js";
+import type { WorkloadLint } from "./lint/workload-lint.js";
 import type { BalancerTargetState } from "./statuses.js";
 
 /**
@@ -89,6 +90,8 @@ export interface Balancer {
    * not have (errors naming it), a timing that contradicts the fleet's declaration (warnings).
    */
   preflight?(targets: readonly Target[]): Promise<Finding[]>;
+  /** `ebb lint`: findings over the live workload the fleet's targets run in (a pod platform's). */
+  lintWorkload?(): Promise<WorkloadLint>;
 }
 
 /** argv is executed without a shell; a script is run by `/bin/sh -c` (parameters only via env). */

@@ -17,7 +17,6 @@ export {
   VERSION_ANNOTATION,
 } from "./kubernetes/config.js";
 export { LazyKubernetesBalancer } from "./kubernetes/lazy.js";
-export type { WorkloadLint } from "./kubernetes/lint.js";
 export * from "./l4/index.js";
 export * from "./local/index.js";
 export { type BalancerMember, MemberBalancer } from "./members/member-balancer.js";

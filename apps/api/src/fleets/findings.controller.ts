@@ -1,6 +1,5 @@
 import { type FleetFindingsView, fleetFindingsSchema } from "@ebb/contracts";
 import { EbbError } from "@ebb/core";
-import { LazyKubernetesBalancer } from "@ebb/drivers";
 import type { DriverRegistry } from "@ebb/engine";
 import { Controller, Get, Inject, Param } from "@nestjs/common";
 import { ApiOkResponse, ApiOperation, ApiTags } from "@nestjs/swagger";
@@ -33,13 +32,13 @@ export class FindingsController {
     const fleet = await this.db.prisma.fleet.findUnique({ where: { name } });
     if (!fleet) throw new EbbError("not_found", `fleet "${name}" does not exist`);
     const balancer = this.drivers.balancer(fleet);
-    if (!(balancer instanceof LazyKubernetesBalancer))
+    if (!balancer.lintWorkload)
       throw new EbbError(
         "param_invalid",
         `fleet "${name}" is behind a ${fleet.balancer} balancer: findings read the workloads of kubernetes fleets`,
         { details: [{ field: "name", message: "not a kubernetes fleet" }] },
       );
-    const lint = await balancer.lint();
+    const lint = await balancer.lintWorkload();
     return { fleet: name, checkedAt: new Date().toISOString(), ...lint };
   }
 }

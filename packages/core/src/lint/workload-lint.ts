@@ -83,6 +83,14 @@ export interface LintPdb {
   spec?: { minAvailable?: CountOrPercent; maxUnavailable?: CountOrPercent; selector?: LintLabelSelector };
 }
 
+/** What `ebb lint` reports for one fleet's live workload. */
+export interface WorkloadLint {
+  workload: { kind: string; namespace: string; name: string };
+  findings: WorkloadFinding[];
+  /** Kinds that could not be read (RBAC, a cluster without that API): their rules did not run. */
+  unread: { kind: string; reason: string }[];
+}
+
 export interface WorkloadLintInput {
   /** How far the proxies in front may lag behind the EndpointSlices (real ms, the fleet's config). */
   propagationWindowMs: number;

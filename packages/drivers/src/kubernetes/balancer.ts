@@ -10,11 +10,12 @@ import {
   type TargetObservation,
   type TargetSnapshot,
   type TrafficSample,
+  type WorkloadLint,
 } from "@ebb/core";
 import type { KubernetesConfig, KubernetesConfigInput } from "./config.js";
 import { KubernetesFleet } from "./fleet.js";
 import type { KubeClients } from "./kube.js";
-import { lintFleetWorkload, type WorkloadLint } from "./lint.js";
+import { lintFleetWorkload } from "./lint.js";
 import { PodTrafficMeter, readMetrics } from "./metrics.js";
 import { type EndpointView, endpointOf, type PodFacts } from "./pods.js";
 
@@ -186,7 +187,7 @@ export class KubernetesBalancer implements Balancer {
   }
 
   /** `ebb lint`: the live workload, its pods, HPAs and PDBs against the termination rules (@ebb/core). */
-  lint(): Promise<WorkloadLint> {
+  lintWorkload(): Promise<WorkloadLint> {
     return lintFleetWorkload(this.fleet.workload);
   }
 

@@ -20,6 +20,6 @@ export {
 } from "./fleet.js";
 export { type KubeClients, loadKubeConfig, makeClients } from "./kube.js";
 export { LazyKubernetesBalancer } from "./lazy.js";
-export { lintFleetWorkload, type WorkloadLint } from "./lint.js";
+export { lintFleetWorkload } from "./lint.js";
 export { type MetricsReading, PodTrafficMeter, parseEnvoyStats, parseLabVmStatus } from "./metrics.js";
 export type { EndpointView, PodFacts } from "./pods.js";

@@ -9,11 +9,11 @@ import type {
   TargetObservation,
   TargetSnapshot,
   TrafficSample,
+  WorkloadLint,
 } from "@ebb/core";
 import type { KubernetesBalancer } from "./balancer.js";
 import { type KubernetesConfig, type KubernetesConfigInput, parseKubernetesConfig } from "./config.js";
 import type { KubernetesFleet } from "./fleet.js";
-import type { WorkloadLint } from "./lint.js";
 
 /**
  * A Kubernetes fleet's balancer that loads @kubernetes/client-node on first use. Importing the client costs a
@@ -104,7 +104,7 @@ export class LazyKubernetesBalancer implements Balancer {
   }
 
   /** `ebb lint` over the fleet's live workload (loads the client like every other call). */
-  async lint(): Promise<WorkloadLint> {
-    return (await this.load()).lint();
+  async lintWorkload(): Promise<WorkloadLint> {
+    return (await this.load()).lintWorkload();
   }
 }

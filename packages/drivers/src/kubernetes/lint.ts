@@ -1,4 +1,4 @@
-import { EbbError, type LintWorkload, lintWorkload, type WorkloadFinding } from "@ebb/core";
+import { EbbError, type LintWorkload, lintWorkload, type WorkloadLint } from "@ebb/core";
 import {
   AutoscalingV2Api,
   PolicyV1Api,
@@ -7,13 +7,6 @@ import {
 } from "@kubernetes/client-node";
 import type { FleetWorkload } from "./workload.js";
 import { selectorString } from "./workload.js";
-
-export interface WorkloadLint {
-  workload: { kind: string; namespace: string; name: string };
-  findings: WorkloadFinding[];
-  /** Kinds that could not be read (RBAC, a cluster without that API): their rules did not run. */
-  unread: { kind: string; reason: string }[];
-}
 
 /**
  * Reads the fleet's live objects (its StatefulSet or Deployment, the pods it selects, the namespace's HPAs and
