@@ -15,6 +15,7 @@ import type { EventApplier } from "./apply.js";
 import type { ContextLoader } from "./context-loader.js";
 import { type EngineObserver, notifyObservers } from "./observer.js";
 import type { ApplyOutcome, Clock, DriverRegistry, JobContext, JobResult } from "./ports.js";
+import type { EngineStats } from "./stats.js";
 import { verifyLaunched } from "./steps/exec.js";
 import { runStep, type StepOutcome } from "./steps/index.js";
 import type { WaitScheduler } from "./wait-scheduler.js";
@@ -28,6 +29,7 @@ export interface StepJobDeps {
   dispatch: (rolloutId: string, outcome: ApplyOutcome) => Promise<void>;
   log: (line: string) => void;
   observers: readonly EngineObserver[];
+  stats: EngineStats;
 }
 
 /**
@@ -49,6 +51,7 @@ export async function runStepJob(
     (run) => run.stepIndex === p.stepIndex && run.attempt === p.attempt && isStepInFlight(run.status),
   );
   if (!ctx?.planned) return { kind: "done" };
+  deps.stats.checks++;
   const { planned, run } = ctx;
   const stepRun = run.steps[p.stepIndex];
   // When this check was due: a first check at the step's start, a later one at the latest at the deadline.
@@ -133,8 +136,10 @@ export async function runStepJob(
     run.status === "waiting" &&
     JSON.stringify(outcome.observation) === JSON.stringify(stepRun?.observation) &&
     clock.now() < (run.deadline ?? Number.POSITIVE_INFINITY)
-  )
+  ) {
+    deps.stats.quietChecks++;
     return delay(outcome.recheckAtMs, undefined);
+  }
   let result: ApplyOutcome;
   try {
     const event = toEvent(outcome, p);
