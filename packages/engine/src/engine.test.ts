@@ -196,6 +196,29 @@ describe("engine: fencing, wake-ups, reconciler", () => {
     expect(h.state(ID).status).toBe("succeeded");
   });
 
+  it("the reconciler leaves alone a job whose step ended between its read of the state and of the queue", async () => {
+    const h = new Harness(["vm1"], { followCommands: false });
+    h.addRollout();
+    await h.engine.send(ID, { type: "start" });
+    await h.queue.runUntilIdle({ until: () => h.state(ID).targets.vm1!.status === "waiting" });
+    const [waitJob] = h.queue.pending("step.run");
+    const waitingAt = h.state(ID).targets.vm1!.stepIndex;
+    // The reconciler has read the state (vm1 waiting on await-unbound); before it asks the queue, the device
+    // fails vm1, the check commits the step's end and its job completes.
+    const state = h.queue.state.bind(h.queue);
+    h.queue.state = async (id) => {
+      if (id === waitJob!.id && h.state(ID).targets.vm1!.stepIndex === waitingAt) {
+        h.balancer.set("vm1", { state: "failed", bound: false });
+        waitJob!.runAt = h.clock.now();
+        await h.queue.runUntilIdle({ maxJobs: 1 });
+      }
+      return state(id);
+    };
+    expect(await h.engine.reconcile()).toEqual({ rollouts: 1, recreated: 0 });
+    expect(h.state(ID).targets.vm1!.stepIndex).toBe(waitingAt + 1);
+    expect(h.queue.jobs.get(waitJob!.id)?.state).toBe("completed");
+  });
+
   it("a queue that refuses jobs (Redis down) does not fail a committed transition; the reconciler adds the job", async () => {
     const h = new Harness(["vm1"]);
     h.addRollout();
