@@ -67,7 +67,8 @@ export class EventApplier {
   private async drain(rolloutId: string): Promise<void> {
     // The queue stays in the map while a transaction runs, so new events join the next batch.
     for (;;) {
-      await this.slots.acquire();
+      // A free slot is taken at once (no await): with slots to spare, a batch is what arrived so far.
+      if (!this.slots.tryAcquire()) await this.slots.acquire();
       const batch = this.pending.get(rolloutId)!.splice(0);
       if (batch.length === 0) {
         this.slots.release();
@@ -122,11 +123,14 @@ class Slots {
     this.free = size;
   }
 
+  tryAcquire(): boolean {
+    if (this.free === 0) return false;
+    this.free--;
+    return true;
+  }
+
   acquire(): Promise<void> {
-    if (this.free > 0) {
-      this.free--;
-      return Promise.resolve();
-    }
+    if (this.tryAcquire()) return Promise.resolve();
     return new Promise((resolve) => this.waiters.push(resolve));
   }
 
