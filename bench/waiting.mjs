@@ -441,6 +441,10 @@ try {
             targetsDrained: starts.length,
             minutes: round(drainMinutes, 3),
             targetsPerMinute: Math.round(starts.length / drainMinutes),
+            // What the workers spent per target drained: the capacity the device's pace does not show.
+            workerCpuMsPerTarget: Math.round(
+              (phases.draining.cpuSeconds * 1000) / Math.max(1, starts.length),
+            ),
           },
           exactlyOnce: {
             stepsFinished: finished.length,
