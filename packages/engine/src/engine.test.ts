@@ -183,6 +183,29 @@ describe("engine: fencing, wake-ups, reconciler", () => {
     expect(job.runAt).toBe(h.clock.now());
   });
 
+  it("counts its work: balancer events, wake-ups, checks, quiet checks, reconciler passes", async () => {
+    const balancer = new FakeBalancer(["vm1"]).withEvents();
+    const h = new Harness(["vm1"], { balancer, followCommands: false });
+    h.addRollout();
+    await h.engine.send(ID, { type: "start" });
+    await h.queue.runUntilIdle({ until: () => h.state(ID).targets.vm1!.status === "waiting" });
+    const job = h.queue.pending("step.run")[0]!;
+    // A poll that sees nothing new: a quiet check.
+    job.runAt = h.clock.now();
+    job.state = "waiting";
+    await h.queue.runUntilIdle({ maxJobs: 1 });
+    const before = { ...h.engine.stats };
+    balancer.set("vm1", { state: "failed", bound: false });
+    await h.queue.runUntilIdle({ maxJobs: 1 });
+    await h.engine.reconcile();
+    expect(before.quietChecks).toBe(1);
+    expect(h.engine.stats.balancerEvents - before.balancerEvents).toBe(1);
+    expect(h.engine.stats.wakeUps - before.wakeUps).toBe(1);
+    expect(h.engine.stats.checks - before.checks).toBe(1);
+    expect(h.engine.stats.quietChecks - before.quietChecks).toBe(0);
+    expect(h.engine.stats.reconciles - before.reconciles).toBe(1);
+  });
+
   it("the reconciler re-creates a lost job and the rollout completes", async () => {
     const h = new Harness(["vm1"]);
     h.addRollout();
