@@ -25,6 +25,7 @@ import "reflect-metadata";
 import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { bootstrap, DATABASE, featureModules, parseConfig } from "@ebb/api";
@@ -179,10 +180,20 @@ try {
     },
     { cwd: dir },
   );
-  await waitFor(async () => (await freePort("127.0.0.1").then(() => true)) && redis.exitCode === null, {
-    timeoutMs: 5_000,
-    what: "redis-server",
-  });
+  await waitFor(
+    () =>
+      new Promise((resolve) => {
+        if (redis.exitCode !== null) throw new Error(`redis-server exited (${redis.exitCode})`);
+        const socket = connect(redisPort, "127.0.0.1");
+        socket.once("data", (d) => {
+          socket.destroy();
+          resolve(d.toString().startsWith("+PONG"));
+        });
+        socket.once("connect", () => socket.write("PING\r\n"));
+        socket.once("error", () => resolve(false));
+      }),
+    { timeoutMs: 10_000, intervalMs: 50, what: "redis-server" },
+  );
   const ebb = await bootstrap(config, { modules: featureModules(config, process.env), logger: false });
   const { prisma } = ebb.app.get(DATABASE);
   const queue = new Queue("ebb-rollout", { connection: { host: "127.0.0.1", port: redisPort } });
