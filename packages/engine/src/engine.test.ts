@@ -206,6 +206,27 @@ describe("engine: fencing, wake-ups, reconciler", () => {
     expect(h.engine.stats.reconciles - before.reconciles).toBe(1);
   });
 
+  it("a poll that sees the stored observation again writes nothing, whatever order the store gives its keys", async () => {
+    const h = new Harness(["vm1"], { followCommands: false });
+    h.addRollout();
+    await h.engine.send(ID, { type: "start" });
+    await h.queue.runUntilIdle({ until: () => h.state(ID).targets.vm1!.status === "waiting" });
+    // PostgreSQL's jsonb hands the observation back with its keys reordered.
+    const run = h.state(ID).targets.vm1!;
+    const step = run.steps[run.stepIndex]!;
+    const stored = step.observation as Record<string, unknown>;
+    step.observation = Object.fromEntries(Object.entries(stored).reverse());
+    expect(JSON.stringify(step.observation)).not.toBe(JSON.stringify(stored));
+    const before = { transactions: h.store.transactions, quiet: h.engine.stats.quietChecks };
+    const job = h.queue.pending("step.run")[0]!;
+    job.runAt = h.clock.now();
+    job.state = "waiting";
+    await h.queue.runUntilIdle({ maxJobs: 1 });
+    expect(h.store.transactions).toBe(before.transactions);
+    expect(h.engine.stats.quietChecks).toBe(before.quiet + 1);
+    expect(h.queue.jobs.get(job.id)?.state).toBe("delayed");
+  });
+
   it("the reconciler re-creates a lost job and the rollout completes", async () => {
     const h = new Harness(["vm1"]);
     h.addRollout();
