@@ -10,7 +10,7 @@
 // backlog (jobs piling up in `waiting`) can be told from latency. Then the step overhead, from the device
 // failing a target to that target's next step starting, and the throughput (targets drained per minute).
 // Workers sharing the work must never double-act: the bench checks that every target finished each step
-// once and that no two step jobs of one target ever ran at the same time. JSON on stdout, progress on
+// once and that no two step jobs of one target's step ever ran at the same time. JSON on stdout, progress on
 // stderr.
 //
 //   BENCH_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/postgres npm run bench:waiting
@@ -397,14 +397,19 @@ try {
     await sampling;
 
     // Never double-acting: each target finished each step once (the timeline), and no two step.run jobs
-    // of one target overlapped in time, on one worker or across workers.
+    // of one target's step overlapped in time, on one worker or across workers.
     const finished = await prisma.$queryRaw`
       SELECT target, (data->>'stepIndex')::int AS step, count(*)::int AS n FROM rollout_events
       WHERE rollout_id = ANY(${ids}::uuid[]) AND type = 'step.finished' GROUP BY 1, 2`;
     const finishedTwice = finished.filter((r) => r.n !== 1).length;
     const allRuns = (await report(true)).flatMap((r, w) => r.runs.map((x) => [...x, w]));
     const byTarget = new Map();
-    for (const r of allRuns) byTarget.set(r[0], [...(byTarget.get(r[0]) ?? []), r]);
+    // Per target and step: the next step's job may start on another worker the moment this one's
+    // transition commits, while this job is still returning; only two jobs of one step at once act twice.
+    for (const r of allRuns) {
+      const key = `${r[0]}#${r[1]}`;
+      byTarget.set(key, [...(byTarget.get(key) ?? []), r]);
+    }
     let overlaps = 0;
     let crossWorker = 0;
     for (const runs of byTarget.values()) {
@@ -462,7 +467,7 @@ try {
             finishedMoreThanOnce: finishedTwice,
             stepJobs: allRuns.length,
             stepJobsPerWorker: perWorkerJobs,
-            overlappingChecksOfOneTarget: overlaps,
+            overlappingChecksOfOneStep: overlaps,
             ofWhichAcrossWorkers: crossWorker,
           },
           // Queue depth every 5 s (waiting/delayed/active): jobs piling up in `waiting` is a backlog.
