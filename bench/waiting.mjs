@@ -213,7 +213,8 @@ try {
     const args = (process.env.BENCH_WORKER_ARGS ?? "").split(" ").filter(Boolean);
     const child = spawn(process.execPath, [...args, path.join(root, "bench/waiting-worker.mjs")], {
       env: { ...process.env, BENCH_WORKER_ENV: JSON.stringify(env) },
-      stdio: ["ignore", "inherit", "inherit", "ipc"],
+      // Their log lines go to stderr with the progress: stdout is the JSON.
+      stdio: ["ignore", process.stderr, "inherit", "ipc"],
     });
     children.push(child);
     const ready = new Promise((resolve, reject) => {
