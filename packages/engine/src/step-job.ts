@@ -134,7 +134,7 @@ export async function runStepJob(
     lateByMs === undefined &&
     job.canDelay &&
     run.status === "waiting" &&
-    JSON.stringify(outcome.observation) === JSON.stringify(stepRun?.observation) &&
+    canonicalJson(outcome.observation) === canonicalJson(stepRun?.observation) &&
     clock.now() < (run.deadline ?? Number.POSITIVE_INFINITY)
   ) {
     deps.stats.quietChecks++;
@@ -194,6 +194,20 @@ export async function runStepJob(
   // The time the step itself asked for, if it did; else the machine's default poll (own.atMs).
   if (keepOwn) return delay(outcome.kind === "waiting" ? outcome.recheckAtMs : undefined, own.atMs);
   return { kind: "done" };
+}
+
+/**
+ * JSON with every object's keys in one order. The stored observation comes back from PostgreSQL's jsonb
+ * with its keys reordered (shorter first), so comparing plain JSON.stringify output saw a change at every
+ * poll: each of 1,000 waiting targets wrote a transaction every 30 s (a full core, and seconds of step
+ * overhead behind the queue of those transactions) where nothing had changed.
+ */
+export function canonicalJson(value: unknown): string | undefined {
+  return JSON.stringify(value, (_key, v: unknown) =>
+    v !== null && typeof v === "object" && !Array.isArray(v)
+      ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+      : v,
+  );
 }
 
 /** A reading that takes longer than this is skipped: the drain proof must never hold a step up. */
