@@ -60,6 +60,8 @@ const ADMIN_TOKEN = "bench-waiting-admin-token";
 const dir = await mkdtemp(path.join(tmpdir(), "ebb-bench-waiting-"));
 const log = (line) => process.stderr.write(`${line}\n`);
 const children = [];
+/** Drops the run's database, however far the run got (set once it exists). */
+let dropDatabase = async () => {};
 
 const RUNBOOK = `apiVersion: ebb/v1
 kind: Runbook
@@ -146,6 +148,10 @@ try {
   const dbName = `ebb_bench_waiting_${process.pid}_${Date.now().toString(36)}`;
   const adminDb = new pg.Client({ connectionString: DATABASE_URL });
   await adminDb.connect();
+  dropDatabase = async () => {
+    await adminDb.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`).catch(() => {});
+    await adminDb.end();
+  };
   await adminDb.query(`CREATE DATABASE ${dbName}`);
   const dbUrl = new URL(DATABASE_URL);
   dbUrl.pathname = `/${dbName}`;
@@ -501,10 +507,9 @@ try {
     );
     await queue.close();
     await ebb.close();
-    await adminDb.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`).catch(() => {});
-    await adminDb.end();
   }
 } finally {
+  await dropDatabase();
   for (const c of children) c.kill("SIGTERM");
   await rm(dir, { recursive: true, force: true });
 }
