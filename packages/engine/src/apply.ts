@@ -30,15 +30,26 @@ interface PendingEvent {
  * Events for one rollout that arrive while its transaction runs are applied together in the next one
  * (group commit): twenty targets of a batch seeing the device fail them within a few milliseconds cost
  * one transaction, not twenty queued on the row lock, each holding a pooled connection while it waits.
+ *
+ * At most `maxCommits` transactions run at once per process; a rollout waits for a slot before it takes
+ * its batch. Transactions that write the timeline serialize on the audit chain's lock anyway, so more at
+ * once only fills the connection pool with transactions waiting on each other, and every check's read
+ * (is this job still current?) queues behind them: with 1,000 targets changing within seconds, that
+ * queue was the step overhead (seconds at p50). Waiting here holds no connection, and the events that
+ * arrive meanwhile join the batch: the busier the database, the fewer and larger the transactions.
  */
 export class EventApplier {
   private readonly pending = new Map<string, PendingEvent[]>();
+  private readonly slots: Slots;
 
   constructor(
     private readonly store: RolloutStore,
     private readonly observers: readonly EngineObserver[] = [],
     private readonly log: (line: string) => void = () => {},
-  ) {}
+    maxCommits = DEFAULT_MAX_COMMITS,
+  ) {
+    this.slots = new Slots(maxCommits);
+  }
 
   apply(rolloutId: string, event: RolloutEvent, now: number, opts: ApplyOptions = {}): Promise<ApplyOutcome> {
     return new Promise((resolve, reject) => {
@@ -56,8 +67,11 @@ export class EventApplier {
   private async drain(rolloutId: string): Promise<void> {
     // The queue stays in the map while a transaction runs, so new events join the next batch.
     for (;;) {
+      // A free slot is taken at once (no await): with slots to spare, a batch is what arrived so far.
+      if (!this.slots.tryAcquire()) await this.slots.acquire();
       const batch = this.pending.get(rolloutId)!.splice(0);
       if (batch.length === 0) {
+        this.slots.release();
         this.pending.delete(rolloutId);
         return;
       }
@@ -83,6 +97,8 @@ export class EventApplier {
         if (err instanceof EbbError && err.code === "conflict")
           notifyObservers(this.observers, "leaseConflict", { rolloutId, ...leaseRef(err) }, this.log);
         outcomes = batch.map(() => err as Error);
+      } finally {
+        this.slots.release();
       }
       batch.forEach((p, i) => {
         const o = outcomes[i]!;
@@ -90,6 +106,38 @@ export class EventApplier {
         else p.resolve(o);
       });
     }
+  }
+}
+
+/** Below the database pool's ten connections: the rest stay free for reads. */
+const DEFAULT_MAX_COMMITS = 4;
+
+/** A counting semaphore, first come first served. */
+class Slots {
+  private free: number;
+  private readonly waiters: (() => void)[] = [];
+
+  constructor(size: number) {
+    if (!Number.isInteger(size) || size < 1)
+      throw new EbbError("internal", `maxCommits must be >= 1 (got ${size})`);
+    this.free = size;
+  }
+
+  tryAcquire(): boolean {
+    if (this.free === 0) return false;
+    this.free--;
+    return true;
+  }
+
+  acquire(): Promise<void> {
+    if (this.tryAcquire()) return Promise.resolve();
+    return new Promise((resolve) => this.waiters.push(resolve));
+  }
+
+  release(): void {
+    const next = this.waiters.shift();
+    if (next) next();
+    else this.free++;
   }
 }
 

@@ -183,6 +183,50 @@ describe("engine: fencing, wake-ups, reconciler", () => {
     expect(job.runAt).toBe(h.clock.now());
   });
 
+  it("counts its work: balancer events, wake-ups, checks, quiet checks, reconciler passes", async () => {
+    const balancer = new FakeBalancer(["vm1"]).withEvents();
+    const h = new Harness(["vm1"], { balancer, followCommands: false });
+    h.addRollout();
+    await h.engine.send(ID, { type: "start" });
+    await h.queue.runUntilIdle({ until: () => h.state(ID).targets.vm1!.status === "waiting" });
+    const job = h.queue.pending("step.run")[0]!;
+    // A poll that sees nothing new: a quiet check.
+    job.runAt = h.clock.now();
+    job.state = "waiting";
+    await h.queue.runUntilIdle({ maxJobs: 1 });
+    const before = { ...h.engine.stats };
+    balancer.set("vm1", { state: "failed", bound: false });
+    await h.queue.runUntilIdle({ maxJobs: 1 });
+    await h.engine.reconcile();
+    expect(before.quietChecks).toBe(1);
+    expect(h.engine.stats.balancerEvents - before.balancerEvents).toBe(1);
+    expect(h.engine.stats.wakeUps - before.wakeUps).toBe(1);
+    expect(h.engine.stats.checks - before.checks).toBe(1);
+    expect(h.engine.stats.quietChecks - before.quietChecks).toBe(0);
+    expect(h.engine.stats.reconciles - before.reconciles).toBe(1);
+  });
+
+  it("a poll that sees the stored observation again writes nothing, whatever order the store gives its keys", async () => {
+    const h = new Harness(["vm1"], { followCommands: false });
+    h.addRollout();
+    await h.engine.send(ID, { type: "start" });
+    await h.queue.runUntilIdle({ until: () => h.state(ID).targets.vm1!.status === "waiting" });
+    // PostgreSQL's jsonb hands the observation back with its keys reordered.
+    const run = h.state(ID).targets.vm1!;
+    const step = run.steps[run.stepIndex]!;
+    const stored = step.observation as Record<string, unknown>;
+    step.observation = Object.fromEntries(Object.entries(stored).reverse());
+    expect(JSON.stringify(step.observation)).not.toBe(JSON.stringify(stored));
+    const before = { transactions: h.store.transactions, quiet: h.engine.stats.quietChecks };
+    const job = h.queue.pending("step.run")[0]!;
+    job.runAt = h.clock.now();
+    job.state = "waiting";
+    await h.queue.runUntilIdle({ maxJobs: 1 });
+    expect(h.store.transactions).toBe(before.transactions);
+    expect(h.engine.stats.quietChecks).toBe(before.quiet + 1);
+    expect(h.queue.jobs.get(job.id)?.state).toBe("delayed");
+  });
+
   it("the reconciler re-creates a lost job and the rollout completes", async () => {
     const h = new Harness(["vm1"]);
     h.addRollout();
@@ -194,6 +238,29 @@ describe("engine: fencing, wake-ups, reconciler", () => {
     expect((await h.engine.reconcile()).recreated).toBe(0);
     await h.queue.runUntilIdle({ until: done(h) });
     expect(h.state(ID).status).toBe("succeeded");
+  });
+
+  it("the reconciler leaves alone a job whose step ended between its read of the state and of the queue", async () => {
+    const h = new Harness(["vm1"], { followCommands: false });
+    h.addRollout();
+    await h.engine.send(ID, { type: "start" });
+    await h.queue.runUntilIdle({ until: () => h.state(ID).targets.vm1!.status === "waiting" });
+    const [waitJob] = h.queue.pending("step.run");
+    const waitingAt = h.state(ID).targets.vm1!.stepIndex;
+    // The reconciler has read the state (vm1 waiting on await-unbound); before it asks the queue, the device
+    // fails vm1, the check commits the step's end and its job completes.
+    const state = h.queue.state.bind(h.queue);
+    h.queue.state = async (id) => {
+      if (id === waitJob!.id && h.state(ID).targets.vm1!.stepIndex === waitingAt) {
+        h.balancer.set("vm1", { state: "failed", bound: false });
+        waitJob!.runAt = h.clock.now();
+        await h.queue.runUntilIdle({ maxJobs: 1 });
+      }
+      return state(id);
+    };
+    expect(await h.engine.reconcile()).toEqual({ rollouts: 1, recreated: 0 });
+    expect(h.state(ID).targets.vm1!.stepIndex).toBe(waitingAt + 1);
+    expect(h.queue.jobs.get(waitJob!.id)?.state).toBe("completed");
   });
 
   it("a queue that refuses jobs (Redis down) does not fail a committed transition; the reconciler adds the job", async () => {

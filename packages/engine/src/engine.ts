@@ -15,6 +15,7 @@ import type {
 } from "./ports.js";
 import { reconcile } from "./reconciler.js";
 import { restoreTarget } from "./restore.js";
+import { type EngineStats, newEngineStats } from "./stats.js";
 import { runStepJob, type StepJobDeps } from "./step-job.js";
 import { WaitScheduler } from "./wait-scheduler.js";
 
@@ -47,6 +48,8 @@ const systemClock: Clock = { now: () => Date.now() };
  */
 export class Engine {
   readonly notices = new EventEmitter<{ notice: [RolloutNotice] }>();
+  /** What this engine has done since it started (bench/waiting prints it). */
+  readonly stats: EngineStats = newEngineStats();
   private readonly store: RolloutStore;
   private readonly queue: JobQueue;
   private readonly drivers: DriverRegistry;
@@ -69,7 +72,7 @@ export class Engine {
     this.approvalTtlMs = deps.approvalTtlMs;
     this.applier = new EventApplier(this.store, this.observers, this.log);
     this.contexts = new ContextLoader(this.store, this.drivers, this.clock);
-    this.waits = new WaitScheduler(this.queue, this.clock);
+    this.waits = new WaitScheduler(this.queue, this.clock, this.stats);
     this.stepDeps = {
       contexts: this.contexts,
       drivers: this.drivers,
@@ -79,6 +82,7 @@ export class Engine {
       dispatch: (id, outcome) => this.dispatch(id, outcome),
       log: this.log,
       observers: this.observers,
+      stats: this.stats,
     };
   }
 
@@ -217,6 +221,8 @@ export class Engine {
       now: () => this.clock.now(),
       ...(this.approvalTtlMs === undefined ? {} : { approvalTtlMs: this.approvalTtlMs }),
     });
+    this.stats.reconciles++;
+    this.stats.jobsRecreated += result.recreated;
     if (result.recreated > 0) notifyObservers(this.observers, "jobsRecreated", result.recreated, this.log);
     return result;
   }

@@ -7,4 +7,5 @@ export * from "./engine.js";
 export * from "./observer.js";
 export * from "./ports.js";
 export { expectedJob } from "./reconciler.js";
+export type { EngineStats } from "./stats.js";
 export type { StepContext, StepOutcome } from "./steps/index.js";

@@ -15,6 +15,7 @@ import type { EventApplier } from "./apply.js";
 import type { ContextLoader } from "./context-loader.js";
 import { type EngineObserver, notifyObservers } from "./observer.js";
 import type { ApplyOutcome, Clock, DriverRegistry, JobContext, JobResult } from "./ports.js";
+import type { EngineStats } from "./stats.js";
 import { verifyLaunched } from "./steps/exec.js";
 import { runStep, type StepOutcome } from "./steps/index.js";
 import type { WaitScheduler } from "./wait-scheduler.js";
@@ -28,6 +29,7 @@ export interface StepJobDeps {
   dispatch: (rolloutId: string, outcome: ApplyOutcome) => Promise<void>;
   log: (line: string) => void;
   observers: readonly EngineObserver[];
+  stats: EngineStats;
 }
 
 /**
@@ -49,6 +51,7 @@ export async function runStepJob(
     (run) => run.stepIndex === p.stepIndex && run.attempt === p.attempt && isStepInFlight(run.status),
   );
   if (!ctx?.planned) return { kind: "done" };
+  deps.stats.checks++;
   const { planned, run } = ctx;
   const stepRun = run.steps[p.stepIndex];
   // When this check was due: a first check at the step's start, a later one at the latest at the deadline.
@@ -131,10 +134,12 @@ export async function runStepJob(
     lateByMs === undefined &&
     job.canDelay &&
     run.status === "waiting" &&
-    JSON.stringify(outcome.observation) === JSON.stringify(stepRun?.observation) &&
+    canonicalJson(outcome.observation) === canonicalJson(stepRun?.observation) &&
     clock.now() < (run.deadline ?? Number.POSITIVE_INFINITY)
-  )
+  ) {
+    deps.stats.quietChecks++;
     return delay(outcome.recheckAtMs, undefined);
+  }
   let result: ApplyOutcome;
   try {
     const event = toEvent(outcome, p);
@@ -189,6 +194,20 @@ export async function runStepJob(
   // The time the step itself asked for, if it did; else the machine's default poll (own.atMs).
   if (keepOwn) return delay(outcome.kind === "waiting" ? outcome.recheckAtMs : undefined, own.atMs);
   return { kind: "done" };
+}
+
+/**
+ * JSON with every object's keys in one order. The stored observation comes back from PostgreSQL's jsonb
+ * with its keys reordered (shorter first), so comparing plain JSON.stringify output saw a change at every
+ * poll: each of 1,000 waiting targets wrote a transaction every 30 s (a full core, and seconds of step
+ * overhead behind the queue of those transactions) where nothing had changed.
+ */
+export function canonicalJson(value: unknown): string | undefined {
+  return JSON.stringify(value, (_key, v: unknown) =>
+    v !== null && typeof v === "object" && !Array.isArray(v)
+      ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+      : v,
+  );
 }
 
 /** A reading that takes longer than this is skipped: the drain proof must never hold a step up. */

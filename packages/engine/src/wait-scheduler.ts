@@ -1,5 +1,6 @@
 import type { Balancer, PlannedStep } from "@ebb/core";
 import type { Clock, JobQueue } from "./ports.js";
+import { type EngineStats, newEngineStats } from "./stats.js";
 
 /**
  * Waits whose condition is a change the balancer reports (the device's health events; a pod's or the
@@ -56,6 +57,7 @@ export class WaitScheduler {
   constructor(
     private readonly queue: JobQueue,
     private readonly clock: Clock,
+    private readonly stats: EngineStats = newEngineStats(),
   ) {}
 
   /** When the job should run again. */
@@ -95,12 +97,14 @@ export class WaitScheduler {
   }
 
   private promote(stream: Stream, changed: string): void {
+    this.stats.balancerEvents++;
     stream.changedAt.set(changed, this.clock.now());
     for (const jobs of stream.fleets.values()) {
       const targets = changed === "*" ? [...jobs.keys()] : jobs.has(changed) ? [changed] : [];
       for (const target of targets) {
         const id = jobs.get(target)!;
         jobs.delete(target);
+        this.stats.wakeUps++;
         // Not delayed any more (already running, or done): nothing to wake.
         void this.queue.promote(id).catch(() => {});
       }

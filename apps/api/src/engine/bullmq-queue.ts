@@ -19,9 +19,9 @@ export class BullmqJobQueue implements JobQueue {
   }
 
   async state(id: string): Promise<JobState> {
-    const job = await this.queue.getJob(id);
-    if (!job) return "missing";
-    const state = await job.getState();
+    // One script call, not a fetch of the whole job and then its state: the reconciler asks this for
+    // every waiting target on every pass. A job that does not exist is `unknown`, like one in no set.
+    const state = await this.queue.getJobState(id);
     switch (state) {
       case "waiting":
       case "active":

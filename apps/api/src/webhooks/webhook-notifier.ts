@@ -18,6 +18,7 @@ export interface DeliveryJobOptions {
 }
 
 const HOUR_S = 3600;
+const MAX_CACHED_ROLLOUTS = 2_000;
 
 /** BullMQ options of a delivery: its retries are BullMQ's own (attempts + exponential backoff). */
 export function deliveryJobOptions(deliveryId: string, opts: DeliveryJobOptions) {
@@ -38,6 +39,8 @@ export function deliveryJobOptions(deliveryId: string, opts: DeliveryJobOptions)
  * `id`).
  */
 export class WebhookNotifier implements RolloutNotifications {
+  private readonly fleets = new Map<string, string>();
+
   constructor(
     private readonly repository: WebhooksRepository,
     private readonly queue: Queue,
@@ -50,6 +53,20 @@ export class WebhookNotifier implements RolloutNotifications {
     const candidates = candidateWebhookEvents(notice);
     if (candidates.length === 0) return;
     await this.guard(rolloutId, (subject) => webhookOccurrences(notice, subject.state), candidates, atMs);
+  }
+
+  /**
+   * A rollout's fleet never changes: read once, not for every notice (a worker draining 1,000 targets sends
+   * a few notices per target, and each cost a query before any subscriber was even looked for).
+   */
+  private async fleetOf(rolloutId: string): Promise<string | undefined> {
+    const hit = this.fleets.get(rolloutId);
+    if (hit !== undefined) return hit;
+    const fleetId = await this.repository.fleetOfRollout(rolloutId);
+    if (fleetId === undefined) return undefined;
+    if (this.fleets.size >= MAX_CACHED_ROLLOUTS) this.fleets.delete(this.fleets.keys().next().value!);
+    this.fleets.set(rolloutId, fleetId);
+    return fleetId;
   }
 
   /** A rollout created pending a second person's approval. */
@@ -69,7 +86,7 @@ export class WebhookNotifier implements RolloutNotifications {
     try {
       // Most notices concern nobody: ask for subscribers before reading the rollout's state (a large
       // rollout's is a large JSON document, and every step's end is a candidate).
-      const fleetId = await this.repository.fleetOfRollout(rolloutId);
+      const fleetId = await this.fleetOf(rolloutId);
       if (fleetId === undefined) return;
       const hooks = await this.repository.subscribers(fleetId, candidates);
       if (hooks.length === 0) return;
