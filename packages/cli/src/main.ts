@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { type ParseArgsConfig, parseArgs } from "node:util";
 import type {
+  AuditHeadResponse,
   AuditPage,
   AuditVerifyResult,
   CreatedRolloutView,
@@ -61,8 +62,13 @@ const COMMANDS: Record<string, string> = {
     The runbooks, built-in and stored, with their latest version.`,
   lint: LINT_USAGE,
   audit: `ebb audit [--since 1h|ISO] [--until ISO] [--actor A] [--action A] [--fleet F] [--limit N] [--json]`,
-  "audit verify": `ebb audit verify [--json]
-    Checks the audit history's hash chain; exit 1 when it is broken.`,
+  "audit head": `ebb audit head [--json]
+    Prints the newest audit event as ID:HASH. Keep it outside Ebb (a ticket, CI output): a later
+    \`ebb audit verify --anchor ID:HASH\` proves that event is still there, unchanged, with every event
+    after it following it. Exit 1 while the history is empty.`,
+  "audit verify": `ebb audit verify [--anchor ID:HASH] [--json]
+    Checks the audit history's hash chain; exit 1 when it is broken. With --anchor (what \`ebb audit
+    head\` printed earlier), checks only from that event on, and fails when it was changed or cut off.`,
   "token create": `ebb token create --name N --scope read|deploy|admin [--expires-in-days D] [--json]
     Prints the new token once.`,
 };
@@ -168,6 +174,8 @@ async function dispatch(argv: readonly string[], io: Io): Promise<number> {
       return rolloutRollback(client(), rest, io);
     case "audit verify":
       return auditVerify(client(), rest, io);
+    case "audit head":
+      return auditHead(client(), rest, io);
     case "token create":
       return tokenCreate(client(), rest, io);
     default:
@@ -554,13 +562,32 @@ async function auditList(client: EbbClient, rest: readonly string[], io: Io): Pr
 }
 
 async function auditVerify(client: EbbClient, rest: readonly string[], io: Io): Promise<number> {
-  const { values } = args(rest, { json: { type: "boolean" } });
-  const result = await client.get<AuditVerifyResult>("/audit/verify");
+  const { values } = args(rest, { anchor: { type: "string" }, json: { type: "boolean" } });
+  const query = new URLSearchParams();
+  if (values.anchor !== undefined) {
+    const match = /^([1-9]\d{0,18}):([0-9a-f]{64})$/.exec(values.anchor.trim());
+    if (!match) throw new UsageError("--anchor: expected ID:HASH as `ebb audit head` prints it");
+    query.set("from", match[1]!);
+    query.set("anchor", match[2]!);
+  }
+  const result = await client.get<AuditVerifyResult>(`/audit/verify${query.size > 0 ? `?${query}` : ""}`);
   if (values.json) io.out(JSON.stringify(result));
-  else if (result.ok)
-    io.out(`audit chain intact: ${result.checked} event(s), head ${result.last?.hash ?? "-"}`);
-  else io.out(`audit chain BROKEN at event ${result.firstBroken?.id}: ${result.firstBroken?.message}`);
+  else if (result.ok) {
+    const from = result.anchor ? ` from anchor event ${result.anchor.id}` : "";
+    io.out(
+      `audit chain intact${from}: ${result.checked} event(s), head ${result.last ? `${result.last.id}:${result.last.hash}` : "-"}`,
+    );
+  } else io.out(`audit chain BROKEN at event ${result.firstBroken?.id}: ${result.firstBroken?.message}`);
   return result.ok ? EXIT.ok : EXIT.failed;
+}
+
+async function auditHead(client: EbbClient, rest: readonly string[], io: Io): Promise<number> {
+  const { values } = args(rest, { json: { type: "boolean" } });
+  const { head } = await client.get<AuditHeadResponse>("/audit/head");
+  if (values.json) io.out(JSON.stringify({ head }));
+  else if (head) io.out(`${head.id}:${head.hash}`);
+  else io.err("the audit history is empty: no head to record yet");
+  return head ? EXIT.ok : EXIT.failed;
 }
 
 async function tokenCreate(client: EbbClient, rest: readonly string[], io: Io): Promise<number> {

@@ -10,8 +10,14 @@ export const AUDIT_ACTOR_KINDS = ["user", "token", "system", "anonymous"] as con
 export const auditActorKindSchema = z.enum(AUDIT_ACTOR_KINDS);
 export type AuditActorKind = z.infer<typeof auditActorKindSchema>;
 
-/** denied: refused before it ran (401, 403, 429); failed: it ran, or tried to, and did not succeed. */
-export const AUDIT_OUTCOMES = ["succeeded", "failed", "denied"] as const;
+/**
+ * denied: refused before it ran (401, 403, 429); failed: it ran, or tried to, and did not succeed.
+ * started: an allowed mutating request about to run, committed before its handler touches anything; the
+ * request's outcome event (same `requestId`, `summary.intent` naming this one) follows its response. A
+ * `started` event with no outcome after it is a request whose process died on the way: its effect may
+ * have happened.
+ */
+export const AUDIT_OUTCOMES = ["succeeded", "failed", "denied", "started"] as const;
 export const auditOutcomeSchema = z.enum(AUDIT_OUTCOMES);
 export type AuditOutcome = z.infer<typeof auditOutcomeSchema>;
 
@@ -105,19 +111,72 @@ export type AuditPage = z.infer<typeof auditPageSchema>;
 /**
  * Why verify stopped at an event. hash_mismatch: the event's fields were changed after it was written;
  * prev_hash_mismatch: it does not follow the event before it (one was changed and re-hashed, or inserted);
- * gap: events before it are missing (deleted).
+ * gap: events before it are missing (deleted). With an anchor (a head recorded earlier): anchor_mismatch,
+ * the anchor's event is there but is not the one recorded; anchor_missing, the chain no longer reaches the
+ * anchor (its tail was cut off).
  */
-export const AUDIT_BREAK_REASONS = ["hash_mismatch", "prev_hash_mismatch", "gap"] as const;
+export const AUDIT_BREAK_REASONS = [
+  "hash_mismatch",
+  "prev_hash_mismatch",
+  "gap",
+  "anchor_mismatch",
+  "anchor_missing",
+] as const;
 export const auditBreakReasonSchema = z.enum(AUDIT_BREAK_REASONS);
 export type AuditBreakReason = z.infer<typeof auditBreakReasonSchema>;
+
+/** The newest event of the chain: record it elsewhere, then verify later chains against it. */
+export const auditHeadSchema = z.object({ id: eventId, hash: sha256Hex, at: timestamp });
+export type AuditHead = z.infer<typeof auditHeadSchema>;
+
+/** `GET /api/v1/audit/head`: null head while the history is empty. */
+export const auditHeadResponseSchema = z.object({ head: auditHeadSchema.nullable() });
+export type AuditHeadResponse = z.infer<typeof auditHeadResponseSchema>;
+
+/**
+ * `GET /api/v1/audit/verify` query. Without parameters the whole chain is walked from its first event.
+ * With `from` and `anchor` (an id and hash a head export gave): event `from` must still be there with that
+ * hash, and every event after it must follow it; only that tail is read.
+ */
+export const auditVerifyQuerySchema = z
+  .strictObject({
+    from: z
+      .string()
+      .regex(/^[1-9]\d{0,18}$/, "an event id: a positive integer")
+      .optional(),
+    anchor: z
+      .string()
+      .regex(/^[0-9a-f]{64}$/, "the event's hash: 64 lower-case hex digits")
+      .optional(),
+  })
+  .superRefine((q, ctx) => {
+    if (q.from !== undefined && q.anchor === undefined) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["anchor"],
+        message: "required with from: the hash of event from",
+      });
+    }
+    if (q.anchor !== undefined && q.from === undefined) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["from"],
+        message: "required with anchor: the id of the anchor's event",
+      });
+    }
+  });
+export type AuditVerifyQuery = z.infer<typeof auditVerifyQuerySchema>;
 
 /** `GET /api/v1/audit/verify`. */
 export const auditVerifySchema = z.object({
   ok: z.boolean(),
   /** Events examined: all of them when ok, up to and including the first broken one otherwise. */
   checked: z.number().int().min(0),
+  /** The anchor the walk started from (`from`/`anchor`), null for a walk from the first event. */
+  anchor: z.object({ id: eventId, hash: sha256Hex }).nullable(),
+  /** `at` is null when the event is not there at all (anchor_missing). */
   firstBroken: z
-    .object({ id: eventId, at: timestamp, reason: auditBreakReasonSchema, message: z.string() })
+    .object({ id: eventId, at: timestamp.nullable(), reason: auditBreakReasonSchema, message: z.string() })
     .nullable(),
   /**
    * The last event of an intact chain. Keep it somewhere else (a ticket, CI output): the chain cannot

@@ -1,17 +1,19 @@
 import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import type { AuditOutcome } from "@ebb/contracts";
+import { EbbError } from "@ebb/core";
 import {
   type CallHandler,
   type ExecutionContext,
   Inject,
   Injectable,
+  Logger,
   type NestInterceptor,
   type OnApplicationBootstrap,
   type OnApplicationShutdown,
   Optional,
 } from "@nestjs/common";
 import { ApplicationConfig, HttpAdapterHost } from "@nestjs/core";
-import { finalize, type Observable, tap } from "rxjs";
+import { defer, finalize, type Observable, switchMap, tap } from "rxjs";
 import { AuthService } from "../auth/auth.service.js";
 import type { AuthenticatedRequest, Principal } from "../auth/principal.js";
 import { clientAddressOf, type TrustProxy } from "../common/client-address.js";
@@ -48,6 +50,8 @@ interface RequestAudit {
   returned?: boolean;
   /** Set while the handler runs: resolves when it returned or threw. */
   settled?: Promise<void>;
+  /** The id of the request's `started` event, committed before the handler ran. */
+  intentId?: string;
 }
 
 const requests = new WeakMap<IncomingMessage, RequestAudit>();
@@ -66,38 +70,6 @@ export function noteAudit(req: IncomingMessage, note: AuditNote): void {
   const state = stateOf(req);
   const summary = { ...state.note.summary, ...note.summary };
   state.note = { ...state.note, ...note, ...(Object.keys(summary).length > 0 ? { summary } : {}) };
-}
-
-/**
- * Records what the handler returned (the created id, the resulting status) or the error code it threw.
- * Guards run before interceptors: a denied request never gets here, and the recorder does without.
- */
-@Injectable()
-export class AuditInterceptor implements NestInterceptor {
-  intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
-    if (context.getType() !== "http") return next.handle();
-    const req = context.switchToHttp().getRequest<IncomingMessage>();
-    if (!MUTATING_METHODS.has(req.method ?? "")) return next.handle();
-    const state = stateOf(req);
-    let settle = () => {};
-    state.settled = new Promise<void>((resolve) => {
-      settle = resolve;
-    });
-    return next.handle().pipe(
-      tap({
-        next: (value) => {
-          state.result = resultOf(value);
-        },
-        error: (err: unknown) => {
-          state.errorCode = mapError(err).code;
-        },
-        complete: () => {
-          state.returned = true;
-        },
-      }),
-      finalize(() => settle()),
-    );
-  }
 }
 
 /** Ids and statuses only: a response may carry a secret shown once (a new API token), never copied. */
@@ -122,13 +94,16 @@ function resultOf(value: unknown): RequestAudit["result"] {
 const ABANDONED_HANDLER_WAIT_MS = 30_000;
 
 /**
- * One audit event for every POST/PUT/PATCH/DELETE under the API prefix, once its response is over,
+ * One outcome event for every POST/PUT/PATCH/DELETE under the API prefix, once its response is over,
  * whatever answered it: a handler, the auth guard (401/403), validation (400), Express's JSON parser
- * (400/413), the 404 handler, the exception filter (5xx).
+ * (400/413), the 404 handler, the exception filter (5xx). A request that reached its handler also has the
+ * `started` event AuditInterceptor committed before the handler ran (`recordIntent`); the outcome event
+ * names it (`summary.intent`).
  *
  * It listens on the HTTP server itself, ahead of Express: the body parser runs before any Nest
- * middleware, and a request it rejects never reaches one. The event is written after the response, in
- * the background, so auditing never delays or fails an answer.
+ * middleware, and a request it rejects never reaches one. The outcome event is written after the
+ * response, in the background, so it never delays or fails an answer; what a crash can lose there is
+ * only the outcome, never the trace of a request that ran.
  */
 @Injectable()
 export class AuditHttpRecorder implements OnApplicationBootstrap, OnApplicationShutdown {
@@ -138,6 +113,7 @@ export class AuditHttpRecorder implements OnApplicationBootstrap, OnApplicationS
   @Inject(AUDIT_OPTIONS) private readonly options!: AuditOptions;
   // Optional: an app without the auth module (a test's) records every caller as anonymous.
   @Optional() @Inject(AuthService) private readonly auth?: AuthService;
+  private readonly logger = new Logger("audit");
   private server: Server | undefined;
   private prefix = "";
   private routes: KnownRoute[] = [];
@@ -169,19 +145,46 @@ export class AuditHttpRecorder implements OnApplicationBootstrap, OnApplicationS
     res.once("close", () => {
       const status = res.writableFinished ? res.statusCode : null;
       const durationMs = Date.now() - started;
-      this.audit.recordLater(() => this.describe(req, method, path, status, durationMs));
+      this.audit.recordLater(() => this.describe(req, method, path, { status, durationMs }));
     });
   };
+
+  /**
+   * Commits the `started` event of a request about to reach its handler (AuditInterceptor). Throws when it
+   * cannot: the handler must then not run.
+   */
+  async recordIntent(req: IncomingMessage): Promise<void> {
+    const method = req.method ?? "";
+    const path = pathOf(req.url ?? "/");
+    if (path === undefined || !underPrefix(path, this.prefix)) return;
+    let appended: { id: bigint };
+    try {
+      appended = await this.audit.append(await this.describe(req, method, path, "intent"));
+    } catch (err) {
+      this.logger.error(
+        `${method} ${path} refused: its audit event could not be written: ${err instanceof Error ? err.message : String(err)}`,
+      );
+      throw new EbbError(
+        "unavailable",
+        "the request was not run: its audit event could not be written; try again later",
+        { cause: err },
+      );
+    }
+    stateOf(req).intentId = appended.id.toString();
+  }
 
   private async describe(
     req: IncomingMessage,
     method: string,
     path: string,
-    status: number | null,
-    durationMs: number,
+    ending: { status: number | null; durationMs: number } | "intent",
   ): Promise<AuditEventInput> {
+    const intent = ending === "intent";
+    const status = intent ? null : ending.status;
     const state = stateOf(req);
-    if (status === null && state.settled) await settledOrTimeout(state.settled, ABANDONED_HANDLER_WAIT_MS);
+    if (!intent && status === null && state.settled) {
+      await settledOrTimeout(state.settled, ABANDONED_HANDLER_WAIT_MS);
+    }
     const relative = path.slice(this.prefix.length) || "/";
     const matched = (req as { route?: { path?: unknown } }).route?.path;
     const pattern =
@@ -191,7 +194,9 @@ export class AuditHttpRecorder implements OnApplicationBootstrap, OnApplicationS
     const route = describeRoute(method, pattern, relative);
     const body = (req as { body?: unknown }).body;
     const bodyFields = isPlainObject(body) ? body : undefined;
-    const { note, result, errorCode } = state;
+    // A `started` event knows only the request: what the handler returns or throws comes after it.
+    const { note } = state;
+    const { result, errorCode, intentId } = intent ? {} : state;
     const resourceId =
       note.resourceId ?? route.resourceId ?? (method === "POST" ? result?.id : undefined) ?? null;
     const resourceType = note.resourceType ?? route.resourceType;
@@ -215,13 +220,14 @@ export class AuditHttpRecorder implements OnApplicationBootstrap, OnApplicationS
         ...(query ? { query } : {}),
         ...(result ? { result } : {}),
         ...(errorCode ? { error: errorCode } : {}),
-        ...(status === null ? { aborted: true } : {}),
+        ...(!intent && status === null ? { aborted: true } : {}),
         // Not "credential": the redaction would hide the value under that key.
         ...(caller.invalidCredential ? { caller: "invalid credential" } : {}),
-        durationMs,
+        ...(intent ? {} : { durationMs: ending.durationMs }),
+        ...(intentId ? { intent: intentId } : {}),
         ...note.summary,
       },
-      outcome: outcomeOf(status, state),
+      outcome: intent ? "started" : outcomeOf(status, state),
       httpStatus: status,
       clientIp: clientIpOf(req, this.options.trustProxy ?? false),
       userAgent: headerOf(req, "user-agent"),
@@ -251,6 +257,51 @@ export class AuditHttpRecorder implements OnApplicationBootstrap, OnApplicationS
     return identified.kind === "invalid"
       ? { actor: ANONYMOUS_ACTOR, invalidCredential: true }
       : { actor: ANONYMOUS_ACTOR };
+  }
+}
+
+/**
+ * Commits the request's `started` event before its handler runs, then records what the handler returned
+ * (the created id, the resulting status) or the error code it threw, for the outcome event.
+ *
+ * Before, not with: the effects of the API's routes commit in a dozen places (rollouts, approvals, tokens,
+ * users, fleets, webhooks, holds, the engine's commands), and each would have to carry the event into its
+ * own transaction, while the outcome (status, created id) is only known after the handler. One event
+ * committed before any of them, here, covers every route at once, those added later included: a process
+ * that dies between the effect and the response leaves the `started` event without an outcome after it.
+ * If that event cannot be written the handler does not run (503): no effect without a trace.
+ *
+ * Guards run before interceptors: a denied request never gets here, has no effect, and gets only its
+ * outcome event.
+ */
+@Injectable()
+export class AuditInterceptor implements NestInterceptor {
+  @Inject(AuditHttpRecorder) private readonly recorder!: AuditHttpRecorder;
+
+  intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
+    if (context.getType() !== "http") return next.handle();
+    const req = context.switchToHttp().getRequest<IncomingMessage>();
+    if (!MUTATING_METHODS.has(req.method ?? "")) return next.handle();
+    const state = stateOf(req);
+    let settle = () => {};
+    state.settled = new Promise<void>((resolve) => {
+      settle = resolve;
+    });
+    return defer(() => this.recorder.recordIntent(req)).pipe(
+      switchMap(() => next.handle()),
+      tap({
+        next: (value) => {
+          state.result = resultOf(value);
+        },
+        error: (err: unknown) => {
+          state.errorCode = mapError(err).code;
+        },
+        complete: () => {
+          state.returned = true;
+        },
+      }),
+      finalize(() => settle()),
+    );
   }
 }
 

@@ -98,6 +98,7 @@ describe.each(testDatabases())("audit chain on $kind", (variant) => {
     expect(await verifyAuditChain(db.prisma)).toEqual({
       ok: true,
       checked: 3,
+      anchor: null,
       firstBroken: null,
       last: { id: "3", hash: more[1]?.hash },
     });
@@ -108,6 +109,7 @@ describe.each(testDatabases())("audit chain on $kind", (variant) => {
     expect(await verifyAuditChain(db.prisma)).toEqual({
       ok: true,
       checked: 0,
+      anchor: null,
       firstBroken: null,
       last: null,
     });

@@ -2,6 +2,7 @@ import type {
   AuditActorKind,
   AuditEventView,
   AuditFilter,
+  AuditHead,
   AuditListQuery,
   AuditOutcome,
   AuditPage,
@@ -240,17 +241,83 @@ export async function* exportAuditEvents(
   }
 }
 
+/** The newest event: its id and hash, to record outside Ebb and verify a later chain against. */
+export async function auditHead(db: Db): Promise<AuditHead | null> {
+  const row = await db.auditEvent.findFirst({
+    orderBy: { id: "desc" },
+    select: { id: true, hash: true, at: true },
+  });
+  return row ? { id: row.id.toString(), hash: row.hash, at: row.at.toISOString() } : null;
+}
+
+/** Where a walk starts: an event recorded earlier (a head export), by id and hash. */
+export interface AuditAnchor {
+  id: bigint;
+  hash: string;
+}
+
 /**
- * Walks the whole chain in id order, a page at a time, and stops at the first event that does not hold:
- * its id does not follow the one before (gap: deleted events), its prev_hash is not the hash before it,
- * or its hash is not the hash of its fields (changed after it was written).
+ * Walks the chain in id order, a page at a time, and stops at the first event that does not hold: its id
+ * does not follow the one before (gap: deleted events), its prev_hash is not the hash before it, or its
+ * hash is not the hash of its fields (changed after it was written).
+ *
+ * Without an anchor the walk starts at the first event. With one (a head exported earlier), the anchor's
+ * event must still be there, unchanged (its fields hash to the recorded hash), and the walk checks only
+ * what follows it: cheap enough to run often, and it catches what a walk from the start cannot, a tail
+ * cut off the end (the anchor's event is gone) or a chain rewritten and re-hashed up to its end (the
+ * anchor's event hashes to something else now).
  */
-export async function verifyAuditChain(db: Db, opts: { pageSize?: number } = {}): Promise<AuditVerifyResult> {
+export async function verifyAuditChain(
+  db: Db,
+  opts: { pageSize?: number; anchor?: AuditAnchor } = {},
+): Promise<AuditVerifyResult> {
   const pageSize = opts.pageSize ?? 1000;
+  const anchor = opts.anchor;
   let expectedId = 1n;
   let prevHash = GENESIS_HASH;
   let checked = 0;
   let last: AuditVerifyResult["last"] = null;
+  const anchorView = anchor ? { id: anchor.id.toString(), hash: anchor.hash } : null;
+  if (anchor) {
+    const row = await db.auditEvent.findUnique({ where: { id: anchor.id } });
+    if (!row) {
+      const head = await auditHead(db);
+      return {
+        ok: false,
+        checked,
+        anchor: anchorView,
+        firstBroken: {
+          id: anchor.id.toString(),
+          at: null,
+          reason: "anchor_missing",
+          message: `event ${anchor.id} (the anchor) is not there: the chain ${head ? `ends at event ${head.id}` : "is empty"}, so events from ${anchor.id} on were cut off or never written here`,
+        },
+        last: head ? { id: head.id, hash: head.hash } : null,
+      };
+    }
+    checked += 1;
+    const hash = chainHash(chainedFieldsOf(row));
+    if (row.hash !== anchor.hash || hash !== anchor.hash) {
+      return {
+        ok: false,
+        checked,
+        anchor: anchorView,
+        firstBroken: {
+          id: row.id.toString(),
+          at: row.at.toISOString(),
+          reason: "anchor_mismatch",
+          message:
+            row.hash === hash
+              ? `event ${row.id} hashes to ${hash.slice(0, 12)}…, the anchor says ${anchor.hash.slice(0, 12)}…: it is not the event that was recorded (the chain was rewritten and re-hashed, or the anchor belongs to another history)`
+              : `event ${row.id} (the anchor) was changed after it was written: its fields hash to ${hash.slice(0, 12)}…, the anchor says ${anchor.hash.slice(0, 12)}…`,
+        },
+        last: null,
+      };
+    }
+    expectedId = anchor.id + 1n;
+    prevHash = anchor.hash;
+    last = { id: row.id.toString(), hash: row.hash };
+  }
   for (;;) {
     const rows = await db.auditEvent.findMany({
       where: { id: { gte: expectedId } },
@@ -264,6 +331,7 @@ export async function verifyAuditChain(db: Db, opts: { pageSize?: number } = {})
         return {
           ok: false,
           checked,
+          anchor: anchorView,
           firstBroken: { id: row.id.toString(), at: row.at.toISOString(), ...broken },
           last,
         };
@@ -272,7 +340,7 @@ export async function verifyAuditChain(db: Db, opts: { pageSize?: number } = {})
       prevHash = row.hash;
       last = { id: row.id.toString(), hash: row.hash };
     }
-    if (rows.length < pageSize) return { ok: true, checked, firstBroken: null, last };
+    if (rows.length < pageSize) return { ok: true, checked, anchor: anchorView, firstBroken: null, last };
   }
 }
 

@@ -4,13 +4,17 @@ import { Readable } from "node:stream";
 import {
   type ApiErrorBody,
   type AuditFilter,
+  type AuditHeadResponse,
   type AuditListQuery,
   type AuditPage,
+  type AuditVerifyQuery,
   type AuditVerifyResult,
   auditEventSchema,
   auditFilterSchema,
+  auditHeadResponseSchema,
   auditListQuerySchema,
   auditPageSchema,
+  auditVerifyQuerySchema,
   auditVerifySchema,
 } from "@ebb/contracts";
 import { applyDecorators, Controller, Get, Inject, Logger, Query, StreamableFile } from "@nestjs/common";
@@ -101,11 +105,31 @@ export class AuditController {
     });
   }
 
-  /** Walks the whole chain and names the first event that does not hold. */
+  /**
+   * The newest event's id and hash. Record it outside Ebb (a ticket, CI output, another system): a later
+   * `verify?from=<id>&anchor=<hash>` then proves that event is still there, unchanged, and that everything
+   * after it follows it.
+   */
+  @Get("head")
+  @Access("read")
+  @ApiOkResponse({ schema: openApiSchema(auditHeadResponseSchema) })
+  async head(): Promise<AuditHeadResponse> {
+    return { head: await this.audit.head() };
+  }
+
+  /**
+   * Walks the chain and names the first event that does not hold: from the first event, or, with
+   * `from` and `anchor` (a head recorded earlier), from that event, which must still carry that hash.
+   */
   @Get("verify")
   @Access("read")
+  @queryParameters(auditVerifyQuerySchema)
   @ApiOkResponse({ schema: openApiSchema(auditVerifySchema) })
-  verify(): Promise<AuditVerifyResult> {
-    return this.audit.verify();
+  verify(@Query({ schema: auditVerifyQuerySchema }) query: AuditVerifyQuery): Promise<AuditVerifyResult> {
+    const anchor =
+      query.from !== undefined && query.anchor !== undefined
+        ? { id: BigInt(query.from), hash: query.anchor }
+        : undefined;
+    return this.audit.verify(anchor);
   }
 }

@@ -1,5 +1,6 @@
-// The HTTP side of the audit history on a real app (PGlite, embedded Redis, the real auth guard): one event
-// per mutating request whoever answered it, the read API (list, export, verify), redaction, failed writes.
+// The HTTP side of the audit history on a real app (PGlite, embedded Redis, the real auth guard): one outcome
+// event per mutating request whoever answered it, and a `started` event committed before the handler of
+// each allowed one; the read API (list, export, verify), redaction, failed writes.
 
 import { mkdtemp, rm } from "node:fs/promises";
 import type { IncomingMessage } from "node:http";
@@ -177,11 +178,11 @@ async function eventsOf(requestId: string): Promise<AuditEventView[]> {
   return items.filter((e) => e.requestId === requestId);
 }
 
-/** The one event of a request, once it is written (after the response: wait, with a deadline). */
+/** The one outcome event of a request, once it is written (after the response: wait, with a deadline). */
 async function eventOf(requestId: string): Promise<AuditEventView> {
   return waitFor(
     async () => {
-      const events = await eventsOf(requestId);
+      const events = (await eventsOf(requestId)).filter((e) => e.outcome !== "started");
       if (events.length > 1) throw new Error(`${events.length} events for request ${requestId}`);
       return events[0];
     },
@@ -361,6 +362,26 @@ describe("audit of HTTP requests", () => {
       fleet: "noted-fleet",
       summary: { extra: 1 },
     });
+    // A request that reached its handler has its `started` event too, committed before the handler ran
+    // (lower id), which its outcome names; one refused before (parser, guard, routing) has none.
+    for (const c of [created, invalid, conflict, crash, deleted, noted]) {
+      const started = (await eventsOf(c.requestId)).filter((e) => e.outcome === "started");
+      const outcome = await eventOf(c.requestId);
+      expect(started, c.requestId).toHaveLength(1);
+      expect(started[0], c.requestId).toMatchObject({ action: outcome.action, httpStatus: null });
+      expect(BigInt(started[0]!.id) < BigInt(outcome.id)).toBe(true);
+      expect(outcome.summary.intent).toBe(started[0]!.id);
+    }
+    expect((await eventsOf(created.requestId)).find((e) => e.outcome === "started")).toMatchObject({
+      ...admin,
+      resourceType: "audit-widget",
+      resourceId: null,
+      fleet: "edge",
+      summary: { route: "POST /audit-widgets", request: { name: "a", fleet: "edge" } },
+    });
+    for (const c of [malformed, tooLarge, forbidden, readOnly, anonymous, noRoute, noMethod]) {
+      expect((await eventsOf(c.requestId)).map((e) => e.outcome)).not.toContain("started");
+    }
     // Everything above is written; reads and paths outside the API are not audited.
     expect(await eventsOf(read.requestId)).toEqual([]);
     expect(await eventsOf(outside.requestId)).toEqual([]);
@@ -379,13 +400,14 @@ describe("audit of HTTP requests", () => {
     await waitFor(() => slow.started, { timeoutMs: 10_000, what: "the slow handler to start" });
     controller.abort();
     expect(await pending).toBeInstanceOf(Error);
-    // The server saw the client go (its write is under way), yet writes nothing before the handler ends.
+    // The server saw the client go (its write is under way), yet writes no outcome before the handler
+    // ends: only the `started` event committed before the handler ran is there.
     const audit = running.app.get(AuditService);
     await waitFor(() => audit.pendingWrites === 1, {
       timeoutMs: 10_000,
       what: "the server to see the client go",
     });
-    expect(await eventsOf(requestId)).toEqual([]);
+    expect((await eventsOf(requestId)).map((e) => e.outcome)).toEqual(["started"]);
     expect(audit.pendingWrites).toBe(1);
     slow.release();
     expect(await eventOf(requestId)).toMatchObject({
@@ -468,7 +490,7 @@ describe("audit of HTTP requests", () => {
     ]);
   });
 
-  it("a write that fails is retried, then logged with its (redacted) event and counted; the answer is unaffected", async () => {
+  it("a request whose started event cannot be written is not run (503); its outcome write is retried, then logged with its (redacted) event and counted", async () => {
     const audit = running.app.get(AuditService);
     await audit.idle();
     const failedBefore = audit.counters.failed;
@@ -476,7 +498,14 @@ describe("audit of HTTP requests", () => {
     let lost: Call;
     try {
       lost = await call("POST", "/audit-widgets", { body: { name: "lost", password: "never-logged-pw" } });
-      expect(lost.status).toBe(201);
+      // No effect without a trace: the handler never ran.
+      expect(lost.status).toBe(503);
+      expect(JSON.parse(lost.text)).toMatchObject({
+        error: {
+          code: "unavailable",
+          message: expect.stringMatching(/not run: its audit event could not be written/),
+        },
+      });
       await waitFor(() => audit.counters.failed > failedBefore, {
         timeoutMs: 10_000,
         what: "the audit write to give up",
@@ -489,6 +518,7 @@ describe("audit of HTTP requests", () => {
     );
     expect(line).toBeDefined();
     expect(line).toContain('"action":"audit-widget.create"');
+    expect(line).toContain('"httpStatus":503');
     expect(line).not.toContain("never-logged-pw");
     expect(await eventsOf(lost.requestId)).toEqual([]);
   });
@@ -518,13 +548,17 @@ describe("the audit API", () => {
     const byActor = auditPageSchema.parse(JSON.parse((await call("GET", "/audit?actor=deploy-token")).text));
     expect(byActor.items.map((e) => e.action)).toEqual(["audit-widget.delete"]);
     const byAction = auditPageSchema.parse(JSON.parse((await call("GET", "/audit?action=token.*")).text));
-    expect(byAction.items.map((e) => e.action).sort()).toEqual([
-      "token.create",
-      "token.create",
-      "token.revoke",
-    ]);
+    expect(
+      byAction.items
+        .filter((e) => e.outcome !== "started")
+        .map((e) => e.action)
+        .sort(),
+    ).toEqual(["token.create", "token.create", "token.revoke"]);
     const byFleet = auditPageSchema.parse(JSON.parse((await call("GET", "/audit?fleet=edge")).text));
-    expect(byFleet.items.map((e) => e.resourceId)).toEqual(["w-a"]);
+    expect(byFleet.items.map((e) => [e.outcome, e.resourceId])).toEqual([
+      ["succeeded", "w-a"],
+      ["started", null],
+    ]);
     expect(app).toBeDefined();
   });
 
@@ -577,7 +611,12 @@ describe("the audit API", () => {
       expect.arrayContaining(["actor", "action", "fleet", "outcome", "since", "until", "cursor", "limit"]),
     );
     expect(doc.paths["/api/v1/audit/export"]?.get).toBeDefined();
-    expect(doc.paths["/api/v1/audit/verify"]?.get).toBeDefined();
+    expect(doc.paths["/api/v1/audit/head"]?.get).toBeDefined();
+    const verify = doc.paths["/api/v1/audit/verify"]?.get;
+    expect(verify?.parameters?.filter((p) => p.in === "query").map((p) => p.name)).toEqual([
+      "from",
+      "anchor",
+    ]);
   });
 
   it("is read-only and needs a credential: a read token may read, no one may change it", async () => {

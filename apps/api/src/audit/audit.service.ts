@@ -2,6 +2,7 @@ import { setTimeout as delay } from "node:timers/promises";
 import type {
   AuditEventView,
   AuditFilter,
+  AuditHead,
   AuditListQuery,
   AuditPage,
   AuditVerifyResult,
@@ -13,8 +14,10 @@ import { DATABASE } from "../common/tokens.js";
 import type { Database, Db } from "../database/client.js";
 import {
   type AppendedAuditEvent,
+  type AuditAnchor,
   type AuditEventInput,
   appendAuditEvent,
+  auditHead,
   exportAuditEvents,
   listAuditEvents,
   prepareAuditEvent,
@@ -75,11 +78,14 @@ export class AuditService implements OnApplicationShutdown {
 
   /**
    * A full walk of the chain reads every row: a reader asking in a loop would keep the database busy.
-   * Callers that ask while a walk runs share it; at most VERIFY_WALKS_PER_MINUTE walks start a minute in
-   * this process, and the next caller gets 429 with the seconds to wait.
+   * Callers that ask for the same walk (same anchor, or none) while it runs share it; at most
+   * VERIFY_WALKS_PER_MINUTE walks, anchored or not, start a minute in this process, and the next caller
+   * gets 429 with the seconds to wait.
    */
-  verify(): Promise<AuditVerifyResult> {
-    if (this.verifying) return this.verifying;
+  verify(anchor?: AuditAnchor): Promise<AuditVerifyResult> {
+    const key = anchor ? `${anchor.id}:${anchor.hash}` : "";
+    const running = this.verifying.get(key);
+    if (running) return running;
     const wait = this.verifyWalks.check("verify", VERIFY_WALKS_PER_MINUTE);
     if (wait !== undefined) {
       const seconds = Math.max(1, Math.ceil(wait / 1000));
@@ -94,14 +100,20 @@ export class AuditService implements OnApplicationShutdown {
       );
     }
     this.verifyWalks.record("verify");
-    const walk = verifyAuditChain(this.db.prisma).finally(() => {
-      this.verifying = undefined;
+    const walk = verifyAuditChain(this.db.prisma, anchor ? { anchor } : {}).finally(() => {
+      this.verifying.delete(key);
     });
-    this.verifying = walk;
+    this.verifying.set(key, walk);
     return walk;
   }
 
-  private verifying: Promise<AuditVerifyResult> | undefined;
+  /** The newest event (id, hash, time), or null while the history is empty. */
+  head(): Promise<AuditHead | null> {
+    return auditHead(this.db.prisma);
+  }
+
+  /** Walks under way, by anchor ("" for a walk from the first event). */
+  private readonly verifying = new Map<string, Promise<AuditVerifyResult>>();
   private readonly verifyWalks = new RateLimiter(60_000);
 
   /** The rollout's fleet, for events about a rollout whose request did not name it. */

@@ -11,7 +11,7 @@ import { StatusBadge } from "../shell/StatusBadge";
 import { summaryLines } from "./summary";
 
 const PAGE = 50;
-const OUTCOMES = ["", "succeeded", "failed", "denied"] as const;
+const OUTCOMES = ["", "succeeded", "failed", "denied", "started"] as const;
 
 /** People's actions by default: a rollout's thousands of step transitions fold under the action behind them. */
 const SHOWS = [
