@@ -17,6 +17,16 @@ import {
   type ReplacementCheck,
   restore,
 } from "./replacement.js";
+import {
+  abortDeployment,
+  checkDeployment,
+  checkNewPodReady,
+  type DeploymentProblem,
+  prepareDeployment,
+  replacementPod,
+  retirePod,
+} from "./deployment.js";
+import { podFacts } from "./pods.js";
 import { setTemplateVersion } from "./template.js";
 import {
   checkEndpointRemoved,
@@ -76,8 +86,24 @@ export class KubernetesFleet {
     return this.workload.pods();
   }
 
-  pod(name: string): Promise<PodFacts | null> {
-    return this.workload.pod(name);
+  /**
+   * The pod of that name; in a Deployment fleet, once it is gone, the new pod that stands for it (a target
+   * keeps its name across the rollout, its pod does not).
+   */
+  async pod(name: string): Promise<PodFacts | null> {
+    const own = await this.workload.pod(name);
+    if (own || !this.isDeployment) return own;
+    const stand = await replacementPod(this.workload, name);
+    return stand ? podFacts(stand, this.config.gate) : null;
+  }
+
+  private get isDeployment(): boolean {
+    return this.config.workload.kind === "Deployment";
+  }
+
+  /** Why the fleet's Deployment cannot be driven safely now, with what to change (preflight). */
+  deploymentProblems(): Promise<DeploymentProblem[]> {
+    return checkDeployment(this.workload);
   }
 
   slices(): Promise<V1EndpointSlice[]> {
@@ -122,21 +148,25 @@ export class KubernetesFleet {
 
   /** k8s.deletePod: issues the delete of a drained pod with its grace period; never waits for it to go. */
   deletePod(name: string, opts: DeletePodOptions = {}): Promise<DeleteResult> {
+    if (this.isDeployment) return retirePod(this.workload, name, opts);
     return deletePod(this.workload, name, opts);
   }
 
   /** k8s.awaitReplacementReady, one check: the pod of that name at `version`, Ready and in the slices. */
   checkReplacementReady(name: string, version: string): Promise<ReplacementCheck> {
+    if (this.isDeployment) return checkNewPodReady(this.workload, name, version);
     return checkReplacementReady(this.workload, name, version);
   }
 
   /** An aborted drain: the pod (or its replacement) back in its Services; blocking, bounded by `timeoutMs`. */
-  restore(name: string, opts: WaitOptions): Promise<PodFacts> {
+  restore(name: string, opts: WaitOptions): Promise<PodFacts | null> {
+    if (this.isDeployment) return abortDeployment(this.workload, name, opts);
     return restore(this.workload, name, opts);
   }
 
   /** Deploy: the workload's pod template at the new version (OnDelete: nothing restarts). */
   setTemplateVersion(version: string): Promise<{ revision: string; changed: boolean }> {
+    if (this.isDeployment) return prepareDeployment(this.workload, version);
     return setTemplateVersion(this.workload, version);
   }
 

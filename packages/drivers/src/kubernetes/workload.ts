@@ -1,5 +1,6 @@
 import { EbbError } from "@ebb/core";
 import type {
+  V1Deployment,
   V1EndpointSlice,
   V1LabelSelector,
   V1Pod,
@@ -59,9 +60,25 @@ export class FleetWorkload {
     );
   }
 
+  /** The Deployment of a Deployment fleet (driven through its ReplicaSets: deployment.ts). */
+  async deployment(): Promise<V1Deployment> {
+    const { kind, name } = this.config.workload;
+    if (kind !== "Deployment") {
+      throw new EbbError("internal", `balancerConfig.workload.kind is ${kind}, not Deployment`);
+    }
+    return this.api(`read deployment ${this.ns}/${name}`, () =>
+      this.clients.apps.readNamespacedDeployment({ name, namespace: this.ns }),
+    );
+  }
+
+  /** Whichever workload the fleet names: its selector and pod template are all most callers read. */
+  async workloadObject(): Promise<V1StatefulSet | V1Deployment> {
+    return this.config.workload.kind === "Deployment" ? this.deployment() : this.statefulSet();
+  }
+
   /** The workload's pod selector, as a `labelSelector` string. */
   async podSelector(): Promise<string> {
-    return selectorString((await this.statefulSet()).spec?.selector);
+    return selectorString((await this.workloadObject()).spec?.selector);
   }
 
   async service(): Promise<V1Service> {
