@@ -5,8 +5,8 @@ import {
   K8S_REPLICASETS,
   type K8sObject,
   type K8sPod,
-  LoadGenerator,
   type LabClusterOptions,
+  LoadGenerator,
   registerLabDeploy,
 } from "@ebb/lab";
 import { waitFor } from "@ebb/testkit";
@@ -157,7 +157,9 @@ describe("an Ebb rollout of a Deployment", () => {
     await untilRollout(
       ebb!,
       id,
-      (v) => v.targets.filter((t) => t.status === "succeeded").length >= 1 && v.targets.some((t) => t.step === "await-quiet"),
+      (v) =>
+        v.targets.filter((t) => t.status === "succeeded").length >= 1 &&
+        v.targets.some((t) => t.step === "await-quiet"),
       "one pod done, another draining",
       60_000,
     );
@@ -221,7 +223,9 @@ describe("an Ebb rollout of a Deployment", () => {
       "/rollouts/preview",
       { fleet: "lab-deploy", version: "2.0.0", runbook: "k8s-pod-drain" },
     );
-    const messages = paused.body.findings.filter((f) => f.code === "workload_not_drivable").map((f) => f.message);
+    const messages = paused.body.findings
+      .filter((f) => f.code === "workload_not_drivable")
+      .map((f) => f.message);
     expect(messages.join("\n")).toMatch(/paused by someone else.*kubectl rollout resume/);
     expect(messages.join("\n")).not.toMatch(/Recreate/);
   }, 120_000);

@@ -11,7 +11,7 @@ import { VERSION_ANNOTATION } from "./config.js";
 import { mergePatch } from "./kube.js";
 import { type PodFacts, podFacts, withImageTag } from "./pods.js";
 import { setReadiness } from "./readiness.js";
-import type { DeleteResult, DeletePodOptions, ReplacementCheck } from "./replacement.js";
+import type { DeletePodOptions, DeleteResult, ReplacementCheck } from "./replacement.js";
 import { VERSION_TEXT_RE } from "./template.js";
 import { checkEndpointRemoved, type WaitOptions, waitUntil } from "./waits.js";
 import type { FleetWorkload } from "./workload.js";
@@ -102,7 +102,10 @@ function templateHash(template: V1PodTemplateSpec | undefined): string {
 
 const replicasOf = (rs: { spec?: { replicas?: number } } | undefined) => rs?.spec?.replicas ?? 0;
 
-function ownedBy(obj: { metadata?: { ownerReferences?: { uid: string; controller?: boolean }[] } }, uid?: string) {
+function ownedBy(
+  obj: { metadata?: { ownerReferences?: { uid: string; controller?: boolean }[] } },
+  uid?: string,
+) {
   return (obj.metadata?.ownerReferences ?? []).some((r) => r.controller && r.uid === uid);
 }
 
@@ -177,7 +180,10 @@ export interface DeploymentProblem {
 export function deploymentProblems(
   d: V1Deployment,
   rss: readonly V1ReplicaSet[],
-  hpas: readonly { metadata?: { name?: string }; spec?: { scaleTargetRef?: { kind?: string; name?: string }; minReplicas?: number; maxReplicas?: number } }[],
+  hpas: readonly {
+    metadata?: { name?: string };
+    spec?: { scaleTargetRef?: { kind?: string; name?: string }; minReplicas?: number; maxReplicas?: number };
+  }[],
   version?: string,
 ): DeploymentProblem[] {
   const name = d.metadata?.name ?? "";
@@ -256,11 +262,9 @@ export async function checkDeployment(w: FleetWorkload): Promise<DeploymentProbl
 }
 
 function refuse(problems: DeploymentProblem[]): never {
-  throw new EbbError(
-    "param_invalid",
-    problems.map((p) => `${p.why}. Fix: ${p.fix}`).join("; "),
-    { details: { reason: "deployment_not_drivable", problems } },
-  );
+  throw new EbbError("param_invalid", problems.map((p) => `${p.why}. Fix: ${p.fix}`).join("; "), {
+    details: { reason: "deployment_not_drivable", problems },
+  });
 }
 
 /**
@@ -274,9 +278,13 @@ export async function prepareDeployment(
   version: string,
 ): Promise<{ revision: string; changed: boolean }> {
   if (!VERSION_TEXT_RE.test(version)) {
-    throw new EbbError("param_invalid", `version ${JSON.stringify(version)}: letters, digits and . _ + - only`, {
-      details: [{ field: "version", message: "invalid" }],
-    });
+    throw new EbbError(
+      "param_invalid",
+      `version ${JSON.stringify(version)}: letters, digits and . _ + - only`,
+      {
+        details: [{ field: "version", message: "invalid" }],
+      },
+    );
   }
   const name = w.config.workload.name;
   let d = await w.deployment();
@@ -299,9 +307,13 @@ export async function prepareDeployment(
       ? d.spec?.template?.spec?.containers.find((c) => c.name === containerName)
       : undefined;
     if (containerName && !container) {
-      throw new EbbError("param_invalid", `balancerConfig.versionContainer: Deployment ${name} has no container ${containerName}`, {
-        details: [{ field: "balancerConfig.versionContainer", message: "no such container" }],
-      });
+      throw new EbbError(
+        "param_invalid",
+        `balancerConfig.versionContainer: Deployment ${name} has no container ${containerName}`,
+        {
+          details: [{ field: "balancerConfig.versionContainer", message: "no such container" }],
+        },
+      );
     }
     const template = structuredClone(d.spec?.template ?? {}) as V1PodTemplateSpec;
     template.metadata = {
@@ -356,14 +368,22 @@ export async function prepareDeployment(
   return { revision: newRS.metadata?.annotations?.[REVISION] ?? to, changed };
 }
 
-async function createReplicaSet(w: FleetWorkload, d: V1Deployment, rss: V1ReplicaSet[]): Promise<V1ReplicaSet> {
+async function createReplicaSet(
+  w: FleetWorkload,
+  d: V1Deployment,
+  rss: V1ReplicaSet[],
+): Promise<V1ReplicaSet> {
   const hash = templateHash(d.spec?.template);
   const name = `${d.metadata?.name}-${hash}`;
   const replicas = d.spec?.replicas ?? 1;
   const maxSurge = intOrPercent(d.spec?.strategy?.rollingUpdate?.maxSurge, replicas, true, "25%");
-  const revision = Math.max(0, ...rss.map((rs) => Number(rs.metadata?.annotations?.[REVISION] ?? 0) || 0)) + 1;
+  const revision =
+    Math.max(0, ...rss.map((rs) => Number(rs.metadata?.annotations?.[REVISION] ?? 0) || 0)) + 1;
   const template = structuredClone(d.spec?.template ?? {}) as V1PodTemplateSpec;
-  template.metadata = { ...template.metadata, labels: { ...template.metadata?.labels, [POD_TEMPLATE_HASH]: hash } };
+  template.metadata = {
+    ...template.metadata,
+    labels: { ...template.metadata?.labels, [POD_TEMPLATE_HASH]: hash },
+  };
   const body: V1ReplicaSet = {
     apiVersion: "apps/v1",
     kind: "ReplicaSet",
@@ -412,7 +432,7 @@ async function createReplicaSet(w: FleetWorkload, d: V1Deployment, rss: V1Replic
 async function mustRecord(w: FleetWorkload): Promise<{ d: V1Deployment; rec: DeploymentRolloutRecord }> {
   const d = await w.deployment();
   const rec = rolloutRecord(d);
-  if (!rec || !rec.to) {
+  if (!rec?.to) {
     throw new EbbError(
       "step_failed",
       `Deployment ${w.config.workload.name} has no Ebb rollout recorded (${ROLLOUT_ANNOTATION}): it finished or was aborted`,
@@ -445,7 +465,7 @@ export async function retirePod(
   const facts = podFacts(pod, w.config.gate);
   if (opts.uid !== undefined && facts.uid !== opts.uid)
     return { outcome: "replaced", uid: facts.uid, waitedMs: 0 };
-  const { d, rec } = await mustRecord(w);
+  const { rec } = await mustRecord(w);
   const oldRS = await readReplicaSet(w, rec.from);
   if (!ownedBy(pod, oldRS.metadata?.uid)) {
     // A pod of the new ReplicaSet (or of none): already at the version, nothing to retire.
@@ -489,7 +509,6 @@ export async function retirePod(
   await patchReplicaSet(w, rec.to, (rs) =>
     replicasOf(rs) >= wantNew ? null : { spec: { replicas: wantNew } },
   );
-  void d;
   return {
     outcome: "deleting",
     uid: facts.uid,
@@ -522,7 +541,8 @@ export async function checkNewPodReady(
   const rec = rolloutRecord(d);
   let pod = await replacementPod(w, name);
   if (!pod) {
-    if (!rec?.to) return { ready: false, reason: `no Ebb rollout recorded on Deployment ${w.config.workload.name}` };
+    if (!rec?.to)
+      return { ready: false, reason: `no Ebb rollout recorded on Deployment ${w.config.workload.name}` };
     const newRS = await readReplicaSet(w, rec.to);
     const free = (await listPods(w))
       .filter(
@@ -533,7 +553,8 @@ export async function checkNewPodReady(
       )
       .sort((a, b) => (a.metadata?.name ?? "").localeCompare(b.metadata?.name ?? ""));
     const candidate = free[0];
-    if (!candidate) return { ready: false, reason: `waiting for ReplicaSet ${rec.to} to create a pod for ${name}` };
+    if (!candidate)
+      return { ready: false, reason: `waiting for ReplicaSet ${rec.to} to create a pod for ${name}` };
     try {
       pod = await w.api(`claim pod ${w.ns}/${candidate.metadata?.name} for ${name}`, () =>
         w.clients.core.patchNamespacedPod(
@@ -559,16 +580,31 @@ export async function checkNewPodReady(
   const podName = pod.metadata?.name ?? "";
   let facts = podFacts(pod, w.config.gate);
   if (facts.version !== version)
-    return { ready: false, reason: `pod ${podName} runs version ${facts.version}, not ${version}`, pod: facts };
+    return {
+      ready: false,
+      reason: `pod ${podName} runs version ${facts.version}, not ${version}`,
+      pod: facts,
+    };
   if (facts.hasGate && facts.gate === null && facts.containersReady) {
     facts = (await setReadiness(w, podName, true)).pod;
   }
   if (facts.hasGate && facts.gate !== "True")
-    return { ready: false, reason: facts.gate === null ? `pod ${podName}: containers not ready yet` : `pod ${podName}: gate ${facts.gate}`, pod: facts };
+    return {
+      ready: false,
+      reason:
+        facts.gate === null
+          ? `pod ${podName}: containers not ready yet`
+          : `pod ${podName}: gate ${facts.gate}`,
+      pod: facts,
+    };
   if (!facts.ready) return { ready: false, reason: `pod ${podName} is not Ready yet`, pod: facts };
   const ep = await w.endpoint(podName);
   if (!ep.present || !ep.ready || ep.uid !== facts.uid)
-    return { ready: false, reason: `pod ${podName} is not ready in the EndpointSlices of ${w.config.service} yet`, pod: facts };
+    return {
+      ready: false,
+      reason: `pod ${podName} is not ready in the EndpointSlices of ${w.config.service} yet`,
+      pod: facts,
+    };
   if (rec) await finishIfComplete(w, rec);
   return { ready: true, reason: "ready", pod: facts };
 }
@@ -603,83 +639,108 @@ async function finishIfComplete(w: FleetWorkload, rec: DeploymentRolloutRecord):
  * ReplicaSet at 0 (history, as after any rollout); the target pods Ebb retired are gone (others run in
  * their place at the old version).
  */
-export async function abortDeployment(w: FleetWorkload, name: string, opts: WaitOptions): Promise<PodFacts | null> {
-  return waitUntil<PodFacts | null>(w, `Deployment ${w.config.workload.name} back on its old ReplicaSet`, opts.timeoutMs, async () => {
-    const d = await w.deployment();
-    const rec = rolloutRecord(d);
-    const poll = w.config.pollIntervalMs;
-    if (!rec) {
-      // Nothing Ebb holds (finished, never prepared, or another target's restore already finished it): the pod
-      // itself, if it is still there, back in service.
-      const pod = await w.readPod(name);
-      if (!pod || pod.metadata?.deletionTimestamp) return { done: null };
-      const facts = podFacts(pod, w.config.gate);
-      if (facts.hasGate ? facts.gate === "False" : await w.isOutOfService(facts))
-        return { done: (await setReadiness(w, name, true)).pod };
-      return { done: facts };
-    }
-    const oldRS = await readReplicaSet(w, rec.from);
-    const newRS = rec.to ? await readReplicaSet(w, rec.to) : undefined;
-    const pods = await listPods(w);
-    const oldPods = pods.filter((p) => ownedBy(p, oldRS.metadata?.uid) && !p.metadata?.deletionTimestamp);
-    for (const p of oldPods) {
-      const pn = p.metadata?.name ?? "";
-      if (p.metadata?.annotations?.[DELETION_COST_ANNOTATION] === RETIRED_COST) {
-        await w.api(`unmark pod ${w.ns}/${pn}`, () =>
-          w.clients.core.patchNamespacedPod(
-            {
-              name: pn,
-              namespace: w.ns,
-              body: { metadata: { annotations: { [DELETION_COST_ANNOTATION]: null, [RETIRED_ANNOTATION]: null } } },
-            },
-            mergePatch(),
-          ),
-        );
+export async function abortDeployment(
+  w: FleetWorkload,
+  name: string,
+  opts: WaitOptions,
+): Promise<PodFacts | null> {
+  return waitUntil<PodFacts | null>(
+    w,
+    `Deployment ${w.config.workload.name} back on its old ReplicaSet`,
+    opts.timeoutMs,
+    async () => {
+      const d = await w.deployment();
+      const rec = rolloutRecord(d);
+      const poll = w.config.pollIntervalMs;
+      if (!rec) {
+        // Nothing Ebb holds (finished, never prepared, or another target's restore already finished it): the pod
+        // itself, if it is still there, back in service.
+        const pod = await w.readPod(name);
+        if (!pod || pod.metadata?.deletionTimestamp) return { done: null };
+        const facts = podFacts(pod, w.config.gate);
+        if (facts.hasGate ? facts.gate === "False" : await w.isOutOfService(facts))
+          return { done: (await setReadiness(w, name, true)).pod };
+        return { done: facts };
       }
-      const f = podFacts(p, w.config.gate);
-      if (f.hasGate && (f.gate === "False" || (f.gate === null && f.containersReady))) await setReadiness(w, pn, true);
-    }
-    await patchReplicaSet(w, rec.from, (rs) =>
-      replicasOf(rs) === rec.replicas && retiredOf(rs).length === 0
-        ? null
-        : { metadata: { annotations: { [RETIRED_ANNOTATION]: null } }, spec: { replicas: rec.replicas } },
-    );
-    const slices = await w.slices();
-    const readyOld = oldPods.filter((p) => {
-      const f = podFacts(p, w.config.gate);
-      return f.ready && slices.some((s) => (s.endpoints ?? []).some((e) => e.targetRef?.uid === f.uid && e.conditions?.ready !== false));
-    });
-    if (readyOld.length < rec.replicas)
-      return { retryInMs: poll, why: `${readyOld.length}/${rec.replicas} pods of ${rec.from} ready in the EndpointSlices` };
-    if (newRS && replicasOf(newRS) > 0) {
-      const newPods = pods.filter((p) => ownedBy(p, newRS.metadata?.uid) && !p.metadata?.deletionTimestamp);
-      let pending = 0;
-      for (const p of newPods) {
+      const oldRS = await readReplicaSet(w, rec.from);
+      const newRS = rec.to ? await readReplicaSet(w, rec.to) : undefined;
+      const pods = await listPods(w);
+      const oldPods = pods.filter((p) => ownedBy(p, oldRS.metadata?.uid) && !p.metadata?.deletionTimestamp);
+      for (const p of oldPods) {
         const pn = p.metadata?.name ?? "";
+        if (p.metadata?.annotations?.[DELETION_COST_ANNOTATION] === RETIRED_COST) {
+          await w.api(`unmark pod ${w.ns}/${pn}`, () =>
+            w.clients.core.patchNamespacedPod(
+              {
+                name: pn,
+                namespace: w.ns,
+                body: {
+                  metadata: { annotations: { [DELETION_COST_ANNOTATION]: null, [RETIRED_ANNOTATION]: null } },
+                },
+              },
+              mergePatch(),
+            ),
+          );
+        }
         const f = podFacts(p, w.config.gate);
-        if (f.hasGate && f.gate !== "False") await setReadiness(w, pn, false);
-        if (!(await checkEndpointRemoved(w, pn)).propagated) pending++;
+        if (f.hasGate && (f.gate === "False" || (f.gate === null && f.containersReady)))
+          await setReadiness(w, pn, true);
       }
-      if (pending > 0) return { retryInMs: poll, why: `${pending} new pods still draining` };
-      await patchReplicaSet(w, rec.to, (rs) => (replicasOf(rs) === 0 ? null : { spec: { replicas: 0 } }));
-    }
-    const template = structuredClone(oldRS.spec?.template ?? {}) as V1PodTemplateSpec;
-    if (template.metadata?.labels) delete template.metadata.labels[POD_TEMPLATE_HASH];
-    const annotations = { ...d.metadata?.annotations };
-    delete annotations[ROLLOUT_ANNOTATION];
-    const dn = w.config.workload.name;
-    try {
-      await w.api(`resume deployment ${w.ns}/${dn} on ${rec.from}`, () =>
-        w.clients.apps.replaceNamespacedDeployment({
-          name: dn,
-          namespace: w.ns,
-          body: { ...d, metadata: { ...d.metadata, annotations }, spec: { ...d.spec!, paused: false, template } },
-        }),
+      await patchReplicaSet(w, rec.from, (rs) =>
+        replicasOf(rs) === rec.replicas && retiredOf(rs).length === 0
+          ? null
+          : { metadata: { annotations: { [RETIRED_ANNOTATION]: null } }, spec: { replicas: rec.replicas } },
       );
-    } catch (err) {
-      if (err instanceof EbbError && err.code === "conflict") return { retryInMs: poll, why: "deployment changed; again" };
-      throw err;
-    }
-    return { done: podFacts(readyOld[0]!, w.config.gate) };
-  });
+      const slices = await w.slices();
+      const readyOld = oldPods.filter((p) => {
+        const f = podFacts(p, w.config.gate);
+        return (
+          f.ready &&
+          slices.some((s) =>
+            (s.endpoints ?? []).some((e) => e.targetRef?.uid === f.uid && e.conditions?.ready !== false),
+          )
+        );
+      });
+      if (readyOld.length < rec.replicas)
+        return {
+          retryInMs: poll,
+          why: `${readyOld.length}/${rec.replicas} pods of ${rec.from} ready in the EndpointSlices`,
+        };
+      if (newRS && replicasOf(newRS) > 0) {
+        const newPods = pods.filter((p) => ownedBy(p, newRS.metadata?.uid) && !p.metadata?.deletionTimestamp);
+        let pending = 0;
+        for (const p of newPods) {
+          const pn = p.metadata?.name ?? "";
+          const f = podFacts(p, w.config.gate);
+          if (f.hasGate && f.gate !== "False") await setReadiness(w, pn, false);
+          if (!(await checkEndpointRemoved(w, pn)).propagated) pending++;
+        }
+        if (pending > 0) return { retryInMs: poll, why: `${pending} new pods still draining` };
+        await patchReplicaSet(w, rec.to, (rs) => (replicasOf(rs) === 0 ? null : { spec: { replicas: 0 } }));
+      }
+      const template = structuredClone(oldRS.spec?.template ?? {}) as V1PodTemplateSpec;
+      if (template.metadata?.labels) delete template.metadata.labels[POD_TEMPLATE_HASH];
+      const annotations = { ...d.metadata?.annotations };
+      delete annotations[ROLLOUT_ANNOTATION];
+      const dn = w.config.workload.name;
+      try {
+        await w.api(`resume deployment ${w.ns}/${dn} on ${rec.from}`, () =>
+          w.clients.apps.replaceNamespacedDeployment({
+            name: dn,
+            namespace: w.ns,
+            body: {
+              ...d,
+              metadata: { ...d.metadata, annotations },
+              spec: { ...d.spec!, paused: false, template },
+            },
+          }),
+        );
+      } catch (err) {
+        if (err instanceof EbbError && err.code === "conflict")
+          return { retryInMs: poll, why: "deployment changed; again" };
+        throw err;
+      }
+      return { done: podFacts(readyOld[0]!, w.config.gate) };
+    },
+  );
 }

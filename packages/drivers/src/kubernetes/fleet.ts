@@ -5,8 +5,18 @@ import {
   type KubernetesConfigInput,
   parseKubernetesConfig,
 } from "./config.js";
+import {
+  abortDeployment,
+  checkDeployment,
+  checkNewPodReady,
+  type DeploymentProblem,
+  prepareDeployment,
+  replacementPod,
+  retirePod,
+} from "./deployment.js";
 import { type KubeClients, loadKubeConfig, makeClients } from "./kube.js";
 import type { EndpointView, PodFacts } from "./pods.js";
+import { podFacts } from "./pods.js";
 import { type ReadinessResult, setReadiness } from "./readiness.js";
 import {
   checkPodGone,
@@ -17,16 +27,6 @@ import {
   type ReplacementCheck,
   restore,
 } from "./replacement.js";
-import {
-  abortDeployment,
-  checkDeployment,
-  checkNewPodReady,
-  type DeploymentProblem,
-  prepareDeployment,
-  replacementPod,
-  retirePod,
-} from "./deployment.js";
-import { podFacts } from "./pods.js";
 import { setTemplateVersion } from "./template.js";
 import {
   checkEndpointRemoved,
@@ -47,7 +47,8 @@ export type {
 };
 
 /**
- * The Kubernetes side of a fleet: a workload (StatefulSet) and the Service in front of it, in a namespace.
+ * The Kubernetes side of a fleet: a workload (a StatefulSet with OnDelete, or a Deployment driven through its
+ * ReplicaSets: deployment.ts) and the Service in front of it, in a namespace.
  * One method per k8s.* step, each a check that returns at once (a waiting step re-checks it on the next
  * change); every change is read back before it counts. All state it decides on lives in the cluster
  * (conditions, annotations, uids), so a worker that resumes a step after a crash decides the same way.
@@ -72,7 +73,7 @@ export class KubernetesFleet {
     );
   }
 
-  /** The StatefulSet; a Deployment fleet is refused here (see README: why StatefulSets). */
+  /** The StatefulSet of a StatefulSet fleet. */
   statefulSet(): Promise<V1StatefulSet> {
     return this.workload.statefulSet();
   }

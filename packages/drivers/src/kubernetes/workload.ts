@@ -45,15 +45,13 @@ export class FleetWorkload {
     return call(what, this.config.requestTimeoutMs, fn);
   }
 
-  /** The StatefulSet; a Deployment fleet is refused here (see README: why StatefulSets). */
+  /** The StatefulSet of a StatefulSet fleet (a Deployment fleet has none: see deployment()). */
   async statefulSet(): Promise<V1StatefulSet> {
     const { kind, name } = this.config.workload;
     if (kind !== "StatefulSet") {
-      throw new EbbError(
-        "param_invalid",
-        `balancerConfig.workload.kind: ${kind} is not driven yet; use a StatefulSet with updateStrategy OnDelete (see packages/drivers/src/kubernetes/README.md)`,
-        { details: [{ field: "balancerConfig.workload.kind", message: "unsupported" }] },
-      );
+      throw new EbbError("param_invalid", `balancerConfig.workload.kind: ${kind} has no StatefulSet`, {
+        details: [{ field: "balancerConfig.workload.kind", message: "unsupported" }],
+      });
     }
     return this.api(`read statefulset ${this.ns}/${name}`, () =>
       this.clients.apps.readNamespacedStatefulSet({ name, namespace: this.ns }),
