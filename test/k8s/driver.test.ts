@@ -210,7 +210,7 @@ describe("the Kubernetes driver against the lab's cluster (readiness gate)", () 
     const old = (await fleet.pod("web-2"))!.uid;
     await fleet.setReadiness("web-2", false);
     await fleet.deletePod("web-2", { wait: false });
-    const replaced = await fleet.restore("web-2", { timeoutMs: 15_000 });
+    const replaced = (await fleet.restore("web-2", { timeoutMs: 15_000 }))!;
     expect(replaced.uid).not.toBe(old);
     expect(replaced).toMatchObject({ ready: true, gate: "True" });
     expect((await fleet.endpoint("web-2")).uid).toBe(replaced.uid);
