@@ -99,8 +99,8 @@ export function registerLabPods(
 
 /**
  * Registers the lab's Deployment as the `lab-deploy` fleet: its pods behind their Service, with the pods
- * there at start as targets. Ebb does not drive Deployments yet (the driver refuses them); the fleet is where
- * the drain hooks report the terminations they held (`/api/v1/fleets/lab-deploy/terminations`).
+ * there at start as targets (Ebb rolls it through its ReplicaSets: docs/kubernetes.md), and where the drain
+ * hooks report the terminations they held (`/api/v1/fleets/lab-deploy/terminations`).
  */
 export function registerLabDeploy(prisma: Database["prisma"], cluster: LabCluster): Promise<string> {
   const dep = cluster.deployment;

@@ -38,6 +38,8 @@ export const FINDING_CODES = [
   "readiness_gate_missing",
   "sidecar_without_prestop",
   "step_balancer_mismatch",
+  // a Deployment whose strategy or state Ebb cannot drive safely (Recreate, paused, mid-rollout, an HPA)
+  "workload_not_drivable",
 ] as const;
 export type FindingCode = (typeof FINDING_CODES)[number];
 

@@ -294,6 +294,8 @@ export async function startLabCluster(opts: LabClusterOptions): Promise<LabClust
           shutdownBudgetSeconds: dep.shutdownBudgetSeconds ?? 10,
           maxSurge: dep.maxSurge ?? 1,
           maxUnavailable: dep.maxUnavailable ?? 0,
+          // Ebb's gate, set True on new pods by the lab's gate controller (when it runs).
+          readinessGate: opts.gateController !== false,
           ...(dep.ebb ? { ebb: dep.ebb } : {}),
         }),
       );

@@ -1,5 +1,6 @@
 import { fileURLToPath } from "node:url";
 import { nthHost } from "../world.js";
+import { EBB_GATE } from "./cluster.js";
 import type { LabImage } from "./container-process.js";
 import {
   DRAIN_BUDGET_ANNOTATION,
@@ -42,6 +43,8 @@ export interface DemoDeploymentSpec {
   shutdownBudgetSeconds: number;
   maxSurge: number | string;
   maxUnavailable: number | string;
+  /** Ebb's readiness gate in the template (so Ebb can take a pod out without stopping it); default true. */
+  readinessGate?: boolean;
   /** Where the hook reports, when Ebb runs. */
   ebb?: { url: string; fleet: string; tokenFile: string };
 }
@@ -111,6 +114,7 @@ export function demoDeployment(o: DemoDeploymentSpec): Record<string, unknown> {
           },
         },
         spec: {
+          ...(o.readinessGate === false ? {} : { readinessGates: [{ conditionType: EBB_GATE }] }),
           terminationGracePeriodSeconds: o.terminationGracePeriodSeconds,
           ...(o.drainHook ? { serviceAccountName: DRAIN_HOOK_ACCOUNT, initContainers: [hook] } : {}),
           containers: [

@@ -4,6 +4,8 @@ import {
   type BalancerTargetState,
   type BalancerTiming,
   EbbError,
+  errorFinding,
+  type Finding,
   type LiveFleetFacts,
   type PodControl,
   type Target,
@@ -54,7 +56,7 @@ export class KubernetesBalancer implements Balancer {
    * sessionIdleTimeoutMs reports.
    */
   async timing(): Promise<BalancerTiming> {
-    const sts = await this.fleet.statefulSet();
+    const sts = await this.fleet.workload.workloadObject();
     const containers = sts.spec?.template?.spec?.containers ?? [];
     const probe = containers.find((c) => c.readinessProbe)?.readinessProbe;
     const scaled = (s: number) => Math.round(s * 1000 * this.config.timeScale);
@@ -152,7 +154,7 @@ export class KubernetesBalancer implements Balancer {
     const [pods, svc, sts] = await Promise.all([
       this.fleet.pods(),
       this.fleet.service(),
-      this.fleet.statefulSet(),
+      this.fleet.workload.workloadObject(),
     ]);
     const gate = this.config.gate;
     const labelFallback =
@@ -184,6 +186,15 @@ export class KubernetesBalancer implements Balancer {
       ...(front !== undefined ? { balancer: { frontProxyIdleTimeoutMs: front } } : {}),
       targets: facts,
     };
+  }
+
+  /**
+   * A Deployment Ebb cannot drive safely now (Recreate, paused by someone else, its controller mid-rollout,
+   * an HPA that would rescale it, another Ebb rollout of it): one error each, saying why and what to change.
+   */
+  async preflight(): Promise<Finding[]> {
+    const problems = await this.fleet.deploymentProblems();
+    return problems.map((p) => errorFinding("workload_not_drivable", `${p.why}. Fix: ${p.fix}`));
   }
 
   /** `ebb lint`: the live workload, its pods, HPAs and PDBs against the termination rules (@ebb/core). */

@@ -5,8 +5,18 @@ import {
   type KubernetesConfigInput,
   parseKubernetesConfig,
 } from "./config.js";
+import {
+  abortDeployment,
+  checkDeployment,
+  checkNewPodReady,
+  type DeploymentProblem,
+  prepareDeployment,
+  replacementPod,
+  retirePod,
+} from "./deployment.js";
 import { type KubeClients, loadKubeConfig, makeClients } from "./kube.js";
 import type { EndpointView, PodFacts } from "./pods.js";
+import { podFacts } from "./pods.js";
 import { type ReadinessResult, setReadiness } from "./readiness.js";
 import {
   checkPodGone,
@@ -37,7 +47,8 @@ export type {
 };
 
 /**
- * The Kubernetes side of a fleet: a workload (StatefulSet) and the Service in front of it, in a namespace.
+ * The Kubernetes side of a fleet: a workload (a StatefulSet with OnDelete, or a Deployment driven through its
+ * ReplicaSets: deployment.ts) and the Service in front of it, in a namespace.
  * One method per k8s.* step, each a check that returns at once (a waiting step re-checks it on the next
  * change); every change is read back before it counts. All state it decides on lives in the cluster
  * (conditions, annotations, uids), so a worker that resumes a step after a crash decides the same way.
@@ -62,7 +73,7 @@ export class KubernetesFleet {
     );
   }
 
-  /** The StatefulSet; a Deployment fleet is refused here (see README: why StatefulSets). */
+  /** The StatefulSet of a StatefulSet fleet. */
   statefulSet(): Promise<V1StatefulSet> {
     return this.workload.statefulSet();
   }
@@ -76,8 +87,24 @@ export class KubernetesFleet {
     return this.workload.pods();
   }
 
-  pod(name: string): Promise<PodFacts | null> {
-    return this.workload.pod(name);
+  /**
+   * The pod of that name; in a Deployment fleet, once it is gone, the new pod that stands for it (a target
+   * keeps its name across the rollout, its pod does not).
+   */
+  async pod(name: string): Promise<PodFacts | null> {
+    const own = await this.workload.pod(name);
+    if (own || !this.isDeployment) return own;
+    const stand = await replacementPod(this.workload, name);
+    return stand ? podFacts(stand, this.config.gate) : null;
+  }
+
+  private get isDeployment(): boolean {
+    return this.config.workload.kind === "Deployment";
+  }
+
+  /** Why the fleet's Deployment cannot be driven safely now, with what to change (preflight). */
+  deploymentProblems(): Promise<DeploymentProblem[]> {
+    return checkDeployment(this.workload);
   }
 
   slices(): Promise<V1EndpointSlice[]> {
@@ -122,21 +149,25 @@ export class KubernetesFleet {
 
   /** k8s.deletePod: issues the delete of a drained pod with its grace period; never waits for it to go. */
   deletePod(name: string, opts: DeletePodOptions = {}): Promise<DeleteResult> {
+    if (this.isDeployment) return retirePod(this.workload, name, opts);
     return deletePod(this.workload, name, opts);
   }
 
   /** k8s.awaitReplacementReady, one check: the pod of that name at `version`, Ready and in the slices. */
   checkReplacementReady(name: string, version: string): Promise<ReplacementCheck> {
+    if (this.isDeployment) return checkNewPodReady(this.workload, name, version);
     return checkReplacementReady(this.workload, name, version);
   }
 
   /** An aborted drain: the pod (or its replacement) back in its Services; blocking, bounded by `timeoutMs`. */
-  restore(name: string, opts: WaitOptions): Promise<PodFacts> {
+  restore(name: string, opts: WaitOptions): Promise<PodFacts | null> {
+    if (this.isDeployment) return abortDeployment(this.workload, name, opts);
     return restore(this.workload, name, opts);
   }
 
   /** Deploy: the workload's pod template at the new version (OnDelete: nothing restarts). */
   setTemplateVersion(version: string): Promise<{ revision: string; changed: boolean }> {
+    if (this.isDeployment) return prepareDeployment(this.workload, version);
     return setTemplateVersion(this.workload, version);
   }
 

@@ -3,6 +3,7 @@ import type {
   BalancerAdmin,
   BalancerEvents,
   BalancerTiming,
+  Finding,
   LiveFleetFacts,
   PodControl,
   Target,
@@ -101,6 +102,11 @@ export class LazyKubernetesBalancer implements Balancer {
 
   async liveFacts(targets: readonly Target[]): Promise<LiveFleetFacts> {
     return (await this.load()).liveFacts(targets);
+  }
+
+  /** A Deployment it cannot drive safely, as preflight errors (loads the client like every other call). */
+  async preflight(): Promise<Finding[]> {
+    return (await this.load()).preflight();
   }
 
   /** `ebb lint` over the fleet's live workload (loads the client like every other call). */

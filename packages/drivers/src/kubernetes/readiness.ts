@@ -76,11 +76,11 @@ export async function setReadiness(w: FleetWorkload, name: string, ready: boolea
       { details: { target: name, reason: "no_gate_no_label" } },
     );
   }
-  const sts = await w.statefulSet();
+  const sts = await w.workloadObject();
   if (sts.spec?.selector?.matchLabels?.[gate] !== undefined) {
     throw new EbbError(
       "param_invalid",
-      `StatefulSet ${w.config.workload.name} selects on ${gate}: flipping it would orphan the pod and start another`,
+      `${w.config.workload.kind} ${w.config.workload.name} selects on ${gate}: flipping it would orphan the pod and start another`,
       { details: { target: name, reason: "label_in_workload_selector" } },
     );
   }

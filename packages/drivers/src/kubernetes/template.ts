@@ -4,7 +4,7 @@ import { strategicMerge } from "./kube.js";
 import { withImageTag } from "./pods.js";
 import type { FleetWorkload } from "./workload.js";
 
-const VERSION_TEXT_RE = /^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$/;
+export const VERSION_TEXT_RE = /^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$/;
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));

@@ -1,5 +1,6 @@
 import { EbbError } from "@ebb/core";
 import type {
+  V1Deployment,
   V1EndpointSlice,
   V1LabelSelector,
   V1Pod,
@@ -44,24 +45,38 @@ export class FleetWorkload {
     return call(what, this.config.requestTimeoutMs, fn);
   }
 
-  /** The StatefulSet; a Deployment fleet is refused here (see README: why StatefulSets). */
+  /** The StatefulSet of a StatefulSet fleet (a Deployment fleet has none: see deployment()). */
   async statefulSet(): Promise<V1StatefulSet> {
     const { kind, name } = this.config.workload;
     if (kind !== "StatefulSet") {
-      throw new EbbError(
-        "param_invalid",
-        `balancerConfig.workload.kind: ${kind} is not driven yet; use a StatefulSet with updateStrategy OnDelete (see packages/drivers/src/kubernetes/README.md)`,
-        { details: [{ field: "balancerConfig.workload.kind", message: "unsupported" }] },
-      );
+      throw new EbbError("param_invalid", `balancerConfig.workload.kind: ${kind} has no StatefulSet`, {
+        details: [{ field: "balancerConfig.workload.kind", message: "unsupported" }],
+      });
     }
     return this.api(`read statefulset ${this.ns}/${name}`, () =>
       this.clients.apps.readNamespacedStatefulSet({ name, namespace: this.ns }),
     );
   }
 
+  /** The Deployment of a Deployment fleet (driven through its ReplicaSets: deployment.ts). */
+  async deployment(): Promise<V1Deployment> {
+    const { kind, name } = this.config.workload;
+    if (kind !== "Deployment") {
+      throw new EbbError("internal", `balancerConfig.workload.kind is ${kind}, not Deployment`);
+    }
+    return this.api(`read deployment ${this.ns}/${name}`, () =>
+      this.clients.apps.readNamespacedDeployment({ name, namespace: this.ns }),
+    );
+  }
+
+  /** Whichever workload the fleet names: its selector and pod template are all most callers read. */
+  async workloadObject(): Promise<V1StatefulSet | V1Deployment> {
+    return this.config.workload.kind === "Deployment" ? this.deployment() : this.statefulSet();
+  }
+
   /** The workload's pod selector, as a `labelSelector` string. */
   async podSelector(): Promise<string> {
-    return selectorString((await this.statefulSet()).spec?.selector);
+    return selectorString((await this.workloadObject()).spec?.selector);
   }
 
   async service(): Promise<V1Service> {
