@@ -38,8 +38,14 @@ export interface TrafficCounters {
 }
 
 export interface ConnectionTrackerOptions {
-  /** How long a connection may stay idle once the drain began before we close it with FIN. */
+  /** How long a connection that carried only monitoring may stay idle once the drain began before its FIN. */
   lingerMs: number;
+  /**
+   * The same for a connection that carried a client's traffic: as long as the stop allows. The server cannot
+   * tell "no next request" from "a next request held back on the way" (a proxy's busy event loop, the
+   * client's GC pause); a FIN that crosses a request fails it for a client that does not retry.
+   */
+  trafficIdleMs: number;
   /** Request paths that are monitoring, not traffic (see TrafficCounters). */
   monitoringPaths?: ReadonlySet<string>;
   log: VmLogger;
@@ -50,9 +56,12 @@ export interface ConnectionTrackerOptions {
 /**
  * Tracks every connection and whether it has a request in flight, and closes connections gracefully once a
  * drain began. Responses are marked `Connection: close` by the routes (see `draining`); Node then ends the
- * socket itself after that response. What is left are idle keep-alive connections: each gets `lingerMs` to
- * send one more request (answered normally, with `Connection: close`), then we close it with FIN
- * (`socket.end()`), never RST, so a client or device in front sees an orderly end of the flow.
+ * socket itself after that response: the only end of a keep-alive connection no client can race. What is
+ * left are idle keep-alive connections: a client's gets `trafficIdleMs` (most of the stop budget) to send
+ * one more request, answered normally with `Connection: close`; one that only carried monitoring gets
+ * `lingerMs`. Then we close it with FIN (`socket.end()`), never RST, so a client or device in front sees
+ * an orderly end of the flow. A short linger on a client's connection is issue 17's reset: a request held
+ * back by a hop for longer than the linger crossed the FIN.
  */
 export class ConnectionTracker {
   private readonly conns = new Map<Socket, Conn>();
@@ -153,7 +162,10 @@ export class ConnectionTracker {
   private armLinger(conn: Conn): void {
     clearTimeout(conn.linger);
     if (conn.closing || conn.socket.destroyed) return;
-    conn.linger = setTimeout(() => this.closeIdle(conn), this.opts.lingerMs);
+    conn.linger = setTimeout(
+      () => this.closeIdle(conn),
+      conn.traffic ? this.opts.trafficIdleMs : this.opts.lingerMs,
+    );
   }
 
   private closeIdle(conn: Conn): void {

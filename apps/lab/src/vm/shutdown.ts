@@ -1,7 +1,7 @@
 import { rmSync } from "node:fs";
 import type { Server } from "node:http";
 import net from "node:net";
-import type { VmConfig } from "./config.js";
+import { drainIdleMs, type VmConfig } from "./config.js";
 import type { ConnectionTracker } from "./connections.js";
 import type { BackgroundJobs } from "./jobs.js";
 import { writeLastExitSync } from "./last-exit.js";
@@ -56,6 +56,7 @@ export class GracefulStop {
       connections: this.tracker?.counts(),
       pendingJobs: this.jobs?.ids() ?? [],
       drainLingerMs: config.drainLingerMs,
+      drainIdleMs: drainIdleMs(config),
       stopDeadlineMs: config.stopDeadlineMs,
     });
     // Close only the listening handle. http.Server#close() (Node >= 19) also runs closeIdleConnections(),
