@@ -27,7 +27,7 @@ const env = (() => {
 const log = (line) => process.stderr.write(`${new Date().toISOString()} ${line}\n`);
 log(`soak: seed ${env.seed}, ${env.rollouts} rollouts of ${env.fleets.join(", ")}`);
 
-const net = 47;
+const net = 94;
 const dir = await mkdtemp(path.join(tmpdir(), "ebb-bench-soak-"));
 const ADMIN_TOKEN = "bench-soak-admin-token";
 const host = `127.0.${net}.5`;

@@ -34,6 +34,11 @@ export interface TrafficCounters {
     requests: number;
     /** Such connections open now. */
     active: number;
+    /**
+     * Requests that arrived on a connection after we had closed it (our FIN crossed them): never answered,
+     * the client saw the connection end instead ("socket hang up"). Zero in a good drain.
+     */
+    lostAfterFin: number;
   };
 }
 
@@ -72,6 +77,7 @@ export class ConnectionTracker {
     requestsTotal: 0,
     trafficConnections: 0,
     trafficRequests: 0,
+    lostAfterFin: 0,
   };
 
   constructor(private readonly opts: ConnectionTrackerOptions) {}
@@ -106,8 +112,18 @@ export class ConnectionTracker {
     return {
       connectionsAccepted: t.connectionsAccepted,
       requestsTotal: t.requestsTotal,
-      traffic: { connections: t.trafficConnections, requests: t.trafficRequests, active },
+      traffic: {
+        connections: t.trafficConnections,
+        requests: t.trafficRequests,
+        active,
+        lostAfterFin: t.lostAfterFin,
+      },
     };
+  }
+
+  /** Requests that crossed our FIN (see TrafficCounters). */
+  get lostAfterFin(): number {
+    return this.totals.lostAfterFin;
   }
 
   /** Requests being answered right now, over all connections. */
@@ -147,6 +163,14 @@ export class ConnectionTracker {
         conn.traffic = true;
         this.totals.trafficConnections++;
       }
+    }
+    if (conn.closing) {
+      // Our FIN is on its way or arrived after the client sent this: it cannot be answered.
+      this.totals.lostAfterFin++;
+      this.opts.log.error("request arrived after we closed its idle connection (FIN): not answered", {
+        conn: conn.id,
+        path,
+      });
     }
     conn.active++;
     clearTimeout(conn.linger);

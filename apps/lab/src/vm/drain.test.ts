@@ -141,6 +141,39 @@ describe("graceful stop of a VM under keep-alive traffic", () => {
     }
   });
 
+  // The same stall against a server told to close a client's idle connection as soon as the linger: the
+  // clients see "socket hang up", and the server, which received those requests after its FIN, counts them
+  // and does not call its stop clean, so `ebb-vm stop` (a runbook's stop step) fails instead of passing.
+  it("counts the requests that crossed its FIN and does not call that stop clean", async () => {
+    vm = await startServer({ drainIdleMs: LINGER_MS });
+    const relay = await startRelay(HOST, vm.port);
+    try {
+      const busy = Array.from({ length: 4 }, () => {
+        const c = new KeepAliveClient(relay.host, relay.port);
+        clients.push(c);
+        return c;
+      });
+      const loops = busy.map((c) => c.loop("/"));
+      await waitFor(() => busy.every((c) => c.requests >= 5), { timeoutMs: 5_000, what: "busy clients" });
+      relay.hold(LINGER_MS * 2 + 200);
+      vm.child.kill("SIGTERM");
+      await Promise.all(loops);
+      const errors = busy.flatMap((c) => c.errors);
+      expect(errors.length).toBeGreaterThan(0);
+      expect(errors.join("\n")).toContain("socket hang up");
+      expect(await vm.exited).toBe(1);
+      const lastExit = JSON.parse(await readFile(path.join(vm.dir, "last-exit.json"), "utf8")) as {
+        clean: boolean;
+        droppedRequests: number;
+      };
+      expect(lastExit.clean).toBe(false);
+      expect(lastExit.droppedRequests).toBeGreaterThan(0);
+      expect(vm.log()).toContain("request arrived after we closed its idle connection (FIN)");
+    } finally {
+      relay.close();
+    }
+  });
+
   it("answers a request in flight at SIGTERM with 200 and Connection: close", async () => {
     vm = await startServer();
     const c = client();
