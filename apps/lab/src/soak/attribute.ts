@@ -38,7 +38,10 @@ export interface AttributedError extends ClientError {
  * covers [startedAt, finishedAt]; the client's clock and the worker's are the same machine's, and a 50 ms
  * slack on each side covers the request's own latency and the moment the worker wrote the step's end.
  */
-export function attributeErrors(errors: readonly ClientError[], rollouts: readonly RolloutSpan[]): AttributedError[] {
+export function attributeErrors(
+  errors: readonly ClientError[],
+  rollouts: readonly RolloutSpan[],
+): AttributedError[] {
   const slackMs = 50;
   return errors.map((e) => {
     const r = rollouts.find((x) => e.atMs >= x.startedAtMs - slackMs && e.atMs <= x.finishedAtMs + slackMs);

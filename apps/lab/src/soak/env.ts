@@ -10,6 +10,7 @@ export interface SoakEnv {
   backToBackShare: number;
   profiles: SoakProfileName[];
   parallel: boolean;
+  untilMs?: number;
 }
 
 /**
@@ -23,6 +24,7 @@ export interface SoakEnv {
  *   SOAK_BACK_TO_BACK (0.5) the share of rollouts started the moment the previous one finished
  *   SOAK_PROFILES           steady,burst,idle
  *   SOAK_PARALLEL (true)    fleets at the same time (false: one after the other)
+ *   SOAK_UNTIL              an ISO time after which no rollout starts (a run that must end by a deadline)
  */
 export function parseSoakEnv(env: Record<string, string | undefined>, random = Math.random): SoakEnv {
   const num = (name: string, def: number, ok: (n: number) => boolean, rule: string): number => {
@@ -35,7 +37,10 @@ export function parseSoakEnv(env: Record<string, string | undefined>, random = M
   const list = (name: string, def: readonly string[], known: readonly string[]): string[] => {
     const raw = env[name]?.trim();
     if (!raw) return [...def];
-    const items = raw.split(",").map((s) => s.trim()).filter(Boolean);
+    const items = raw
+      .split(",")
+      .map((s) => s.trim())
+      .filter(Boolean);
     const bad = items.filter((s) => !known.includes(s));
     if (bad.length || items.length === 0)
       throw new Error(`${name}: unknown ${bad.join(", ") || "(empty)"} (known: ${known.join(", ")})`);
@@ -44,12 +49,27 @@ export function parseSoakEnv(env: Record<string, string | undefined>, random = M
   const parallel = env.SOAK_PARALLEL?.trim();
   if (parallel && !["true", "false"].includes(parallel))
     throw new Error(`SOAK_PARALLEL: true or false (got ${JSON.stringify(parallel)})`);
+  const until = env.SOAK_UNTIL?.trim();
+  const untilMs = until ? Date.parse(until) : undefined;
+  if (untilMs !== undefined && !Number.isFinite(untilMs))
+    throw new Error(`SOAK_UNTIL: an ISO time (got ${JSON.stringify(until)})`);
   return {
+    ...(untilMs !== undefined ? { untilMs } : {}),
     rollouts: num("SOAK_N", 50, (n) => Number.isInteger(n) && n >= 1, "an integer >= 1"),
     fleets: list("SOAK_FLEETS", Object.keys(SOAK_FLEETS), Object.keys(SOAK_FLEETS)),
     timeScale: num("SOAK_TIME_SCALE", 0.05, (n) => n >= 0.05 && n <= 1, "a number in [0.05, 1]"),
-    propagationDelayMs: num("SOAK_PROPAGATION_MS", 500, (n) => Number.isInteger(n) && n >= 0, "an integer >= 0"),
-    seed: num("SOAK_SEED", Math.floor(random() * 2 ** 31), (n) => Number.isInteger(n) && n >= 0, "an integer >= 0"),
+    propagationDelayMs: num(
+      "SOAK_PROPAGATION_MS",
+      500,
+      (n) => Number.isInteger(n) && n >= 0,
+      "an integer >= 0",
+    ),
+    seed: num(
+      "SOAK_SEED",
+      Math.floor(random() * 2 ** 31),
+      (n) => Number.isInteger(n) && n >= 0,
+      "an integer >= 0",
+    ),
     maxGapMs: num("SOAK_GAP_MAX_MS", 10_000, (n) => Number.isInteger(n) && n >= 0, "an integer >= 0"),
     backToBackShare: num("SOAK_BACK_TO_BACK", 0.5, (n) => n >= 0 && n <= 1, "a number in [0, 1]"),
     profiles: list("SOAK_PROFILES", SOAK_PROFILES, SOAK_PROFILES) as SoakProfileName[],

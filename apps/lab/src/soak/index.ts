@@ -1,4 +1,12 @@
-export { type AttributedError, attributeErrors, type ClientError, countBy, type RolloutSpan, type StepSpan } from "./attribute.js";
+export {
+  type AttributedError,
+  attributeErrors,
+  type ClientError,
+  countBy,
+  type RolloutSpan,
+  type StepSpan,
+} from "./attribute.js";
+export { parseSoakEnv, type SoakEnv } from "./env.js";
 export { gapSchedule, seededRandom } from "./schedule.js";
 export {
   freeLoopbackPort,
@@ -12,4 +20,3 @@ export {
   type SoakProfileName,
   type SoakReport,
 } from "./soak.js";
-export { parseSoakEnv, type SoakEnv } from "./env.js";

@@ -26,15 +26,21 @@ for (const { gen } of gens) gen.start();
 const servers = setInterval(() => {
   port.postMessage({
     type: "servers",
-    byProfile: Object.fromEntries(gens.map(({ profile, gen }) => [profile, Object.keys(gen.snapshot().byServer)])),
+    byProfile: Object.fromEntries(
+      gens.map(({ profile, gen }) => [profile, Object.keys(gen.snapshot().byServer)]),
+    ),
   });
 }, 200);
 port.on("message", async (m: { type: string }) => {
   if (m.type !== "stop") return;
   clearInterval(servers);
-  const reports = await Promise.all(gens.map(async ({ profile, gen }) => [profile, await gen.stop()] as const));
+  const reports = await Promise.all(
+    gens.map(async ({ profile, gen }) => [profile, await gen.stop()] as const),
+  );
   port.postMessage({
     type: "done",
-    reports: Object.fromEntries(reports.map(([p, r]) => [p, { requests: r.requests, ok: r.ok, errors: r.errors }])),
+    reports: Object.fromEntries(
+      reports.map(([p, r]) => [p, { requests: r.requests, ok: r.ok, errors: r.errors }]),
+    ),
   });
 });

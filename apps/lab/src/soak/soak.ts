@@ -8,7 +8,13 @@ import { haproxyAvailable, startHaproxyWorld } from "../haproxy.js";
 import { startLabCluster } from "../k8s/lab-cluster.js";
 import { ERROR_KINDS, type ErrorKind, type LoadOptions } from "../loadgen/types.js";
 import { labVmTimings, startWorld } from "../world.js";
-import { type AttributedError, attributeErrors, type ClientError, countBy, type RolloutSpan } from "./attribute.js";
+import {
+  type AttributedError,
+  attributeErrors,
+  type ClientError,
+  countBy,
+  type RolloutSpan,
+} from "./attribute.js";
 import { gapSchedule } from "./schedule.js";
 
 /** The lab fleets a soak knows how to build, with the runbook each is rolled with. */
@@ -55,6 +61,8 @@ export interface SoakOptions {
   net: number;
   /** Fleets run at the same time (each its own world, load and rollouts); default all at once. */
   parallel?: boolean;
+  /** No rollout starts after this time (epoch ms): a long run that must end by a deadline says how far it got. */
+  untilMs?: number;
   /** Ends a fleet's run on its first failed request (CI: stop early, report what happened). */
   stopOnError?: boolean;
   log?: (line: string) => void;
@@ -103,6 +111,7 @@ export interface SoakReport {
   setup: {
     fleets: string[];
     rolloutsPerFleet: number;
+    until?: string;
     timeScale: number;
     propagationDelayMs: number;
     maxGapMs: number;
@@ -137,7 +146,11 @@ interface FleetLab {
 }
 
 /** Builds one fleet's lab world and registers it with Ebb; null when this machine cannot (no haproxy). */
-async function buildFleet(name: string, o: SoakOptions, log: (line: string) => void): Promise<FleetLab | string> {
+async function buildFleet(
+  name: string,
+  o: SoakOptions,
+  log: (line: string) => void,
+): Promise<FleetLab | string> {
   const n = o.net;
   const dir = path.join(o.dir, name);
   await mkdir(dir, { recursive: true });
@@ -231,11 +244,17 @@ async function buildFleet(name: string, o: SoakOptions, log: (line: string) => v
       };
     }
     default:
-      throw new Error(`soak: unknown fleet ${JSON.stringify(name)} (known: ${Object.keys(SOAK_FLEETS).join(", ")})`);
+      throw new Error(
+        `soak: unknown fleet ${JSON.stringify(name)} (known: ${Object.keys(SOAK_FLEETS).join(", ")})`,
+      );
   }
 }
 
-async function waitUntil(done: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+async function waitUntil(
+  done: () => boolean | Promise<boolean>,
+  timeoutMs: number,
+  what: string,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await done())) {
     if (Date.now() > deadline) throw new Error(`soak: ${what}: not within ${timeoutMs} ms`);
@@ -243,7 +262,10 @@ async function waitUntil(done: () => boolean | Promise<boolean>, timeoutMs: numb
   }
 }
 
-function profileLoad(profile: SoakProfileName, keepAliveTimeoutMs: number): { clients: number; rate: number; idleBetweenRequestsMs?: number } {
+function profileLoad(
+  profile: SoakProfileName,
+  keepAliveTimeoutMs: number,
+): { clients: number; rate: number; idleBetweenRequestsMs?: number } {
   switch (profile) {
     case "steady":
       return { clients: 16, rate: 1_600 };
@@ -307,12 +329,20 @@ interface RolloutDetailLike {
   finishedAt: string | null;
   failure: { target: string; step: string; code: string; message: string } | null;
   drainProof: { drains: number; clientErrors: number };
-  targets: { name: string; steps: { stepId?: string; id?: string; startedAt: string | null; finishedAt: string | null }[] }[];
+  targets: {
+    name: string;
+    steps: { stepId?: string; id?: string; startedAt: string | null; finishedAt: string | null }[];
+  }[];
 }
 
 const TERMINAL = new Set(["succeeded", "failed", "aborted", "rolled_back"]);
 
-async function api(o: SoakOptions, method: string, route: string, body?: unknown): Promise<{ status: number; body: any }> {
+async function api(
+  o: SoakOptions,
+  method: string,
+  route: string,
+  body?: unknown,
+): Promise<{ status: number; body: unknown }> {
   const res = await fetch(`${o.ebb.apiUrl}${route}`, {
     method,
     headers: {
@@ -326,7 +356,12 @@ async function api(o: SoakOptions, method: string, route: string, body?: unknown
 }
 
 /** Runs one fleet's consecutive rollouts under the profiles' load. */
-async function soakFleet(lab: FleetLab, o: SoakOptions, seed: number, log: (line: string) => void): Promise<SoakFleetResult> {
+async function soakFleet(
+  lab: FleetLab,
+  o: SoakOptions,
+  seed: number,
+  log: (line: string) => void,
+): Promise<SoakFleetResult> {
   const errors: ClientError[] = [];
   let stop = false;
   const load = startLoad(
@@ -356,18 +391,23 @@ async function soakFleet(lab: FleetLab, o: SoakOptions, seed: number, log: (line
     for (let i = 0; i < o.rollouts && !stop; i++) {
       const gap = gaps[i] ?? 0;
       if (gap > 0) await new Promise((r) => setTimeout(r, gap));
+      if (o.untilMs !== undefined && Date.now() > o.untilMs) {
+        log(`${lab.name}: SOAK_UNTIL passed after ${i} rollouts`);
+        break;
+      }
       const version = `${2 + Math.floor(i / 100)}.${i % 100}.${seed % 1000}`;
       const t0 = Date.now();
       const created = await api(o, "POST", "/rollouts", { fleet: lab.name, version, runbook: lab.runbook });
       if (created.status !== 201) {
-        const why = `${created.status} ${created.body?.error?.code ?? ""}: ${created.body?.error?.message ?? JSON.stringify(created.body)}`;
+        const e = (created.body as { error?: { code?: string; message?: string } } | undefined)?.error;
+        const why = `${created.status} ${e?.code ?? ""}: ${e?.message ?? JSON.stringify(created.body)}`;
         if (i === 0) {
           skipped = `Ebb refuses to roll it: ${why}`;
           break;
         }
         throw new Error(`${lab.name}: rollout ${i} refused: ${why}`);
       }
-      const id = created.body.id as string;
+      const id = (created.body as { id: string }).id;
       let detail: RolloutDetailLike;
       for (;;) {
         detail = (await api(o, "GET", `/rollouts/${id}`)).body as RolloutDetailLike;
@@ -381,7 +421,12 @@ async function soakFleet(lab: FleetLab, o: SoakOptions, seed: number, log: (line
         startedAtMs: t0,
         finishedAtMs: detail.finishedAt ? Math.max(t1, Date.parse(detail.finishedAt)) : t1,
         steps: detail.targets.flatMap((t) =>
-          t.steps.map((s) => ({ target: t.name, step: s.stepId ?? s.id ?? "?", startedAt: s.startedAt, finishedAt: s.finishedAt })),
+          t.steps.map((s) => ({
+            target: t.name,
+            step: s.stepId ?? s.id ?? "?",
+            startedAt: s.startedAt,
+            finishedAt: s.finishedAt,
+          })),
         ),
       };
       spans.push(span);
@@ -396,7 +441,9 @@ async function soakFleet(lab: FleetLab, o: SoakOptions, seed: number, log: (line
         clientErrors: during,
         failure: detail.failure,
       });
-      log(`${lab.name} #${i} ${detail.status} in ${t1 - t0} ms (gap ${gap} ms, client errors ${during}, drain proof ${detail.drainProof.clientErrors})`);
+      log(
+        `${lab.name} #${i} ${detail.status} in ${t1 - t0} ms (gap ${gap} ms, client errors ${during}, drain proof ${detail.drainProof.clientErrors})`,
+      );
       if (detail.status !== "succeeded" && o.stopOnError) break;
     }
   } finally {
@@ -423,7 +470,9 @@ async function soakFleet(lab: FleetLab, o: SoakOptions, seed: number, log: (line
     errorsByStep: countBy(attributed, (e) =>
       e.rollout === null ? "between rollouts" : e.steps.length ? e.steps.join("+") : "between steps",
     ),
-    quietSucceededWithErrors: perRollout.filter((r) => r.status === "succeeded" && r.clientErrors > 0 && r.drainProofClientErrors === 0).length,
+    quietSucceededWithErrors: perRollout.filter(
+      (r) => r.status === "succeeded" && r.clientErrors > 0 && r.drainProofClientErrors === 0,
+    ).length,
     errorEvents: attributed.slice(0, 200),
     perRollout,
   };
@@ -471,6 +520,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
     setup: {
       fleets: [...o.fleets],
       rolloutsPerFleet: o.rollouts,
+      ...(o.untilMs !== undefined ? { until: new Date(o.untilMs).toISOString() } : {}),
       timeScale: o.timeScale,
       propagationDelayMs: o.propagationDelayMs,
       maxGapMs: o.maxGapMs,
