@@ -12,6 +12,8 @@ interface Conn {
   closing: boolean;
   /** Carried a request other than monitoring (health check, /status): a client's session. */
   traffic: boolean;
+  /** Carried a monitoring request (a probe, a scrape). */
+  monitoring: boolean;
 }
 
 export interface ConnectionCounts {
@@ -140,7 +142,14 @@ export class ConnectionTracker {
   }
 
   private add(socket: Socket): void {
-    const conn: Conn = { id: this.nextId++, socket, active: 0, closing: false, traffic: false };
+    const conn: Conn = {
+      id: this.nextId++,
+      socket,
+      active: 0,
+      closing: false,
+      traffic: false,
+      monitoring: false,
+    };
     this.conns.set(socket, conn);
     this.totals.connectionsAccepted++;
     socket.once("close", () => {
@@ -157,20 +166,13 @@ export class ConnectionTracker {
     if (!conn) return;
     this.totals.requestsTotal++;
     const path = (req.url ?? "/").split("?", 1)[0] ?? "/";
-    if (!this.opts.monitoringPaths?.has(path)) {
+    if (this.opts.monitoringPaths?.has(path)) conn.monitoring = true;
+    else {
       this.totals.trafficRequests++;
       if (!conn.traffic) {
         conn.traffic = true;
         this.totals.trafficConnections++;
       }
-    }
-    if (conn.closing) {
-      // Our FIN is on its way or arrived after the client sent this: it cannot be answered.
-      this.totals.lostAfterFin++;
-      this.opts.log.error("request arrived after we closed its idle connection (FIN): not answered", {
-        conn: conn.id,
-        path,
-      });
     }
     conn.active++;
     clearTimeout(conn.linger);
@@ -197,6 +199,19 @@ export class ConnectionTracker {
     conn.closing = true;
     this.opts.log.info("closing idle keep-alive connection with FIN", { conn: conn.id });
     conn.socket.end();
+    // Bytes after our FIN are a request the client sent before it saw the FIN: Node's HTTP server never
+    // parses them, the client sees the connection end unanswered. Read them only to count that loss.
+    let lost = false;
+    conn.socket.on("data", () => {
+      // A prober's or scraper's own connection (Ebb's, the kubelet's) is not a client's loss.
+      if (lost || (conn.monitoring && !conn.traffic)) return;
+      lost = true;
+      this.totals.lostAfterFin++;
+      this.opts.log.error("request arrived after we closed its idle connection (FIN): not answered", {
+        conn: conn.id,
+      });
+    });
+    conn.socket.resume();
     // A client that never answers our FIN with its own would hold the stop until the hard deadline; by now
     // it has seen our FIN, so tearing the socket down cannot surprise it.
     setTimeout(() => conn.socket.destroy(), Math.max(this.opts.lingerMs, 1_000)).unref();
