@@ -444,10 +444,19 @@ async function soakFleet(
       log(
         `${lab.name} #${i} ${detail.status} in ${t1 - t0} ms (gap ${gap} ms, client errors ${during}, drain proof ${detail.drainProof.clientErrors})`,
       );
+      if (i === 0 && detail.status === "failed" && detail.failure?.code === "param_invalid") {
+        // Refused when the first step read the fleet (a workload kind the driver does not drive yet).
+        skipped = `Ebb refuses to roll it: ${detail.failure.message}`;
+        perRollout.length = 0;
+        spans.length = 0;
+        break;
+      }
       if (detail.status !== "succeeded" && o.stopOnError) break;
     }
   } finally {
     reports = await load.stop();
+    // A skipped fleet's world (pods, controllers) would only cost the others CPU from here on.
+    if (skipped) await lab.stop();
   }
   const attributed = attributeErrors(errors, spans);
   const durations = perRollout.map((r) => r.durationMs);
@@ -499,6 +508,12 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
         log(`${name}: skipped (${built})`);
         continue;
       }
+      let stopped: Promise<void> | undefined;
+      const stopOnce = built.stop;
+      built.stop = () => {
+        stopped ??= stopOnce();
+        return stopped;
+      };
       labs.push(built);
       runnable.push({ lab: built, seed: (o.seed + i * 7919) >>> 0 });
     }
