@@ -299,7 +299,10 @@ function startLoad(
   const worker = new Worker(workerFile(), { workerData: { profiles } });
   const state = { servers: {} as Record<string, string[]> };
   let done: ((r: Record<string, LoadTotals>) => void) | undefined;
-  let failed: ((err: Error) => void) | undefined;
+  let crashed: Error | undefined;
+  let failed: ((err: Error) => void) | undefined = (err) => {
+    crashed = err;
+  };
   worker.on("message", (m: { type: string } & Record<string, unknown>) => {
     if (m.type === "error") onError(m as unknown as ClientError);
     else if (m.type === "servers") state.servers = m.byProfile as Record<string, string[]>;
@@ -312,6 +315,10 @@ function startLoad(
     },
     stop: () =>
       new Promise<Record<string, LoadTotals>>((resolve, reject) => {
+        if (crashed) {
+          reject(new Error(`soak: the load's worker thread died: ${crashed.message}`));
+          return;
+        }
         done = (r) => {
           void worker.terminate();
           resolve(r);
@@ -334,6 +341,9 @@ interface RolloutDetailLike {
     steps: { stepId?: string; id?: string; startedAt: string | null; finishedAt: string | null }[];
   }[];
 }
+
+/** A rollout of 4 lab targets takes seconds to a minute; one still running after this is stuck. */
+const ROLLOUT_DEADLINE_MS = 600_000;
 
 const TERMINAL = new Set(["succeeded", "failed", "aborted", "rolled_back"]);
 
@@ -385,7 +395,7 @@ async function soakFleet(
     if (warm)
       await waitUntil(
         () => (load.servers[warm]?.length ?? 0) >= lab.servers,
-        30_000,
+        60_000,
         `${lab.name}: all ${lab.servers} servers answering the load`,
       );
     for (let i = 0; i < o.rollouts && !stop; i++) {
@@ -409,9 +419,14 @@ async function soakFleet(
       }
       const id = (created.body as { id: string }).id;
       let detail: RolloutDetailLike;
+      const deadline = t0 + ROLLOUT_DEADLINE_MS;
       for (;;) {
         detail = (await api(o, "GET", `/rollouts/${id}`)).body as RolloutDetailLike;
         if (TERMINAL.has(detail.status)) break;
+        if (Date.now() > deadline)
+          throw new Error(
+            `${lab.name}: rollout ${i} (${id}) still ${detail.status} after ${ROLLOUT_DEADLINE_MS} ms`,
+          );
         await new Promise((r) => setTimeout(r, 100));
       }
       const t1 = Date.now();
