@@ -39,6 +39,9 @@ describe("soak: consecutive rollouts of each lab fleet under strict keep-alive l
       backToBackShare: 0.5,
       profiles: [...SOAK_PROFILES],
       stopOnError: true,
+      // One fleet at a time: three fleets' 64 back-to-back clients at once would saturate a 2-core CI machine
+      // into client timeouts that say nothing about a drain.
+      parallel: false,
     });
     const summary = report.fleets.map((f) => ({
       fleet: f.fleet,

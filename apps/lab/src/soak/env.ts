@@ -23,7 +23,8 @@ export interface SoakEnv {
  *   SOAK_GAP_MAX_MS (10000) random gaps are uniform in [0, this]
  *   SOAK_BACK_TO_BACK (0.5) the share of rollouts started the moment the previous one finished
  *   SOAK_PROFILES           steady,burst,idle
- *   SOAK_PARALLEL (true)    fleets at the same time (false: one after the other)
+ *   SOAK_PARALLEL (false)   fleets at the same time (on 2 cores, three fleets' 64 back-to-back clients at
+ *                           once saturate the machine into client timeouts that say nothing about a drain)
  *   SOAK_UNTIL              an ISO time after which no rollout starts (a run that must end by a deadline)
  */
 export function parseSoakEnv(env: Record<string, string | undefined>, random = Math.random): SoakEnv {
@@ -73,6 +74,6 @@ export function parseSoakEnv(env: Record<string, string | undefined>, random = M
     maxGapMs: num("SOAK_GAP_MAX_MS", 10_000, (n) => Number.isInteger(n) && n >= 0, "an integer >= 0"),
     backToBackShare: num("SOAK_BACK_TO_BACK", 0.5, (n) => n >= 0 && n <= 1, "a number in [0, 1]"),
     profiles: list("SOAK_PROFILES", SOAK_PROFILES, SOAK_PROFILES) as SoakProfileName[],
-    parallel: parallel !== "false",
+    parallel: parallel === "true",
   };
 }

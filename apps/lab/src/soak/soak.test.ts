@@ -70,7 +70,7 @@ describe("soak knobs", () => {
       maxGapMs: 10_000,
       backToBackShare: 0.5,
       profiles: ["steady", "burst", "idle"],
-      parallel: true,
+      parallel: false,
     });
     expect(parseSoakEnv({ SOAK_N: "3", SOAK_FLEETS: "lab-pods", SOAK_SEED: "7" })).toMatchObject({
       rollouts: 3,

@@ -532,7 +532,12 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
       labs.push(built);
       runnable.push({ lab: built, seed: (o.seed + i * 7919) >>> 0 });
     }
-    const run = ({ lab, seed }: { lab: FleetLab; seed: number }) => soakFleet(lab, o, seed, log);
+    // A fleet that cannot run (its load never reached every server, a stuck rollout) is reported as such; the
+    // other fleets' results stand.
+    const run = ({ lab, seed }: { lab: FleetLab; seed: number }) =>
+      soakFleet(lab, o, seed, log).catch((err: Error) =>
+        emptyResult(lab.name, `did not run: ${err.message}`),
+      );
     if (o.parallel === false) {
       for (const r of runnable) results.push(await run(r));
     } else {

@@ -232,8 +232,9 @@ describe("graceful stop of a VM under keep-alive traffic", () => {
  */
 async function startRelay(host: string, port: number) {
   const pairs: Socket[] = [];
-  const server = net.createServer((client) => {
-    const upstream = net.connect({ host, port });
+  // Half-open both ways, as the service proxy: a FIN travels on its own and bytes still flow the other way.
+  const server = net.createServer({ allowHalfOpen: true }, (client) => {
+    const upstream = net.connect({ host, port, allowHalfOpen: true });
     pairs.push(client, upstream);
     client.pipe(upstream);
     upstream.pipe(client);
