@@ -17,5 +17,6 @@ export {
 } from "./haproxy.js";
 export * from "./k8s/index.js";
 export * from "./loadgen/index.js";
+export * from "./soak/index.js";
 export * from "./vm/index.js";
 export { type LabVm, labVmTimings, nthHost, startWorld, type World, type WorldOptions } from "./world.js";

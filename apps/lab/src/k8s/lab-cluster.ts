@@ -253,8 +253,9 @@ export async function startLabCluster(opts: LabClusterOptions): Promise<LabClust
         preStopSeconds: opts.preStopSeconds ?? 5,
         terminationGracePeriodSeconds: opts.terminationGracePeriodSeconds ?? 30,
         readinessGate: opts.readinessGate ?? true,
-        // The pod's web server: the lab VM's keep-alive (75 s); its drain lingers 500 ms of real time on idle
-        // connections, which 10 s covers from a time scale of 0.05 up.
+        // The pod's web server: the lab VM's keep-alive (75 s); its drain keeps a client's idle connection
+        // open for up to 80 % of what the grace period leaves after preStop (issue 17); a busy one leaves at
+        // once with its answer, which is all the stop needs when no client idles.
         keepAliveSeconds: 75,
         drainBudgetSeconds: 10,
       }),

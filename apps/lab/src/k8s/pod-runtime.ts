@@ -238,6 +238,13 @@ class PodInstance {
       drainLingerMs: this.rt.vm.drainLingerMs,
       // The app's own hard deadline; the kubelet's SIGKILL at the grace deadline comes first.
       stopDeadlineMs: Math.max(this.rt.vm.drainLingerMs + 1_000, this.plan.graceMs + 1_000),
+      // A client's idle keep-alive connection is kept open for what the grace period leaves after preStop
+      // (less a fifth for the exit), so a request a hop held back still gets its `Connection: close` answer
+      // rather than crossing a FIN (issue 17); never less than the monitoring linger.
+      drainIdleMs: Math.max(
+        this.rt.vm.drainLingerMs,
+        Math.min(this.rt.vm.keepAliveTimeoutMs, Math.round((this.plan.graceMs - this.plan.preStopMs) * 0.8)),
+      ),
       ...(this.plan.hangOnStop ? { faults: { hangOnStop: true } } : {}),
     };
     await createVm(incarnationDir, spec);

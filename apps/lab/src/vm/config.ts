@@ -22,7 +22,14 @@ export const vmConfigSchema = z
     // nginx's 75 s, below the device's 600 s session aging (domain.md §2): the VM closes an idle connection
     // with a FIN the device sees before the device could forget the flow and send its next packet elsewhere.
     keepAliveTimeoutMs: ms().positive().default(75_000),
+    // Connections that only carried monitoring (kubelet probes, scrapes): FIN after this idle time in a drain.
     drainLingerMs: ms().default(1_000),
+    // Connections that carried a client's traffic: FIN after this idle time in a drain. A hop (a proxy, the
+    // client's own event loop, a GC pause) may hold the client's next request back while the server's
+    // timer runs, and a FIN that crosses a request is a failed request for a client that does not retry
+    // (issue 17). Default: as late as the stop deadline allows, and never later than the keep-alive timeout
+    // would have closed it anyway.
+    drainIdleMs: ms().optional(),
     stopDeadlineMs: ms().positive().default(30_000),
     headersTimeoutMs: ms().positive().optional(),
     faults: faultsSchema.optional(),
@@ -31,7 +38,22 @@ export const vmConfigSchema = z
   .refine((c) => c.drainLingerMs < c.stopDeadlineMs, {
     path: ["drainLingerMs"],
     message: "must be below stopDeadlineMs",
+  })
+  .refine((c) => c.drainIdleMs === undefined || c.drainIdleMs < c.stopDeadlineMs, {
+    path: ["drainIdleMs"],
+    message: "must be below stopDeadlineMs",
   });
+
+/**
+ * How long a traffic connection may stay idle in a drain: `drainIdleMs`, else the stop deadline less a
+ * margin for the exit itself (a fifth of it, at most 1 s), capped by the keep-alive timeout; never below
+ * the monitoring linger.
+ */
+export function drainIdleMs(c: VmConfig): number {
+  if (c.drainIdleMs !== undefined) return c.drainIdleMs;
+  const budget = c.stopDeadlineMs - Math.min(1_000, Math.floor(c.stopDeadlineMs / 5));
+  return Math.max(c.drainLingerMs, Math.min(c.keepAliveTimeoutMs, budget));
+}
 
 /** vm.json as written (defaults optional). */
 export type VmConfigInput = z.input<typeof vmConfigSchema>;

@@ -12,6 +12,8 @@ interface Conn {
   closing: boolean;
   /** Carried a request other than monitoring (health check, /status): a client's session. */
   traffic: boolean;
+  /** Carried a monitoring request (a probe, a scrape). */
+  monitoring: boolean;
 }
 
 export interface ConnectionCounts {
@@ -34,12 +36,23 @@ export interface TrafficCounters {
     requests: number;
     /** Such connections open now. */
     active: number;
+    /**
+     * Requests that arrived on a connection after we had closed it (our FIN crossed them): never answered,
+     * the client saw the connection end instead ("socket hang up"). Zero in a good drain.
+     */
+    lostAfterFin: number;
   };
 }
 
 export interface ConnectionTrackerOptions {
-  /** How long a connection may stay idle once the drain began before we close it with FIN. */
+  /** How long a connection that carried only monitoring may stay idle once the drain began before its FIN. */
   lingerMs: number;
+  /**
+   * The same for a connection that carried a client's traffic: as long as the stop allows. The server cannot
+   * tell "no next request" from "a next request held back on the way" (a proxy's busy event loop, the
+   * client's GC pause); a FIN that crosses a request fails it for a client that does not retry.
+   */
+  trafficIdleMs: number;
   /** Request paths that are monitoring, not traffic (see TrafficCounters). */
   monitoringPaths?: ReadonlySet<string>;
   log: VmLogger;
@@ -50,9 +63,12 @@ export interface ConnectionTrackerOptions {
 /**
  * Tracks every connection and whether it has a request in flight, and closes connections gracefully once a
  * drain began. Responses are marked `Connection: close` by the routes (see `draining`); Node then ends the
- * socket itself after that response. What is left are idle keep-alive connections: each gets `lingerMs` to
- * send one more request (answered normally, with `Connection: close`), then we close it with FIN
- * (`socket.end()`), never RST, so a client or device in front sees an orderly end of the flow.
+ * socket itself after that response: the only end of a keep-alive connection no client can race. What is
+ * left are idle keep-alive connections: a client's gets `trafficIdleMs` (most of the stop budget) to send
+ * one more request, answered normally with `Connection: close`; one that only carried monitoring gets
+ * `lingerMs`. Then we close it with FIN (`socket.end()`), never RST, so a client or device in front sees
+ * an orderly end of the flow. A short linger on a client's connection is issue 17's reset: a request held
+ * back by a hop for longer than the linger crossed the FIN.
  */
 export class ConnectionTracker {
   private readonly conns = new Map<Socket, Conn>();
@@ -63,6 +79,7 @@ export class ConnectionTracker {
     requestsTotal: 0,
     trafficConnections: 0,
     trafficRequests: 0,
+    lostAfterFin: 0,
   };
 
   constructor(private readonly opts: ConnectionTrackerOptions) {}
@@ -97,8 +114,18 @@ export class ConnectionTracker {
     return {
       connectionsAccepted: t.connectionsAccepted,
       requestsTotal: t.requestsTotal,
-      traffic: { connections: t.trafficConnections, requests: t.trafficRequests, active },
+      traffic: {
+        connections: t.trafficConnections,
+        requests: t.trafficRequests,
+        active,
+        lostAfterFin: t.lostAfterFin,
+      },
     };
+  }
+
+  /** Requests that crossed our FIN (see TrafficCounters). */
+  get lostAfterFin(): number {
+    return this.totals.lostAfterFin;
   }
 
   /** Requests being answered right now, over all connections. */
@@ -115,7 +142,14 @@ export class ConnectionTracker {
   }
 
   private add(socket: Socket): void {
-    const conn: Conn = { id: this.nextId++, socket, active: 0, closing: false, traffic: false };
+    const conn: Conn = {
+      id: this.nextId++,
+      socket,
+      active: 0,
+      closing: false,
+      traffic: false,
+      monitoring: false,
+    };
     this.conns.set(socket, conn);
     this.totals.connectionsAccepted++;
     socket.once("close", () => {
@@ -132,7 +166,8 @@ export class ConnectionTracker {
     if (!conn) return;
     this.totals.requestsTotal++;
     const path = (req.url ?? "/").split("?", 1)[0] ?? "/";
-    if (!this.opts.monitoringPaths?.has(path)) {
+    if (this.opts.monitoringPaths?.has(path)) conn.monitoring = true;
+    else {
       this.totals.trafficRequests++;
       if (!conn.traffic) {
         conn.traffic = true;
@@ -153,7 +188,10 @@ export class ConnectionTracker {
   private armLinger(conn: Conn): void {
     clearTimeout(conn.linger);
     if (conn.closing || conn.socket.destroyed) return;
-    conn.linger = setTimeout(() => this.closeIdle(conn), this.opts.lingerMs);
+    conn.linger = setTimeout(
+      () => this.closeIdle(conn),
+      conn.traffic ? this.opts.trafficIdleMs : this.opts.lingerMs,
+    );
   }
 
   private closeIdle(conn: Conn): void {
@@ -161,6 +199,19 @@ export class ConnectionTracker {
     conn.closing = true;
     this.opts.log.info("closing idle keep-alive connection with FIN", { conn: conn.id });
     conn.socket.end();
+    // Bytes after our FIN are a request the client sent before it saw the FIN: Node's HTTP server never
+    // parses them, the client sees the connection end unanswered. Read them only to count that loss.
+    let lost = false;
+    conn.socket.on("data", () => {
+      // A prober's or scraper's own connection (Ebb's, the kubelet's) is not a client's loss.
+      if (lost || (conn.monitoring && !conn.traffic)) return;
+      lost = true;
+      this.totals.lostAfterFin++;
+      this.opts.log.error("request arrived after we closed its idle connection (FIN): not answered", {
+        conn: conn.id,
+      });
+    });
+    conn.socket.resume();
     // A client that never answers our FIN with its own would hold the stop until the hard deadline; by now
     // it has seen our FIN, so tearing the socket down cannot surprise it.
     setTimeout(() => conn.socket.destroy(), Math.max(this.opts.lingerMs, 1_000)).unref();

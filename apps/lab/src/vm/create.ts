@@ -12,6 +12,7 @@ export interface VmSpec {
   version?: string;
   keepAliveTimeoutMs?: number;
   drainLingerMs?: number;
+  drainIdleMs?: number;
   stopDeadlineMs?: number;
   headersTimeoutMs?: number;
   faults?: VmFaults;

@@ -11,6 +11,8 @@ import { canConnect, getJson } from "./probe.js";
 
 const HOST = "127.0.3.12";
 const LINGER_MS = 300;
+/** An idle client's connection in a drain (drainIdleMs): longer than a hop's stall below, shorter than 3 s. */
+const IDLE_MS = 1_200;
 
 interface Vm {
   dir: string;
@@ -31,7 +33,7 @@ describe("graceful stop of a VM under keep-alive traffic", () => {
   };
 
   // Spawned directly (not through ebb-vm) so the test sees the server's own exit code.
-  async function startServer(): Promise<Vm> {
+  async function startServer(spec: { drainIdleMs?: number } = { drainIdleMs: IDLE_MS }): Promise<Vm> {
     labDir = await tempLabDir();
     const port = await freePort(HOST);
     const dir = await createVm(labDir, {
@@ -40,6 +42,7 @@ describe("graceful stop of a VM under keep-alive traffic", () => {
       port,
       drainLingerMs: LINGER_MS,
       stopDeadlineMs: 5_000,
+      ...spec,
     });
     const child = spawn(process.execPath, [serverPath(), "--dir", dir], {
       stdio: ["ignore", "pipe", "pipe"],
@@ -102,13 +105,73 @@ describe("graceful stop of a VM under keep-alive traffic", () => {
       expect(c.sawCloseOrFin).toBe(true);
     }
     for (const c of busy) expect(c.sawConnectionClose).toBe(true);
-    // Idle connections are not cut at SIGTERM (Node's http.Server#close would): they get the linger first.
-    for (const c of idle) expect(c.finAt! - signalledAt).toBeGreaterThanOrEqual(LINGER_MS * 0.9);
+    // Idle connections are not cut at SIGTERM (Node's http.Server#close would): a client's gets drainIdleMs.
+    for (const c of idle) expect(c.finAt! - signalledAt).toBeGreaterThanOrEqual(IDLE_MS * 0.9);
     expect(vm.log()).toContain("closing idle keep-alive connection with FIN");
 
     const lastExit = JSON.parse(await readFile(path.join(vm.dir, "last-exit.json"), "utf8")) as unknown;
     expect(lastExit).toMatchObject({ clean: true, signal: "SIGTERM", droppedRequests: 0, droppedJobs: [] });
     await expect(readFile(path.join(vm.dir, "vm.pid"))).rejects.toThrow(/ENOENT/);
+  });
+
+  // Issue 17: a busy client's next request held back on its way (a proxy's event loop busy with other work,
+  // the client's GC pause) for longer than a short linger used to cross the server's FIN: "socket hang up"
+  // on every connection the hop held, all at once. The client's connection now stays open for most of the
+  // stop budget, and the held request is answered with Connection: close.
+  it("answers a busy client whose requests a stalled hop held back longer than the linger", async () => {
+    vm = await startServer({});
+    const relay = await startRelay(HOST, vm.port);
+    try {
+      const busy = Array.from({ length: 4 }, () => {
+        const c = new KeepAliveClient(relay.host, relay.port);
+        clients.push(c);
+        return c;
+      });
+      const loops = busy.map((c) => c.loop("/"));
+      await waitFor(() => busy.every((c) => c.requests >= 5), { timeoutMs: 5_000, what: "busy clients" });
+      // The hop stops moving bytes (both ways) as the stop begins, for twice the monitoring linger.
+      relay.hold(LINGER_MS * 2 + 200);
+      vm.child.kill("SIGTERM");
+      await Promise.all(loops);
+      expect(busy.flatMap((c) => c.errors)).toEqual([]);
+      for (const c of busy) expect(c.sawConnectionClose).toBe(true);
+      expect(await vm.exited).toBe(0);
+    } finally {
+      relay.close();
+    }
+  });
+
+  // The same stall against a server told to close a client's idle connection as soon as the linger: the
+  // clients see "socket hang up", and the server, which received those requests after its FIN, counts them
+  // and does not call its stop clean, so `ebb-vm stop` (a runbook's stop step) fails instead of passing.
+  it("counts the requests that crossed its FIN and does not call that stop clean", async () => {
+    vm = await startServer({ drainIdleMs: LINGER_MS });
+    const relay = await startRelay(HOST, vm.port);
+    try {
+      const busy = Array.from({ length: 4 }, () => {
+        const c = new KeepAliveClient(relay.host, relay.port);
+        clients.push(c);
+        return c;
+      });
+      const loops = busy.map((c) => c.loop("/"));
+      await waitFor(() => busy.every((c) => c.requests >= 5), { timeoutMs: 5_000, what: "busy clients" });
+      relay.hold(LINGER_MS * 2 + 200);
+      vm.child.kill("SIGTERM");
+      await Promise.all(loops);
+      const errors = busy.flatMap((c) => c.errors);
+      expect(errors.length).toBeGreaterThan(0);
+      expect(errors.join("\n")).toContain("socket hang up");
+      expect(await vm.exited).toBe(1);
+      const lastExit = JSON.parse(await readFile(path.join(vm.dir, "last-exit.json"), "utf8")) as {
+        clean: boolean;
+        droppedRequests: number;
+      };
+      expect(lastExit.clean).toBe(false);
+      expect(lastExit.droppedRequests).toBeGreaterThan(0);
+      expect(vm.log()).toContain("request arrived after we closed its idle connection (FIN)");
+    } finally {
+      relay.close();
+    }
   });
 
   it("answers a request in flight at SIGTERM with 200 and Connection: close", async () => {
@@ -162,6 +225,38 @@ describe("graceful stop of a VM under keep-alive traffic", () => {
     expect(vm.log()).toContain('"msg":"client error"');
   });
 });
+
+/**
+ * A TCP relay in front of the VM that can stop moving bytes for a while, both ways, as a proxy whose event
+ * loop is busy does: what arrives meanwhile waits in the kernel's buffers, FIN included.
+ */
+async function startRelay(host: string, port: number) {
+  const pairs: Socket[] = [];
+  // Half-open both ways, as the service proxy: a FIN travels on its own and bytes still flow the other way.
+  const server = net.createServer({ allowHalfOpen: true }, (client) => {
+    const upstream = net.connect({ host, port, allowHalfOpen: true });
+    pairs.push(client, upstream);
+    client.pipe(upstream);
+    upstream.pipe(client);
+    client.on("error", () => upstream.destroy());
+    upstream.on("error", () => client.destroy());
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.3.1", r));
+  return {
+    host: "127.0.3.1",
+    port: (server.address() as AddressInfo).port,
+    hold(ms: number) {
+      for (const s of pairs) s.pause();
+      setTimeout(() => {
+        for (const s of pairs) if (!s.destroyed) s.resume();
+      }, ms);
+    },
+    close() {
+      for (const s of pairs) s.destroy();
+      server.close();
+    },
+  };
+}
 
 // The proofs that the harness above can go red: a server that stops the naive way, and a reset.
 describe("KeepAliveClient detects what a careless stop does", () => {

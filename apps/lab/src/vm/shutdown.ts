@@ -1,7 +1,7 @@
 import { rmSync } from "node:fs";
 import type { Server } from "node:http";
 import net from "node:net";
-import type { VmConfig } from "./config.js";
+import { drainIdleMs, type VmConfig } from "./config.js";
 import type { ConnectionTracker } from "./connections.js";
 import type { BackgroundJobs } from "./jobs.js";
 import { writeLastExitSync } from "./last-exit.js";
@@ -56,6 +56,7 @@ export class GracefulStop {
       connections: this.tracker?.counts(),
       pendingJobs: this.jobs?.ids() ?? [],
       drainLingerMs: config.drainLingerMs,
+      drainIdleMs: drainIdleMs(config),
       stopDeadlineMs: config.stopDeadlineMs,
     });
     // Close only the listening handle. http.Server#close() (Node >= 19) also runs closeIdleConnections(),
@@ -72,6 +73,21 @@ export class GracefulStop {
   settle(): void {
     if (!this.signal || this.done) return;
     if ((this.tracker?.size ?? 0) > 0 || (this.jobs?.size ?? 0) > 0) return;
+    const lost = this.tracker?.lostAfterFin ?? 0;
+    if (lost > 0) {
+      // Every connection ended and the jobs are done, but requests crossed a FIN of ours: clients saw them
+      // fail. Not a clean stop, so whatever stopped us (ebb-vm stop, an exec step) says so (issue 17).
+      this.finish(1, {
+        at: new Date().toISOString(),
+        clean: false,
+        signal: this.signal,
+        inFlight: 0,
+        droppedRequests: lost,
+        droppedJobs: [],
+        reason: `${lost} request(s) arrived after the server closed their idle keep-alive connection`,
+      });
+      return;
+    }
     this.finish(0, {
       at: new Date().toISOString(),
       clean: true,

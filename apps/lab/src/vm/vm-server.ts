@@ -1,7 +1,7 @@
 import { writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { Socket } from "node:net";
-import { readVmConfig } from "./config.js";
+import { drainIdleMs, readVmConfig } from "./config.js";
 import { ConnectionTracker } from "./connections.js";
 import { BackgroundJobs } from "./jobs.js";
 import { JobJournal } from "./journal.js";
@@ -49,6 +49,7 @@ export async function runVmServer(
   const stop = new GracefulStop({ server, config, paths, log, exit });
   const tracker = new ConnectionTracker({
     lingerMs: config.drainLingerMs,
+    trafficIdleMs: drainIdleMs(config),
     monitoringPaths: MONITORING_PATHS,
     log,
     onClosed: () => stop.settle(),

@@ -38,6 +38,13 @@ describe("traffic metrics", () => {
         traffic: { connections: 8, requests: 20, active: 2 },
       }),
     ).toEqual({ activeSessions: 2, sessionsTotal: 8, requestsTotal: 20 });
+    // Requests that crossed the pod's FIN are errors its clients saw (issue 17).
+    expect(
+      parseLabVmStatus({
+        connections: { total: 1 },
+        traffic: { connections: 8, requests: 20, active: 0, lostAfterFin: 3 },
+      }),
+    ).toEqual({ activeSessions: 0, sessionsTotal: 8, requestsTotal: 20, errorsTotal: 3 });
   });
 
   it("turns counters into deltas per pod incarnation", () => {

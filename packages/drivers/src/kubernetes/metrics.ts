@@ -41,11 +41,17 @@ export function parseEnvoyStats(body: unknown, statPrefix?: string): MetricsRead
 export function parseLabVmStatus(body: unknown): MetricsReading {
   const b = body as {
     connections?: { total?: unknown };
-    traffic?: { connections?: unknown; requests?: unknown; active?: unknown };
+    traffic?: { connections?: unknown; requests?: unknown; active?: unknown; lostAfterFin?: unknown };
   };
   const t = b?.traffic;
   if (typeof t?.active === "number" && typeof t.connections === "number" && typeof t.requests === "number") {
-    return { activeSessions: t.active, sessionsTotal: t.connections, requestsTotal: t.requests };
+    return {
+      activeSessions: t.active,
+      sessionsTotal: t.connections,
+      requestsTotal: t.requests,
+      // Requests that crossed the pod's FIN: the clients saw the connection end unanswered (issue 17).
+      ...(typeof t.lostAfterFin === "number" ? { errorsTotal: t.lostAfterFin } : {}),
+    };
   }
   const total = b?.connections?.total;
   if (typeof total !== "number") throw new Error("not a lab VM /status (no connections.total)");
