@@ -23,13 +23,14 @@ it.skipIf(!installed)(
       seed,
       durationMs: Number(process.env.FAULT_DURATION_MS ?? (long ? 600_000 : 60_000)),
       faultScale: Number(process.env.FAULT_SCALE ?? (long ? 1 : 0.2)),
-      meanGapMs: Number(process.env.FAULT_GAP_MS ?? (long ? 4_500 : 3_000)),
+      meanGapMs: Number(process.env.FAULT_GAP_MS ?? (long ? 4_000 : 3_000)),
       rolloutBoundMs: long ? 180_000 : 90_000,
       net: 61,
       log: process.env.FAULT_VERBOSE ? (line) => console.log(line) : undefined,
     });
     const json = JSON.stringify(report, null, 2);
     if (process.env.FAULT_REPORT) await writeFile(process.env.FAULT_REPORT, json);
+    else console.log(json);
     expect(report.allHeld, json).toBe(true);
     expect(report.faults.total, json).toBeGreaterThanOrEqual(long ? 100 : 8);
   },
