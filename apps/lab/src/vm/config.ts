@@ -3,7 +3,7 @@ import { z } from "zod";
 import { VM_NAME_RE, vmPaths } from "./layout.js";
 
 const faultsSchema = z.strictObject({
-  /** Ignore SIGTERM: a target that hangs on stop. */
+  /** Ignore SIGTERM: a target that hangs on stop. Read from vm.json at each signal: armed or cleared live. */
   hangOnStop: z.boolean().optional(),
   /** `ebb-vm deploy` fails. */
   failDeploy: z.boolean().optional(),

@@ -12,6 +12,8 @@ const note = (phase: "start" | "end", extra: Record<string, unknown> = {}): void
   const line = {
     phase,
     vm: process.env.EBB_TARGET_NAME ?? null,
+    // Which rollout ran it: the fault campaign counts a non-idempotent command's launches per rollout.
+    rollout: process.env.EBB_ROLLOUT_ID ?? null,
     argv,
     pid: process.pid,
     t: Date.now(),

@@ -1,4 +1,4 @@
-import { rmSync } from "node:fs";
+import { readFileSync, rmSync } from "node:fs";
 import type { Server } from "node:http";
 import net from "node:net";
 import { drainIdleMs, type VmConfig } from "./config.js";
@@ -41,7 +41,7 @@ export class GracefulStop {
 
   begin(signal: NodeJS.Signals): void {
     const { config, log, server } = this.deps;
-    if (config.faults?.hangOnStop) {
+    if (hangsOnStop(this.deps.paths.config, config)) {
       log.warn("ignoring signal: faults.hangOnStop is set", { signal });
       return;
     }
@@ -134,5 +134,19 @@ export class GracefulStop {
       durationMs: Date.now() - this.startedAt,
     });
     this.deps.exit(code);
+  }
+}
+
+/**
+ * faults.hangOnStop as vm.json says it now, not as it said at start: a test arms the fault on a running
+ * server (its next stop hangs) and clears it again (the operator's fix; the next SIGTERM stops it) without
+ * a restart, which would drop the clients of a server in service. The start-time config when unreadable.
+ */
+function hangsOnStop(file: string, config: VmConfig): boolean {
+  try {
+    const faults = (JSON.parse(readFileSync(file, "utf8")) as { faults?: { hangOnStop?: unknown } }).faults;
+    return faults?.hangOnStop === true;
+  } catch {
+    return config.faults?.hangOnStop === true;
   }
 }

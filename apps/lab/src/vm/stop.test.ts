@@ -1,4 +1,4 @@
-import { readFile, rm } from "node:fs/promises";
+import { readFile, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { freePort } from "@ebb/testkit";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
@@ -62,5 +62,26 @@ describe("stops that are not clean", () => {
     expect(killed.stdout).toContain("SIGKILL");
     expect(isVmProcessAlive(vm.pid)).toBe(false);
     expect(await vmStatus(vm.dir)).toMatchObject({ running: false, listening: false });
+  });
+
+  it("faults.hangOnStop armed and cleared in vm.json while the server runs: it hangs, then stops cleanly", async () => {
+    // Given a server started without faults, then hangOnStop written to its vm.json
+    const vm = await newVm({});
+    const { faults: _none, ...config } = JSON.parse(await readFile(path.join(vm.dir, "vm.json"), "utf8"));
+    await writeFile(
+      path.join(vm.dir, "vm.json"),
+      JSON.stringify({ ...config, faults: { hangOnStop: true } }),
+    );
+    // Then its next stop hangs (the fault campaign arms it on a server in service, no restart)
+    const hung = await ctl(["stop", "--timeout-ms", "500", "--dir", vm.dir]);
+    expect(hung.code).toBe(1);
+    expect(isVmProcessAlive(vm.pid)).toBe(true);
+
+    // and once the fault is cleared (the operator's fix), the next SIGTERM stops it cleanly
+    await writeFile(path.join(vm.dir, "vm.json"), JSON.stringify(config));
+    const stopped = await ctl(["stop", "--dir", vm.dir]);
+    expect(stopped.code, stopped.stderr).toBe(0);
+    expect(stopped.stdout).toContain("clean");
+    expect(isVmProcessAlive(vm.pid)).toBe(false);
   });
 });
