@@ -1,6 +1,6 @@
 import swc from "unplugin-swc";
 import { defaultServerConditions } from "vite";
-import { defineConfig } from "vitest/config";
+import { configDefaults, defineConfig } from "vitest/config";
 
 // Workspace packages export their TypeScript sources under the "@ebb/source"
 // condition, so tests run against src without a build. Child processes that
@@ -11,13 +11,25 @@ import { defineConfig } from "vitest/config";
 // extensionless imports). Node never uses "module" in production, so the tests resolve as it does.
 const conditions = ["@ebb/source", ...defaultServerConditions.filter((c) => c !== "module")];
 
+// The campaigns (the soak, the fault campaign, kill -9 through a Deployment rollout) take about five minutes
+// together on two cores, which pushed the whole CI run past its 30 minutes: they run with EBB_CAMPAIGNS=1
+// (`npm run test:campaigns`), and at full length from bench/.
+const CAMPAIGNS = [
+  "test/lab/soak.test.ts",
+  "test/engine/fault-campaign.test.ts",
+  "test/k8s/deploy-chaos.test.ts",
+];
+
 export default defineConfig({
   // swc instead of esbuild: NestJS needs emitDecoratorMetadata.
   plugins: [swc.vite({ module: { type: "es6" } })],
   resolve: { conditions },
   ssr: { resolve: { conditions } },
   test: {
-    include: ["packages/*/src/**/*.test.ts", "apps/*/src/**/*.test.ts", "test/**/*.test.ts"],
+    include: process.env.EBB_CAMPAIGNS
+      ? CAMPAIGNS
+      : ["packages/*/src/**/*.test.ts", "apps/*/src/**/*.test.ts", "test/**/*.test.ts"],
+    exclude: process.env.EBB_CAMPAIGNS ? configDefaults.exclude : [...configDefaults.exclude, ...CAMPAIGNS],
     testTimeout: 60_000,
     hookTimeout: 60_000,
     // Suites bind fixed loopback addresses and ports; files run one at a time.

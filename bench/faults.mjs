@@ -26,7 +26,13 @@ const child = spawn(
   [path.join(root, "node_modules/vitest/vitest.mjs"), "run", "test/engine/fault-campaign.test.ts"],
   {
     cwd: root,
-    env: { ...process.env, FAULT_CAMPAIGN: "long", FAULT_SEED: seed, FAULT_REPORT: reportFile },
+    env: {
+      ...process.env,
+      EBB_CAMPAIGNS: "1",
+      FAULT_CAMPAIGN: "long",
+      FAULT_SEED: seed,
+      FAULT_REPORT: reportFile,
+    },
     // vitest's own output goes to stderr: stdout carries the JSON only.
     stdio: ["ignore", process.stderr, process.stderr],
   },

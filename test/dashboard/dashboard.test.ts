@@ -404,6 +404,8 @@ describe("the dashboard in a browser", () => {
       await expect.poll(() => runbook.inputValue()).toBe("l4-drain");
 
       // When they choose the Kubernetes runbook for the lab's VMs and preview it
+      // (the field is a text input until the runbook list has loaded: wait for the list)
+      await page.locator("select#runbook").waitFor({ timeout: 15_000 });
       await runbook.selectOption(FOR_PODS);
       await page.getByLabel("Version").fill("5.0.0");
       await page.getByRole("button", { name: "Preview" }).click();
