@@ -12,7 +12,7 @@ import { mergePatch } from "./kube.js";
 import { type PodFacts, podFacts, withImageTag } from "./pods.js";
 import { setReadiness } from "./readiness.js";
 import type { DeletePodOptions, DeleteResult, ReplacementCheck } from "./replacement.js";
-import { VERSION_TEXT_RE } from "./template.js";
+import { assertVersionText } from "./template.js";
 import { checkEndpointRemoved, type WaitOptions, waitUntil } from "./waits.js";
 import type { FleetWorkload } from "./workload.js";
 
@@ -277,15 +277,7 @@ export async function prepareDeployment(
   w: FleetWorkload,
   version: string,
 ): Promise<{ revision: string; changed: boolean }> {
-  if (!VERSION_TEXT_RE.test(version)) {
-    throw new EbbError(
-      "param_invalid",
-      `version ${JSON.stringify(version)}: letters, digits and . _ + - only`,
-      {
-        details: [{ field: "version", message: "invalid" }],
-      },
-    );
-  }
+  assertVersionText(version);
   const name = w.config.workload.name;
   let d = await w.deployment();
   let rss = await replicaSets(w, d);

@@ -10,15 +10,8 @@ function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
 }
 
-/**
- * Deploy: the workload's pod template gets the new version (ebb.dev/version, and the image tag of
- * `versionContainer`). With updateStrategy OnDelete nothing restarts: each pod Ebb deletes comes back at
- * the new revision. Returns the update revision once the controller has observed the change.
- */
-export async function setTemplateVersion(
-  w: FleetWorkload,
-  version: string,
-): Promise<{ revision: string; changed: boolean }> {
+/** A version goes into labels, annotations and an image tag: the characters all three accept. */
+export function assertVersionText(version: string): void {
   if (!VERSION_TEXT_RE.test(version)) {
     throw new EbbError(
       "param_invalid",
@@ -28,6 +21,18 @@ export async function setTemplateVersion(
       },
     );
   }
+}
+
+/**
+ * Deploy: the workload's pod template gets the new version (ebb.dev/version, and the image tag of
+ * `versionContainer`). With updateStrategy OnDelete nothing restarts: each pod Ebb deletes comes back at
+ * the new revision. Returns the update revision once the controller has observed the change.
+ */
+export async function setTemplateVersion(
+  w: FleetWorkload,
+  version: string,
+): Promise<{ revision: string; changed: boolean }> {
+  assertVersionText(version);
   const sts = await w.statefulSet();
   const name = w.config.workload.name;
   const strategy = sts.spec?.updateStrategy?.type ?? "RollingUpdate";
