@@ -39,6 +39,7 @@ export const BASE_ENV_NAMES = ["PATH", "HOME", "LANG"] as const;
 // the run open until that process ends; after the command itself exited we read for this long, then stop.
 const STDIO_DRAIN_MS = 250;
 const FALLBACK_FLOCK = "/usr/bin/flock";
+const KILL_SETTLE_MS = 1000;
 
 /** PATH, HOME and LANG from a worker's own environment, for `LocalExecutorOptions.baseEnv`. */
 export function baseEnvFrom(env: Readonly<Record<string, string | undefined>>): Record<string, string> {
@@ -276,10 +277,25 @@ export class LocalExecutor implements Executor {
         tail.note(`ebb: deadline of ${run.deadlineMs} ms passed; SIGTERM to the process group`);
         signalGroup(pgid, "SIGTERM");
         killTimer = setTimeout(() => {
-          if (signalGroup(pgid, "SIGKILL"))
-            tail.note(`ebb: still running after ${this.killGraceMs} ms; SIGKILL`);
-          killed = true;
-          maybeFinish();
+          if (!signalGroup(pgid, "SIGKILL")) {
+            killed = true;
+            maybeFinish();
+            return;
+          }
+          tail.note(`ebb: still running after ${this.killGraceMs} ms; SIGKILL`);
+          // kill(2) only queues the signal: on a busy machine a member may run on for a few ms. Wait
+          // until the group is gone, but not forever: an orphan's zombie keeps the group alive for
+          // kill(pgid, 0) until PID 1 reaps it, and in a container PID 1 may never do so.
+          const waitUntil = Date.now() + KILL_SETTLE_MS;
+          const settleKill = (): void => {
+            if (signalGroup(pgid, 0) && Date.now() < waitUntil) {
+              killTimer = setTimeout(settleKill, 10);
+              return;
+            }
+            killed = true;
+            maybeFinish();
+          };
+          settleKill();
         }, this.killGraceMs);
       }, remaining);
     });
