@@ -619,6 +619,46 @@ async function finishIfComplete(w: FleetWorkload, rec: DeploymentRolloutRecord):
 }
 
 /**
+ * The last write of an abort: the Deployment back on the old ReplicaSet's template, without the record,
+ * unpaused. It reads the Deployment right before it writes: the pass before it scaled ReplicaSets and
+ * deleted pods, so the controller has rewritten the Deployment's status since the pass began, and a replace
+ * with that first read's resourceVersion would conflict, pass after pass, for as long as pods move. True
+ * once written (or once the record is gone: another target's abort finished it).
+ */
+async function resumeOnOldTemplate(
+  w: FleetWorkload,
+  rec: DeploymentRolloutRecord,
+  oldRS: V1ReplicaSet,
+): Promise<boolean> {
+  const template = structuredClone(oldRS.spec?.template ?? {}) as V1PodTemplateSpec;
+  if (template.metadata?.labels) delete template.metadata.labels[POD_TEMPLATE_HASH];
+  const dn = w.config.workload.name;
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const d = await w.deployment();
+    if (rolloutRecord(d)?.from !== rec.from) return true;
+    const annotations = { ...d.metadata?.annotations };
+    delete annotations[ROLLOUT_ANNOTATION];
+    try {
+      await w.api(`resume deployment ${w.ns}/${dn} on ${rec.from}`, () =>
+        w.clients.apps.replaceNamespacedDeployment({
+          name: dn,
+          namespace: w.ns,
+          body: {
+            ...d,
+            metadata: { ...d.metadata, annotations },
+            spec: { ...d.spec!, paused: false, template },
+          },
+        }),
+      );
+      return true;
+    } catch (err) {
+      if (!(err instanceof EbbError && err.code === "conflict")) throw err;
+    }
+  }
+  return false;
+}
+
+/**
  * An aborted Deployment rollout, scaled back to the old ReplicaSet (blocking, bounded by `timeoutMs`):
  * 1. old pods still there are unmarked (no deletion cost, off the retired list) and put back (gate True);
  * 2. the old ReplicaSet gets its start replicas again (its controller re-creates the retired pods, at the
@@ -641,8 +681,7 @@ export async function abortDeployment(
     `Deployment ${w.config.workload.name} back on its old ReplicaSet`,
     opts.timeoutMs,
     async () => {
-      const d = await w.deployment();
-      const rec = rolloutRecord(d);
+      const rec = rolloutRecord(await w.deployment());
       const poll = w.config.pollIntervalMs;
       if (!rec) {
         // Nothing Ebb holds (finished, never prepared, or another target's restore already finished it): the pod
@@ -710,28 +749,8 @@ export async function abortDeployment(
         if (pending > 0) return { retryInMs: poll, why: `${pending} new pods still draining` };
         await patchReplicaSet(w, rec.to, (rs) => (replicasOf(rs) === 0 ? null : { spec: { replicas: 0 } }));
       }
-      const template = structuredClone(oldRS.spec?.template ?? {}) as V1PodTemplateSpec;
-      if (template.metadata?.labels) delete template.metadata.labels[POD_TEMPLATE_HASH];
-      const annotations = { ...d.metadata?.annotations };
-      delete annotations[ROLLOUT_ANNOTATION];
-      const dn = w.config.workload.name;
-      try {
-        await w.api(`resume deployment ${w.ns}/${dn} on ${rec.from}`, () =>
-          w.clients.apps.replaceNamespacedDeployment({
-            name: dn,
-            namespace: w.ns,
-            body: {
-              ...d,
-              metadata: { ...d.metadata, annotations },
-              spec: { ...d.spec!, paused: false, template },
-            },
-          }),
-        );
-      } catch (err) {
-        if (err instanceof EbbError && err.code === "conflict")
-          return { retryInMs: poll, why: "deployment changed; again" };
-        throw err;
-      }
+      if (!(await resumeOnOldTemplate(w, rec, oldRS)))
+        return { retryInMs: poll, why: "the Deployment kept changing under the resume; again" };
       return { done: podFacts(readyOld[0]!, w.config.gate) };
     },
   );
