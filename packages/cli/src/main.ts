@@ -685,10 +685,14 @@ async function fleetsList(client: EbbClient, rest: readonly string[], io: Io): P
   const fleets = await client.get<FleetView[]>("/fleets");
   if (values.json) io.out(JSON.stringify(fleets));
   else
-    for (const f of fleets)
+    for (const f of fleets) {
+      // Targets whose pod is gone (a Deployment's, after a rollout) are kept for their history: named apart.
+      const present = f.targets.filter((t) => !t.goneAt);
+      const gone = f.targets.length - present.length;
       io.out(
-        `${f.name.padEnd(16)} ${f.balancer.padEnd(11)} ${String(f.targets.length).padStart(3)} target(s)${f.protected ? "  protected" : ""}  ${f.targets.map((t) => t.name).join(", ")}`,
+        `${f.name.padEnd(16)} ${f.balancer.padEnd(11)} ${String(present.length).padStart(3)} target(s)${f.protected ? "  protected" : ""}  ${present.map((t) => t.name).join(", ")}${gone > 0 ? `  (${gone} gone)` : ""}`,
       );
+    }
   return EXIT.ok;
 }
 

@@ -64,6 +64,11 @@ export const targetSchema = z.object({
   executorConfig: z.unknown(),
   labels: z.record(z.string(), z.string()),
   facts: z.unknown(),
+  /**
+   * When Ebb found it gone from the platform (a Deployment's pod replaced by a rollout, the HPA, an eviction):
+   * left out of rollouts, kept for its history. Null: present.
+   */
+  goneAt: timestamp.nullable(),
 });
 export type TargetView = z.infer<typeof targetSchema>;
 
@@ -217,6 +222,11 @@ export const rolloutPreviewSchema = z.object({
   blocked: z.boolean(),
   /** Failed or paused rollouts that hold targets of the fleet (each also a `fleet_held` finding). */
   holds: z.array(fleetHoldSchema),
+  /**
+   * Where the balancer discovers the fleet's targets (a Deployment's pods): the pods with no target yet, which
+   * the create adds, and the targets whose pod is gone, which it leaves out and marks. Absent: no change.
+   */
+  targetChanges: z.object({ added: z.array(z.string()), gone: z.array(z.string()) }).optional(),
 });
 export type RolloutPreview = z.infer<typeof rolloutPreviewSchema>;
 

@@ -10,6 +10,20 @@ import type { BalancerTargetState } from "./statuses.js";
  * retryable); the original error goes in `cause`.
  */
 
+/**
+ * A target as the balancer's platform runs it now: a pod of the fleet's workload. A Deployment's pods get new
+ * names on every rollout (a new ReplicaSet) and whenever one is replaced (HPA, eviction, a node drain), so
+ * the targets stored when the fleet was registered do not stay true: the platform's list is.
+ */
+export interface DiscoveredTarget {
+  name: string;
+  /** "" until the platform gave it an address (a pod not yet scheduled). */
+  host: string;
+  port: number;
+  /** The version it runs, as the platform declares it (a pod's ebb.dev/version), when it does. */
+  version?: string;
+}
+
 /** A target as drivers address it. */
 export interface Target {
   name: string;
@@ -92,6 +106,11 @@ export interface Balancer {
   preflight?(targets: readonly Target[]): Promise<Finding[]>;
   /** `ebb lint`: findings over the live workload the fleet's targets run in (a pod platform's). */
   lintWorkload?(): Promise<WorkloadLint>;
+  /**
+   * The fleet's targets as the platform runs them now, where the platform decides them (a workload's pods
+   * that are not terminating): rollouts plan over these, not over the targets stored at registration.
+   */
+  discoverTargets?(): Promise<DiscoveredTarget[]>;
 }
 
 /** argv is executed without a shell; a script is run by `/bin/sh -c` (parameters only via env). */

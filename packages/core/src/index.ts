@@ -4,6 +4,7 @@
  */
 export * from "./analysis.js";
 export * from "./conditions.js";
+export * from "./discovery.js";
 export * from "./drivers.js";
 export * from "./errors.js";
 export * from "./exec.js";

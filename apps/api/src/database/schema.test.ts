@@ -578,6 +578,7 @@ describe.each(testDatabases())("schema through Prisma on $kind", (variant) => {
       "leases.token": "bigint",
       "rollout_events.id": "bigint",
       "targets.version": "text?",
+      "targets.gone_at": "timestamptz(3)?",
       "target_runs.previous_version": "text?",
       "rollouts.rollback_of": "uuid?",
     });
@@ -597,6 +598,6 @@ describe.each(testDatabases())("schema through Prisma on $kind", (variant) => {
         expect(type, col).toMatch(/^uuid\??$/);
       }
     }
-    expect(Object.keys(byName)).toHaveLength(144);
+    expect(Object.keys(byName)).toHaveLength(145);
   });
 });

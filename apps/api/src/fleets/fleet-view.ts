@@ -31,5 +31,6 @@ export function targetView(row: TargetRow): TargetView {
     executorConfig: redact(row.executorConfig),
     labels: (row.labels ?? {}) as Record<string, string>,
     facts: redact(row.facts),
+    goneAt: row.goneAt?.toISOString() ?? null,
   };
 }

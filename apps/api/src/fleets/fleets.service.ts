@@ -18,9 +18,13 @@ import { Prisma } from "../generated/prisma/client.js";
 import { checkBalancer, checkExecutor, checkFleet, targetData } from "./fleet-checks.js";
 import { fleetHolds } from "./fleet-holds.js";
 import { fleetView, targetView } from "./fleet-view.js";
+import { refreshDiscoveredTargets } from "./target-discovery.js";
 import { upsertFleet } from "./upsert-fleet.js";
 
 type FleetRow = Prisma.FleetGetPayload<{ include: { targets: true } }>;
+
+/** How long a fleet read waits for the platform's pod list before it shows what Ebb last knew. */
+const DISCOVERY_TIMEOUT_MS = 2_000;
 
 /** Fleets and their targets. Thin over Prisma; validation of driver configs is the drivers' own. */
 @Injectable()
@@ -29,17 +33,19 @@ export class FleetsService {
   @Inject(DRIVERS) private readonly drivers!: DriverRegistry;
 
   async list(): Promise<FleetView[]> {
-    const rows = await this.db.prisma.fleet.findMany({
-      include: { targets: { orderBy: { name: "asc" } } },
-      orderBy: { name: "asc" },
-    });
+    let rows = await this.listRows();
+    // A Deployment's pods change names with every rollout and replacement: read the platform (one pod list
+    // per discovering fleet) and show what it runs, with the targets that are gone apart.
+    const refreshed = await Promise.all(rows.map((row) => this.refresh(row)));
+    if (refreshed.some(Boolean)) rows = await this.listRows();
     // The balancer is read only for held targets: a fleet nobody holds costs no call.
     const holds = await fleetHolds(this.db.prisma, rows, { onlyStopped: true, drivers: this.drivers });
     return rows.map((row) => fleetView(row, holds.get(row.name)));
   }
 
   async get(name: string): Promise<FleetView> {
-    const row = await this.row(name);
+    let row = await this.row(name);
+    if (await this.refresh(row)) row = await this.row(name);
     const holds = await fleetHolds(this.db.prisma, [row], { onlyStopped: true, drivers: this.drivers });
     return fleetView(row, holds.get(row.name));
   }
@@ -142,6 +148,21 @@ export class FleetsService {
         `target "${target}" appears in ${runs} rollout(s); it cannot be deleted while its history exists`,
       );
     await this.db.prisma.target.delete({ where: { id: existing.id } });
+  }
+
+  private listRows(): Promise<FleetRow[]> {
+    return this.db.prisma.fleet.findMany({
+      include: { targets: { orderBy: { name: "asc" } } },
+      orderBy: { name: "asc" },
+    });
+  }
+
+  /** True when the platform's list changed the stored targets (recorded, with its audit event). */
+  private refresh(row: FleetRow): Promise<boolean> {
+    return refreshDiscoveredTargets(this.db.prisma, this.drivers, row, {
+      timeoutMs: DISCOVERY_TIMEOUT_MS,
+      now: new Date(),
+    });
   }
 
   private async row(name: string): Promise<FleetRow> {

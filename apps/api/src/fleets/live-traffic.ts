@@ -121,7 +121,11 @@ export class LiveTraffic {
 
   private async fleet(name: string, sampler: Sampler, at: number): Promise<NonNullable<Sampler["fleet"]>> {
     if (sampler.fleet && at - sampler.fleetLoadedAt < FLEET_REFRESH_MS) return sampler.fleet;
-    const row = await this.prisma.fleet.findUnique({ where: { name }, include: { targets: true } });
+    const row = await this.prisma.fleet.findUnique({
+      where: { name },
+      // A gone target's pod does not exist: nothing to sample.
+      include: { targets: { where: { goneAt: null } } },
+    });
     if (!row) throw new Error(`fleet "${name}" does not exist`);
     sampler.fleet = {
       ...row,

@@ -29,7 +29,8 @@ export async function upsertFleet(deps: UpsertFleetDeps, input: CreateFleetBody)
       await tx.target.upsert({
         where: { fleetId_name: { fleetId: fleet.id, name } },
         create: { fleetId: fleet.id, name, ...data },
-        update: data,
+        // Declared again: present, whatever discovery last found.
+        update: { ...data, goneAt: null },
       });
     }
     return fleetView(

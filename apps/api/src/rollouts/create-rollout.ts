@@ -50,7 +50,7 @@ export async function createAndStartRollout(
     );
   }
 
-  const previous = await previousVersions(fleet.targets, plan.batches.flat());
+  const previous = await previousVersions(prepared.targets, plan.batches.flat());
   const onFailure = input.onFailure ?? runbook.onFailure;
   if (onFailure === "rollback") assertRollbackPossible(previous);
 
@@ -70,7 +70,7 @@ export async function createAndStartRollout(
   try {
     await deps.rollouts.insertWithLeases({
       id,
-      fleetId: fleet.id,
+      fleet: { id: fleet.id, name: fleet.name },
       runbookVersionId: prepared.versionId,
       version: input.version,
       strategy: input.strategy,
@@ -80,7 +80,8 @@ export async function createAndStartRollout(
       idempotencyKey: key,
       requestedBy: input.requestedBy,
       requiresApproval: prepared.requiresApproval,
-      targetIds: new Map(fleet.targets.map((t) => [t.name, t.id])),
+      targets: prepared.targets,
+      ...(prepared.discovered ? { discovered: prepared.discovered } : {}),
       previousVersions: previous,
     });
   } catch (err) {

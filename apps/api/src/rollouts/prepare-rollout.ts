@@ -1,6 +1,7 @@
 import { DEFAULT_POD_RUNBOOK, DEFAULT_RUNBOOK, describeFleetHold, type FleetHold } from "@ebb/contracts";
 import {
   type BalancerTiming,
+  type DiscoveredTarget,
   EbbError,
   errorFinding,
   type Finding,
@@ -9,10 +10,12 @@ import {
   type RolloutPlan,
   type Runbook,
   resolveParams,
+  type TargetDiscovery,
   type TargetFacts,
 } from "@ebb/core";
 import type { DriverRegistry, FleetRecord } from "@ebb/engine";
 import { fleetHolds } from "../fleets/fleet-holds.js";
+import { fleetTargets, type PlanTarget } from "../fleets/target-discovery.js";
 import type { PrismaClient } from "../generated/prisma/client.js";
 import { resolveRunbook } from "../runbooks/resolve-runbook.js";
 import type { CreateRolloutInput, RolloutLimits } from "./rollout-input.js";
@@ -20,6 +23,15 @@ import type { FleetWithTargets, RolloutsRepository } from "./rollouts.repository
 
 export interface PreparedRollout {
   fleet: FleetWithTargets;
+  /**
+   * What the plan is over: the stored targets, or where the balancer discovers them (a Deployment's pods),
+   * the pods there now (rows to create have no id; gone ones are left out).
+   */
+  targets: PlanTarget[];
+  /** The platform's list as read, for create to record (undefined: the balancer does not discover targets). */
+  discovered?: DiscoveredTarget[];
+  /** What that list changes in the stored targets: the preview shows it, create writes it. */
+  discovery?: TargetDiscovery;
   /** Failed or paused rollouts holding targets of the fleet: each is a blocking finding. */
   holds: FleetHold[];
   runbook: Runbook;
@@ -54,15 +66,17 @@ export async function prepareRollout(
     throw new EbbError("not_found", `fleet "${input.fleet}" does not exist`, {
       details: [{ field: "fleet", message: "unknown fleet" }],
     });
-  if (fleet.targets.length === 0) throw new EbbError("plan_invalid", `fleet "${fleet.name}" has no targets`);
   const runbookName =
     input.runbook ?? (fleet.balancer === "kubernetes" ? DEFAULT_POD_RUNBOOK : DEFAULT_RUNBOOK);
   const { runbook, versionId } = await resolveRunbook(deps.prisma, runbookName);
   const params = resolveParams(runbook.params, input.params);
 
   const balancer = deps.drivers.balancer(fleet as FleetRecord);
+  // A Deployment's pods are new after every rollout: the plan is over the pods there now, not the rows.
+  const { targets, discovered, change } = await fleetTargets(balancer, fleet.targets);
+  if (targets.length === 0) throw new EbbError("plan_invalid", `fleet "${fleet.name}" has no targets`);
   const timing = await balancer.timing();
-  const asTargets = fleet.targets.map((t) => ({
+  const asTargets = targets.map((t) => ({
     name: t.name,
     host: t.host,
     port: t.port,
@@ -74,7 +88,7 @@ export async function prepareRollout(
   // What only the balancer knows of its targets (a pod's grace period, preStop, readiness gate, sidecar).
   const live = balancer.liveFacts ? await balancer.liveFacts(asTargets) : undefined;
   const facts: TargetFacts[] = await Promise.all(
-    fleet.targets.map(async (t, i) => ({
+    targets.map(async (t, i) => ({
       ...(t.facts as Partial<TargetFacts>),
       ...live?.targets[t.name],
       name: t.name,
@@ -114,6 +128,9 @@ export async function prepareRollout(
     (findings.some((f) => f.severity === "error") && !(input.force && plan.batches.length > 0));
   return {
     fleet,
+    targets,
+    ...(discovered ? { discovered } : {}),
+    ...(change ? { discovery: change } : {}),
     holds,
     runbook,
     runbookName,

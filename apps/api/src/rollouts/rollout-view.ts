@@ -168,7 +168,14 @@ export function previewOf(prepared: PreparedRollout): RolloutPreview {
     protected: prepared.fleet.protected,
     blocked: prepared.blocked,
     holds: prepared.holds,
+    ...targetChangesOf(prepared),
   };
+}
+
+function targetChangesOf(prepared: PreparedRollout): Pick<RolloutPreview, "targetChanges"> {
+  const d = prepared.discovery;
+  if (!d || d.added.length + d.gone.length === 0) return {};
+  return { targetChanges: { added: d.added.map((m) => m.name), gone: d.gone } };
 }
 
 export function createdOf(created: CreatedRollout): CreatedRolloutView {

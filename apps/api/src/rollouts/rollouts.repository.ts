@@ -1,6 +1,14 @@
 import type { RolloutStatus } from "@ebb/contracts";
-import { EbbError, type RolloutPlan, type RolloutState, type Strategy } from "@ebb/core";
+import {
+  type DiscoveredTarget,
+  EbbError,
+  type RolloutPlan,
+  type RolloutState,
+  type Strategy,
+} from "@ebb/core";
+import { appendAuditEvents } from "../audit/audit-store.js";
 import { acquireLease } from "../engine/prisma-store.js";
+import { type PlanTarget, recordDiscovery } from "../fleets/target-discovery.js";
 import { Prisma, type PrismaClient } from "../generated/prisma/client.js";
 
 export type FleetWithTargets = Prisma.FleetGetPayload<{ include: { targets: true } }>;
@@ -19,7 +27,7 @@ export type KeyedRollout = Prisma.RolloutGetPayload<{ include: { fleet: { select
 
 export interface NewRollout {
   id: string;
-  fleetId: string;
+  fleet: { id: string; name: string };
   runbookVersionId: string;
   version: string;
   strategy: Strategy;
@@ -29,8 +37,10 @@ export interface NewRollout {
   idempotencyKey: string | undefined;
   requestedBy: { name: string; id: string } | undefined;
   requiresApproval: boolean;
-  /** Target name -> id, for every target of the plan. */
-  targetIds: ReadonlyMap<string, string>;
+  /** The targets the plan was made over (stored rows have an id; discovered ones get their row here). */
+  targets: readonly PlanTarget[];
+  /** The platform's list the plan was made from, recorded in the same transaction (discovering balancers). */
+  discovered?: readonly DiscoveredTarget[];
   /** Target name -> the version it runs now (null: unknown): what a rollback goes back to. */
   previousVersions: ReadonlyMap<string, string | null>;
 }
@@ -60,13 +70,36 @@ export class RolloutsRepository {
   /**
    * Stores the rollout, its target runs and a lease on every target of its plan in one transaction: a
    * target leased by another rollout refuses the whole of it (`fleet_held`), so no half-leased rollout exists.
+   * With a discovered list, the fleet's targets are brought to it first (new pods get rows, gone ones are
+   * marked), audited with the rollout: a rollout never runs over targets the database does not hold.
    */
   async insertWithLeases(r: NewRollout): Promise<void> {
     await this.prisma.$transaction(async (tx) => {
+      const discovery = r.discovered
+        ? await recordDiscovery(tx, r.fleet, r.discovered, new Date())
+        : undefined;
+      const targetIds = new Map(r.targets.flatMap((t) => (t.id === null ? [] : [[t.name, t.id] as const])));
+      const unknown = r.plan.batches.flat().filter((name) => !targetIds.has(name));
+      if (unknown.length > 0) {
+        const rows = await tx.target.findMany({
+          where: { fleetId: r.fleet.id, name: { in: unknown } },
+          select: { id: true, name: true },
+        });
+        for (const row of rows) targetIds.set(row.name, row.id);
+      }
+      const idOf = (name: string): string => {
+        const id = targetIds.get(name);
+        if (id === undefined)
+          throw new EbbError(
+            "conflict",
+            `target ${name} of the plan is not in fleet ${r.fleet.name}; preview again`,
+          );
+        return id;
+      };
       await tx.rollout.create({
         data: {
           id: r.id,
-          fleetId: r.fleetId,
+          fleetId: r.fleet.id,
           runbookVersionId: r.runbookVersionId,
           version: r.version,
           status: r.state.status,
@@ -84,7 +117,7 @@ export class RolloutsRepository {
         data: r.plan.batches.flatMap((names, batch) =>
           names.map((name) => ({
             rolloutId: r.id,
-            targetId: r.targetIds.get(name)!,
+            targetId: idOf(name),
             batch,
             status: "pending",
             stepIndex: 0,
@@ -94,7 +127,7 @@ export class RolloutsRepository {
         ),
       });
       for (const name of r.plan.batches.flat()) {
-        const targetId = r.targetIds.get(name)!;
+        const targetId = idOf(name);
         const held = await tx.lease.findUnique({ where: { targetId } });
         if (held)
           throw new EbbError("fleet_held", `target ${name} is held by rollout ${held.rolloutId}`, {
@@ -102,6 +135,8 @@ export class RolloutsRepository {
           });
         await acquireLease(tx, r.id, targetId);
       }
+      // Last: the audit chain's lock is held until commit.
+      if (discovery) await appendAuditEvents(tx, [discovery]);
     });
   }
 

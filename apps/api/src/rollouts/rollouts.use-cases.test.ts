@@ -1,4 +1,4 @@
-import type { Balancer, BalancerTiming, RolloutEvent, RolloutState } from "@ebb/core";
+import type { Balancer, BalancerTiming, DiscoveredTarget, RolloutEvent, RolloutState } from "@ebb/core";
 import type { FleetRecord } from "@ebb/engine";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type TestDatabase, testDatabases } from "../../test-support/database.js";
@@ -28,6 +28,10 @@ const allBound: Balancer = {
   traffic: async () => ({ at: new Date(0).toISOString(), activeSessions: 0, newSessions: 0, resets: 0 }),
 };
 
+/** A platform that runs pods of its own choosing (a Deployment): the test sets which. */
+let pods: DiscoveredTarget[] = [];
+const discovering: Balancer = { ...allBound, discoverTargets: async () => pods };
+
 const LIMITS = { approvalTargetThreshold: 10, maxTargetsPerRollout: 100 };
 
 describe("rollout use cases", () => {
@@ -37,7 +41,9 @@ describe("rollout use cases", () => {
 
   beforeAll(async () => {
     db = await testDatabases()[0]!.open();
-    const drivers = { balancer: (_fleet: FleetRecord) => allBound };
+    const drivers = {
+      balancer: (fleet: FleetRecord) => (fleet.name === "uc-pods" ? discovering : allBound),
+    };
     deps = {
       prisma: db.prisma,
       rollouts: new RolloutsRepository(db.prisma),
@@ -50,7 +56,7 @@ describe("rollout use cases", () => {
       },
       now: Date.now,
     };
-    for (const name of ["uc-a", "uc-b", "uc-c", "uc-d", "uc-rb"]) {
+    for (const name of ["uc-a", "uc-b", "uc-c", "uc-d", "uc-rb", "uc-pods"]) {
       await upsertFleet(
         { prisma: db.prisma, drivers },
         {
@@ -190,6 +196,74 @@ describe("rollout use cases", () => {
     });
     expect((refused as Error).message).toMatch(/failed at uc-d-vm1 .*deploy exited 1/);
     expect(await db.prisma.rollout.count({ where: { fleet: { name: "uc-d" } } })).toBe(1);
+  });
+
+  it("a fleet whose balancer discovers its targets: plans over the pods there now; create adds the new ones and marks the gone ones, audited; history is kept", async () => {
+    // Given uc-pods registered with pods vm1 and vm2, which a rollout replaced by web-x and web-y (v2)
+    pods = [
+      { name: "web-y", host: "10.0.0.2", port: 8080, version: "2.0.0" },
+      { name: "web-x", host: "10.0.0.1", port: 8080, version: "2.0.0" },
+    ];
+    const fleet = await db.prisma.fleet.findUniqueOrThrow({ where: { name: "uc-pods" } });
+
+    // When a rollout is previewed: the plan is over web-x and web-y, nothing written
+    const preview = await prepareRollout(deps, input("uc-pods"), LIMITS);
+    expect(preview.plan.batches).toEqual([["web-x"], ["web-y"]]);
+    expect(preview.plan.skipped).toEqual([]);
+    expect(preview.discovery).toMatchObject({ gone: ["uc-pods-vm1", "uc-pods-vm2"] });
+    expect(await db.prisma.target.count({ where: { fleetId: fleet.id } })).toBe(2);
+
+    // and created: the same plan, the pods become targets (their version known), the old ones gone
+    const created = await createAndStartRollout(deps, input("uc-pods"), LIMITS);
+    expect(created.plan.batches).toEqual(preview.plan.batches);
+    const rows = await db.prisma.target.findMany({ where: { fleetId: fleet.id }, orderBy: { name: "asc" } });
+    expect(rows.map((t) => [t.name, t.goneAt !== null, t.version])).toEqual([
+      ["uc-pods-vm1", true, null],
+      ["uc-pods-vm2", true, null],
+      ["web-x", false, "2.0.0"],
+      ["web-y", false, "2.0.0"],
+    ]);
+    const runs = await db.prisma.targetRun.findMany({
+      where: { rolloutId: created.id },
+      include: { target: { select: { name: true } } },
+    });
+    expect(runs.map((r) => [r.target.name, r.previousVersion]).sort()).toEqual([
+      ["web-x", "2.0.0"],
+      ["web-y", "2.0.0"],
+    ]);
+    const audit = await db.prisma.auditEvent.findMany({
+      where: { action: "fleet.discover", fleet: "uc-pods" },
+    });
+    expect(audit).toHaveLength(1);
+    expect(audit[0]).toMatchObject({
+      actorName: "ebb",
+      summary: { added: ["web-x", "web-y"], gone: ["uc-pods-vm1", "uc-pods-vm2"], returned: [], moved: [] },
+    });
+
+    // When the rollout is over and web-x is replaced by web-z; vm1 comes back (same name, new address)
+    await db.prisma.lease.deleteMany({ where: { rolloutId: created.id } });
+    pods = [
+      { name: "web-y", host: "10.0.0.2", port: 8080 },
+      { name: "web-z", host: "10.0.0.3", port: 8080 },
+      { name: "uc-pods-vm1", host: "10.0.0.9", port: 8080 },
+    ];
+    const next = await createAndStartRollout(deps, input("uc-pods", { version: "3.0.0" }), LIMITS);
+    // Then web-x, which has history, keeps its row, gone; vm1 is back at its new address
+    expect(next.plan.batches.flat().sort()).toEqual(["uc-pods-vm1", "web-y", "web-z"]);
+    const after = await db.prisma.target.findMany({ where: { fleetId: fleet.id }, orderBy: { name: "asc" } });
+    expect(after.map((t) => [t.name, t.goneAt !== null, t.host])).toEqual([
+      ["uc-pods-vm1", false, "10.0.0.9"],
+      ["uc-pods-vm2", true, "127.0.0.2"],
+      ["web-x", true, "10.0.0.1"],
+      ["web-y", false, "10.0.0.2"],
+      ["web-z", false, "10.0.0.3"],
+    ]);
+    // and the same list again changes nothing: no second audit event for it
+    await db.prisma.lease.deleteMany({ where: { rolloutId: next.id } });
+    await createAndStartRollout(deps, input("uc-pods", { version: "4.0.0" }), LIMITS);
+    expect(await db.prisma.auditEvent.count({ where: { action: "fleet.discover", fleet: "uc-pods" } })).toBe(
+      2,
+    );
   });
 
   it("create with onFailure rollback: refused, naming the targets, when a previous version is unknown or not shared", async () => {

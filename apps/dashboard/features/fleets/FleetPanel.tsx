@@ -3,7 +3,7 @@
 import Link from "next/link";
 import { useState } from "react";
 import type { FleetView, LiveMember, TargetTraffic, TrafficSample } from "../../lib/api/types";
-import { formatRate } from "../../lib/format";
+import { formatRate, formatTime } from "../../lib/format";
 import { useSession } from "../../lib/session";
 import { useEventStream } from "../../lib/sse";
 import { LiveStatus } from "../shell/LiveStatus";
@@ -46,6 +46,10 @@ export function FleetPanel({
   });
 
   const headingId = `fleet-${fleet.name}`;
+  // Targets whose pod is gone (a Deployment's pods are new after every rollout) are kept for their history,
+  // listed apart: they take no part in rollouts and have no traffic to show.
+  const present = fleet.targets.filter((t) => t.goneAt === null);
+  const gone = fleet.targets.filter((t) => t.goneAt !== null);
   return (
     <section className="card fleet" aria-labelledby={headingId} data-fleet={fleet.name}>
       {/* Outside the folded part: a held fleet says so even while its panel is closed. */}
@@ -56,7 +60,8 @@ export function FleetPanel({
         <summary>
           <h2 id={headingId}>{fleet.name}</h2>
           <span className="muted">
-            {fleet.balancer} · {fleet.targets.length} targets
+            {fleet.balancer} · {present.length} targets
+            {gone.length > 0 ? ` (${gone.length} gone)` : ""}
           </span>
           {fleet.protected && <span className="badge badge-protected">protected</span>}
           {fleet.holds.length > 0 && <span className="badge badge-held">held</span>}
@@ -89,7 +94,7 @@ export function FleetPanel({
             </tr>
           </thead>
           <tbody>
-            {fleet.targets.map((target) => {
+            {present.map((target) => {
               const live = latest[target.name];
               const alert = live ? isReceivingWhileOut(live) : false;
               return (
@@ -125,9 +130,33 @@ export function FleetPanel({
             })}
           </tbody>
         </table>
+        {gone.length > 0 && <GoneTargets fleet={fleet.name} targets={gone} />}
         {open && fleet.balancer === "kubernetes" && <WorkloadFindings fleet={fleet.name} />}
       </details>
     </section>
+  );
+}
+
+/** Targets Ebb found gone from the platform, newest first: kept for their rollout history, never rolled. */
+function GoneTargets({ fleet, targets }: { fleet: string; targets: FleetView["targets"] }) {
+  const sorted = [...targets].sort((a, b) => (b.goneAt ?? "").localeCompare(a.goneAt ?? ""));
+  return (
+    <details className="gone-targets" data-gone-targets={fleet}>
+      <summary className="muted">
+        {targets.length} gone {targets.length === 1 ? "target" : "targets"}: no longer run by the platform,
+        kept for their rollout history
+      </summary>
+      <ul>
+        {sorted.map((t) => (
+          <li key={t.name} data-gone-target={t.name}>
+            <span className="mono">{t.name}</span>{" "}
+            <span className="muted">
+              {t.host}:{t.port} · gone since <time dateTime={t.goneAt ?? ""}>{formatTime(t.goneAt)}</time>
+            </span>
+          </li>
+        ))}
+      </ul>
+    </details>
   );
 }
 

@@ -190,7 +190,8 @@ export function NewRolloutView({ initialFleet }: { initialFleet: string | null }
             {fleets === null && <option value={form.fleet}>{form.fleet || "loading…"}</option>}
             {fleets?.map((f) => (
               <option key={f.id} value={f.name}>
-                {f.name} ({f.targets.length} targets{f.protected ? ", protected" : ""})
+                {f.name} ({f.targets.filter((t) => t.goneAt === null).length} targets
+                {f.protected ? ", protected" : ""})
               </option>
             ))}
           </select>

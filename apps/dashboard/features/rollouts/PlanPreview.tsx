@@ -71,6 +71,17 @@ export function PlanPreview({ preview }: { preview: RolloutPreview }) {
           ))}
         </p>
       )}
+      {preview.targetChanges && (
+        <p className="muted" data-target-changes>
+          The platform runs other pods than the fleet's targets: the rollout adds{" "}
+          {preview.targetChanges.added.length} new and leaves out {preview.targetChanges.gone.length} gone{" "}
+          {preview.targetChanges.gone.map((t) => (
+            <span key={t} className="chip mono">
+              {t}
+            </span>
+          ))}
+        </p>
+      )}
     </section>
   );
 }

@@ -3,6 +3,7 @@ import {
   type BalancerAdmin,
   type BalancerTargetState,
   type BalancerTiming,
+  type DiscoveredTarget,
   EbbError,
   errorFinding,
   type Finding,
@@ -195,6 +196,22 @@ export class KubernetesBalancer implements Balancer {
   async preflight(): Promise<Finding[]> {
     const problems = await this.fleet.deploymentProblems();
     return problems.map((p) => errorFinding("workload_not_drivable", `${p.why}. Fix: ${p.fix}`));
+  }
+
+  /**
+   * The workload's pods that are not terminating (nor finished): a Deployment's get new names on every
+   * rollout and every replacement, a StatefulSet's keep theirs but come and go with its replicas. One list.
+   */
+  async discoverTargets(): Promise<DiscoveredTarget[]> {
+    const pods = await this.fleet.pods();
+    return pods
+      .filter((p) => !p.terminating && p.phase !== "Failed" && p.phase !== "Succeeded")
+      .map((p) => ({
+        name: p.name,
+        host: p.host,
+        port: p.port,
+        ...(p.version !== "unknown" ? { version: p.version } : {}),
+      }));
   }
 
   /** `ebb lint`: the live workload, its pods, HPAs and PDBs against the termination rules (@ebb/core). */

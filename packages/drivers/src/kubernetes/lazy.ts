@@ -3,6 +3,7 @@ import type {
   BalancerAdmin,
   BalancerEvents,
   BalancerTiming,
+  DiscoveredTarget,
   Finding,
   LiveFleetFacts,
   PodControl,
@@ -107,6 +108,11 @@ export class LazyKubernetesBalancer implements Balancer {
   /** A Deployment it cannot drive safely, as preflight errors (loads the client like every other call). */
   async preflight(): Promise<Finding[]> {
     return (await this.load()).preflight();
+  }
+
+  /** The workload's pods now (loads the client like every other call). */
+  async discoverTargets(): Promise<DiscoveredTarget[]> {
+    return (await this.load()).discoverTargets();
   }
 
   /** `ebb lint` over the fleet's live workload (loads the client like every other call). */
