@@ -19,19 +19,41 @@ const CAMPAIGNS = [
   "test/k8s/deploy-chaos.test.ts",
 ];
 
+const UNITS = ["packages/*/src/**/*.test.ts", "apps/*/src/**/*.test.ts"];
+const SCENARIOS = ["test/**/*.test.ts"];
+
 export default defineConfig({
   // swc instead of esbuild: NestJS needs emitDecoratorMetadata.
   plugins: [swc.vite({ module: { type: "es6" } })],
   resolve: { conditions },
   ssr: { resolve: { conditions } },
   test: {
-    include: process.env.EBB_CAMPAIGNS
-      ? CAMPAIGNS
-      : ["packages/*/src/**/*.test.ts", "apps/*/src/**/*.test.ts", "test/**/*.test.ts"],
     testTimeout: 60_000,
     hookTimeout: 60_000,
-    // Suites bind fixed loopback addresses and ports; files run one at a time.
-    fileParallelism: false,
     reporters: ["default"],
+    projects: [
+      // The tests beside the code: each file binds its own loopback addresses (or port 0), so two run at
+      // once, and they finish before the first scenario starts.
+      {
+        extends: true,
+        test: {
+          name: "units",
+          include: process.env.EBB_CAMPAIGNS ? [] : UNITS,
+          maxWorkers: 2,
+          sequence: { groupOrder: 0 },
+        },
+      },
+      // The scenarios drive whole worlds (lab VMs, clusters, HAProxy, Ebb's processes) against timing: one
+      // file at a time, so one file's load never shows up as another's lost request.
+      {
+        extends: true,
+        test: {
+          name: "scenarios",
+          include: process.env.EBB_CAMPAIGNS ? CAMPAIGNS : SCENARIOS,
+          fileParallelism: false,
+          sequence: { groupOrder: 1 },
+        },
+      },
+    ],
   },
 });
