@@ -64,6 +64,8 @@ describe("soak: consecutive rollouts of each lab fleet under strict keep-alive l
         statuses: { succeeded: 2 },
       });
       expect(f.failedRequests, JSON.stringify(summary)).toBe(0);
+      // Each rollout rolled every server: a success that touched none (stale targets) is no success.
+      expect(f.hollowSucceeded, JSON.stringify(f.perRollout)).toBe(0);
       // Every profile really ran through every rollout.
       for (const p of SOAK_PROFILES) expect(f.requests[p], `${f.fleet} ${p}`).toBeGreaterThan(0);
       expect(f.requests.steady).toBeGreaterThan(1_000);

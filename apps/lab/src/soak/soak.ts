@@ -77,6 +77,8 @@ export interface SoakRolloutResult {
   /** What the drain proof recorded (the balancer's view), next to what the clients saw. */
   drainProofClientErrors: number;
   clientErrors: number;
+  /** Targets of the rollout that succeeded having run its steps (not skipped as already out). */
+  targetsRolled: number;
   failure: { target: string; step: string; code: string; message: string } | null;
 }
 
@@ -96,6 +98,8 @@ export interface SoakFleetResult {
   errorsByStep: Record<string, number>;
   /** Rollouts that reported `succeeded` although a client saw an error during them. */
   quietSucceededWithErrors: number;
+  /** Rollouts that reported `succeeded` without rolling every server (a Deployment's stale pod names did). */
+  hollowSucceeded: number;
   /** The first 200 errors, each tied to its rollout, offset and steps. */
   errorEvents: AttributedError[];
   perRollout: SoakRolloutResult[];
@@ -119,7 +123,13 @@ export interface SoakReport {
     profiles: Record<string, { clients: number; rate: number; idleBetweenRequestsMs?: number }>;
   };
   fleets: SoakFleetResult[];
-  totals: { rollouts: number; requests: number; failedRequests: number; quietSucceededWithErrors: number };
+  totals: {
+    rollouts: number;
+    requests: number;
+    failedRequests: number;
+    quietSucceededWithErrors: number;
+    hollowSucceeded: number;
+  };
   durationMs: number;
 }
 
@@ -338,7 +348,14 @@ interface RolloutDetailLike {
   drainProof: { drains: number; clientErrors: number };
   targets: {
     name: string;
-    steps: { stepId?: string; id?: string; startedAt: string | null; finishedAt: string | null }[];
+    status: string;
+    steps: {
+      stepId?: string;
+      id?: string;
+      status?: string;
+      startedAt: string | null;
+      finishedAt: string | null;
+    }[];
   }[];
 }
 
@@ -454,6 +471,9 @@ async function soakFleet(
         durationMs: t1 - t0,
         drainProofClientErrors: detail.drainProof.clientErrors,
         clientErrors: during,
+        targetsRolled: detail.targets.filter(
+          (t) => t.status === "succeeded" && t.steps.some((st) => st.status === "succeeded"),
+        ).length,
         failure: detail.failure,
       });
       log(
@@ -497,6 +517,8 @@ async function soakFleet(
     quietSucceededWithErrors: perRollout.filter(
       (r) => r.status === "succeeded" && r.clientErrors > 0 && r.drainProofClientErrors === 0,
     ).length,
+    hollowSucceeded: perRollout.filter((r) => r.status === "succeeded" && r.targetsRolled < lab.servers)
+      .length,
     errorEvents: attributed.slice(0, 200),
     perRollout,
   };
@@ -573,6 +595,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
       requests: ran.reduce((n, r) => n + Object.values(r.requests).reduce((a, b) => a + b, 0), 0),
       failedRequests: ran.reduce((n, r) => n + r.failedRequests, 0),
       quietSucceededWithErrors: ran.reduce((n, r) => n + r.quietSucceededWithErrors, 0),
+      hollowSucceeded: ran.reduce((n, r) => n + r.hollowSucceeded, 0),
     },
     durationMs: Date.now() - t0,
   };
@@ -606,6 +629,7 @@ function emptyResult(fleet: string, skipped: string): SoakFleetResult {
     failedRequests: 0,
     errorsByStep: {},
     quietSucceededWithErrors: 0,
+    hollowSucceeded: 0,
     errorEvents: [],
     perRollout: [],
   };
