@@ -106,9 +106,10 @@ async function appendLocked(
   await tx.$executeRawUnsafe(`SELECT pg_advisory_xact_lock(${AUDIT_LOCK_KEY})`);
   // Raw SQL: every rollout transition appends here with the chain locked, and the query builder's
   // per-query work (two queries compiled each time) was most of the CPU spent holding the lock.
-  const [last] = await tx.$queryRaw<{ id: string; hash: string }[]>`
-    SELECT id::text AS id, hash FROM audit_events ORDER BY id DESC LIMIT 1`;
-  let id = last ? BigInt(last.id) : 0n;
+  // Ordered by the column, not the text alias (which would put 9 after 10).
+  const [last] = await tx.$queryRaw<{ last_id: string; hash: string }[]>`
+    SELECT id::text AS last_id, hash FROM audit_events ORDER BY id DESC LIMIT 1`;
+  let id = last ? BigInt(last.last_id) : 0n;
   let prevHash = last?.hash ?? GENESIS_HASH;
   const now = new Date();
   const rows: Record<string, unknown>[] = [];
