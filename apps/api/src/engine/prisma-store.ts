@@ -21,7 +21,8 @@ const MAX_OBSERVATIONS = 50;
 /**
  * The engine's rollout store on PostgreSQL (or PGlite). The hot path is raw SQL: it runs for every
  * observed change of every waiting target, and the query builder's per-query work and its walk of the
- * state JSON cost more CPU than the database does. Four round trips for an ordinary batch of events.
+ * state JSON cost more CPU than the database does. An ordinary batch of events, however many targets it
+ * moves: the lock and read, one statement for the rollout and its projections, the timeline, the audit.
  */
 export class PrismaRolloutStore implements RolloutStore {
   constructor(private readonly prisma: PrismaClient) {}
