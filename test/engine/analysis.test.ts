@@ -95,8 +95,11 @@ describe("a bad release found by analysis rolls back (issue #14, done when)", ()
       "balancer: l4\nonFailure: rollback\n",
     );
     await givenRunbook(ebb, "drain-analysed", source);
-    traffic = startTraffic(lab);
+    // The keep-alive clients connect first: the device hands new flows out round robin, and the fresh
+    // connections (one every 10 ms) interleaved with their connects could leave a VM without any of them,
+    // which startLoad waits for in vain (it failed so in CI twice).
     const load = await startLoad(lab);
+    traffic = startTraffic(lab);
     try {
       // When the bad release rolls out one target at a time
       const id = await createRollout(ebb, {
