@@ -5,14 +5,14 @@ import {
   K8S_REPLICASETS,
   type K8sObject,
   type K8sPod,
-  LoadGenerator,
+  type LoadGenerator,
   registerLabDeploy,
 } from "@ebb/lab";
 import { waitFor } from "@ebb/testkit";
 import { afterEach, describe, expect, it } from "vitest";
 import { api, givenEbbWith, type RunningEbb } from "../support/ebb.js";
 import { createRollout, errorsOf, untilTerminal } from "../support/rollouts.js";
-import { givenLabCluster, servedVersion } from "./support.js";
+import { givenLabCluster, loadThroughDeployment, servedVersion } from "./support.js";
 
 // issue #12 §1, consecutive rollouts: a Deployment's pods get new names on every rollout (a new ReplicaSet),
 // so the targets Ebb stored when the fleet was registered are gone after the first one. The fleet's members
@@ -59,21 +59,6 @@ async function givenDeployment(): Promise<Lab> {
   });
   ebb = await givenEbbWith((prisma) => registerLabDeploy(prisma, l), NET);
   return l;
-}
-
-async function loadThroughDeployment(l: Lab): Promise<LoadGenerator> {
-  const url = new URL(l.deployment!.proxyUrl);
-  const gen = new LoadGenerator({
-    target: { host: url.hostname, port: Number(url.port) },
-    clients: 12,
-    rate: 240,
-    timeoutMs: 2_000,
-  });
-  gen.start();
-  await waitFor(() => Object.keys(gen.snapshot().byServer).length === 4, {
-    what: "all 4 pods answering through the service proxy",
-  });
-  return gen;
 }
 
 /** The Deployment's pods that are not terminating, and its ReplicaSets, as the emulator stores them. */

@@ -6,7 +6,7 @@ import {
   type K8sObject,
   type K8sPod,
   type LabClusterOptions,
-  LoadGenerator,
+  type LoadGenerator,
   registerLabDeploy,
 } from "@ebb/lab";
 import { waitFor } from "@ebb/testkit";
@@ -20,7 +20,7 @@ import {
   untilRollout,
   untilTerminal,
 } from "../support/rollouts.js";
-import { givenLabCluster, servedVersion } from "./support.js";
+import { givenLabCluster, loadThroughDeployment, servedVersion } from "./support.js";
 
 // issue #12 §1: Ebb rolls a Deployment through its ReplicaSets (paused Deployment, drain, pod-deletion-cost,
 // old ReplicaSet down, new one up) under keep-alive load through its Service's proxy, with no request lost;
@@ -76,21 +76,6 @@ async function givenDeployment(net: number, deployment: LabClusterOptions["deplo
   });
   ebb = await givenEbbWith((prisma) => registerLabDeploy(prisma, l), net);
   return l;
-}
-
-async function loadThroughDeployment(l: Lab): Promise<LoadGenerator> {
-  const url = new URL(l.deployment!.proxyUrl);
-  const gen = new LoadGenerator({
-    target: { host: url.hostname, port: Number(url.port) },
-    clients: 12,
-    rate: 240,
-    timeoutMs: 2_000,
-  });
-  gen.start();
-  await waitFor(() => Object.keys(gen.snapshot().byServer).length === 4, {
-    what: "all 4 pods answering through the service proxy",
-  });
-  return gen;
 }
 
 function objects(l: Lab) {

@@ -73,8 +73,17 @@ export function givenEbbWithPods(lab: LabCluster, net: number): Promise<RunningE
  * Continuous keep-alive load through the Service's proxy, resolved once every pod has answered (so a later
  * "zero errors" is about the rollout, not about start-up).
  */
-export async function loadThroughService(lab: LabCluster): Promise<LoadGenerator> {
-  const url = new URL(lab.proxyUrl);
+export function loadThroughService(lab: LabCluster): Promise<LoadGenerator> {
+  return loadThrough(lab.proxyUrl, lab.pods.length);
+}
+
+/** The same load through the lab Deployment's own service proxy. */
+export function loadThroughDeployment(lab: LabCluster): Promise<LoadGenerator> {
+  return loadThrough(lab.deployment!.proxyUrl, lab.deployment!.replicas);
+}
+
+async function loadThrough(proxyUrl: string, pods: number): Promise<LoadGenerator> {
+  const url = new URL(proxyUrl);
   const gen = new LoadGenerator({
     target: { host: url.hostname, port: Number(url.port) },
     clients: 12,
@@ -82,8 +91,8 @@ export async function loadThroughService(lab: LabCluster): Promise<LoadGenerator
     timeoutMs: 2_000,
   });
   gen.start();
-  await waitFor(() => Object.keys(gen.snapshot().byServer).length === lab.pods.length, {
-    what: `all ${lab.pods.length} pods answering through the service proxy`,
+  await waitFor(() => Object.keys(gen.snapshot().byServer).length === pods, {
+    what: `all ${pods} pods answering through the service proxy`,
   });
   return gen;
 }
