@@ -104,22 +104,35 @@ async function appendLocked(
 ): Promise<AppendedAuditEvent[]> {
   // A constant in the text, not a parameter: both adapters then agree on the bigint type.
   await tx.$executeRawUnsafe(`SELECT pg_advisory_xact_lock(${AUDIT_LOCK_KEY})`);
-  const last = await tx.auditEvent.findFirst({ orderBy: { id: "desc" }, select: { id: true, hash: true } });
-  let id = last?.id ?? 0n;
+  // Raw SQL: every rollout transition appends here with the chain locked, and the query builder's
+  // per-query work (two queries compiled each time) was most of the CPU spent holding the lock.
+  // Ordered by the column, not the text alias (which would put 9 after 10).
+  const [last] = await tx.$queryRaw<{ last_id: string; hash: string }[]>`
+    SELECT id::text AS last_id, hash FROM audit_events ORDER BY id DESC LIMIT 1`;
+  let id = last ? BigInt(last.last_id) : 0n;
   let prevHash = last?.hash ?? GENESIS_HASH;
   const now = new Date();
-  const rows: Prisma.AuditEventCreateManyInput[] = [];
+  const rows: Record<string, unknown>[] = [];
   const appended: AppendedAuditEvent[] = [];
   for (const event of prepared) {
     id += 1n;
     const at = event.at ?? now;
     const fields: ChainedFields = { ...event, id: id.toString(), at: at.toISOString(), prevHash };
     const hash = chainHash(fields);
-    rows.push({ ...event, id, at, summary: event.summary as Prisma.InputJsonObject, prevHash, hash });
+    rows.push({ ...event, id: id.toString(), at: at.toISOString(), prevHash, hash });
     appended.push({ id, hash });
     prevHash = hash;
   }
-  await tx.auditEvent.createMany({ data: rows });
+  // A JSON null becomes an SQL null in jsonb_to_recordset; `at` keeps its milliseconds (ISO text).
+  await tx.$executeRaw`
+    INSERT INTO audit_events (id, at, actor_kind, actor_id, actor_name, action, resource_type, resource_id,
+      fleet, summary, outcome, http_status, client_ip, user_agent, request_id, prev_hash, hash)
+    SELECT id, at, "actorKind", "actorId", "actorName", action, "resourceType", "resourceId", fleet,
+      summary, outcome, "httpStatus", "clientIp", "userAgent", "requestId", "prevHash", hash
+    FROM jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) AS v(id bigint, at timestamptz,
+      "actorKind" text, "actorId" text, "actorName" text, action text, "resourceType" text,
+      "resourceId" text, fleet text, summary jsonb, outcome text, "httpStatus" int, "clientIp" text,
+      "userAgent" text, "requestId" text, "prevHash" text, hash text)`;
   return appended;
 }
 

@@ -1,6 +1,6 @@
 import { JOBS, type JobName, type JobPayload, jobId } from "@ebb/contracts";
 import type { Engine, JobQueue, JobState } from "@ebb/engine";
-import { DelayedError, type Job, type Queue } from "bullmq";
+import { DelayedError, ErrorCode, type Job, type Queue } from "bullmq";
 import { withLogContext } from "../common/log-context.js";
 import { currentJobMeta, JOB_META_KEY, splitJobData, withJobMeta } from "./job-meta.js";
 
@@ -41,8 +41,17 @@ export class BullmqJobQueue implements JobQueue {
     await (await this.queue.getJob(id))?.remove();
   }
 
+  /**
+   * One script call: a wake-up fetched the whole job first (a round trip and a parse of its data) only to
+   * learn its id. A job that is gone or not delayed any more has nothing to wake.
+   */
   async promote(id: string): Promise<void> {
-    await (await this.queue.getJob(id))?.promote();
+    try {
+      await this.queue.backend.promote(id);
+    } catch (err) {
+      const code = (err as { code?: unknown }).code;
+      if (code !== ErrorCode.JobNotExist && code !== ErrorCode.JobNotInState) throw err;
+    }
   }
 }
 
