@@ -136,7 +136,7 @@ describe("an Ebb rollout of a Deployment", () => {
   // Skipped again: with the final write re-reading the Deployment (bf61134) it passed alone every time and in two
   // full CI runs, then failed in a third (8.7 s in; that run was stopped before it printed why). Issue #12 stays
   // open until the abort is explained and this runs in CI.
-  it.skip("When the rollout is aborted after its first pod, Then the Deployment is back on its old ReplicaSet at full size, unpaused, the new one at 0, with no request lost", async () => {
+  it("When the rollout is aborted after its first pod, Then the Deployment is back on its old ReplicaSet at full size, unpaused, the new one at 0, with no request lost", async () => {
     const l = await givenDeployment(192);
     load = await loadThroughDeployment(l);
     const before = l.deployment!.pods().map((p) => p.name);

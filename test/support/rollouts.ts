@@ -263,7 +263,10 @@ export async function approveGatesAfter(
 }
 
 export function errorsOf(report: LoadReport): { count: number; samples: string } {
-  return { count: totalErrors(report.errors), samples: JSON.stringify(report.errorSamples.slice(0, 5)) };
+  return {
+    count: totalErrors(report.errors),
+    samples: `${JSON.stringify(report.errorSamples.slice(0, 5))} (the load generator's event loop stalled up to ${report.loopStallMaxMs} ms)`,
+  };
 }
 
 /**

@@ -211,6 +211,24 @@ describe("LoadGenerator counting", () => {
     await waitFor(() => vm.closed() === vm.opened(), { timeoutMs: 2000, what: "client connections closed" });
   });
 
+  it("reports how long its own event loop stalled, so a timeout caused by its process can be told apart", async () => {
+    const vm = await serve(json(200, { version: "1", host: "vm-a" }));
+    const gen = new LoadGenerator({ target: { host: HOST, port: vm.port }, clients: 2, rate: 100 });
+    generators.push(gen);
+    gen.start();
+    await waitFor(() => vm.received() >= 2, { timeoutMs: 2000, what: "2 requests" });
+    // A synchronous stall of this process, as a GC pause or a busy test process would cause.
+    const until = Date.now() + 300;
+    while (Date.now() < until) {}
+    // The monitor's timer records the stall once the loop runs again.
+    await waitFor(() => gen.snapshot().loopStallMaxMs >= 250, {
+      timeoutMs: 2000,
+      what: "the stall recorded",
+    });
+    const report = await gen.stop();
+    expect(report.loopStallMaxMs).toBeLessThan(5_000);
+  });
+
   it("rejects bad options naming the field", () => {
     const target = { host: HOST, port: 8080 };
     expect(() => new LoadGenerator({ target, clients: 0, rate: 1 })).toThrow(/LoadOptions\.clients/);

@@ -1,4 +1,5 @@
 import { EventEmitter } from "node:events";
+import { type ELDHistogram, monitorEventLoopDelay } from "node:perf_hooks";
 import { LoadClient } from "./client.js";
 import { LatencyRecorder } from "./latency.js";
 import { type ResolvedLoadOptions, resolveLoadOptions } from "./options.js";
@@ -46,6 +47,9 @@ export class LoadGenerator extends EventEmitter {
   private inFlight = 0;
   private idleWaiters: (() => void)[] = [];
   private stopping: Promise<LoadReport> | undefined;
+  // A request timed out by this process's own stall (a GC pause, a busy test process running the proxy it
+  // goes through) looks exactly like one the target never answered: the report says how long the loop stalled.
+  private readonly loopDelay: ELDHistogram = monitorEventLoopDelay({ resolution: 20 });
 
   constructor(opts: LoadOptions) {
     super();
@@ -74,6 +78,7 @@ export class LoadGenerator extends EventEmitter {
     if (this.state !== "new") throw new Error(`LoadGenerator.start: already ${this.state}`);
     this.state = "running";
     this.startedAtMs = Date.now();
+    this.loopDelay.enable();
     this.scheduleSecond();
     if (this.opts.durationMs !== undefined) {
       this.durationTimer = setTimeout(() => void this.stop(), this.opts.durationMs);
@@ -115,6 +120,7 @@ export class LoadGenerator extends EventEmitter {
     // The last, partial second is reported only if something happened in it.
     if (this.window.requests > 0 || this.window.newConnections > 0) this.closeSecond();
     for (const slot of this.slots) slot.client.close();
+    this.loopDelay.disable();
     this.state = "stopped";
     const report = this.report(this.endedAtMs);
     this.emit("end", report);
@@ -254,6 +260,7 @@ export class LoadGenerator extends EventEmitter {
       newConnections: t.newConnections,
       seconds: [...this.seconds],
       errorSamples: [...this.samples],
+      loopStallMaxMs: this.loopDelay.count === 0 ? 0 : Math.round(this.loopDelay.max / 1e6),
     };
     const latencyMs = this.latency?.summary();
     if (latencyMs) report.latencyMs = latencyMs;

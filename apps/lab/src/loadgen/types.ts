@@ -74,6 +74,11 @@ export interface LoadReport {
   latencyMs?: LatencySummary;
   /** The first 50 errors. */
   errorSamples: ErrorSample[];
+  /**
+   * The longest stall of the generator's own event loop (ms, 20 ms resolution): a timeout error that
+   * coincides with a stall near its timeoutMs says more about this process than about the target.
+   */
+  loopStallMaxMs: number;
 }
 
 /** How one request ended. */
