@@ -306,6 +306,26 @@ steps:
     expect(late.ignored?.reason).toBe("stale");
   });
 
+  it("abort while a wait's first check runs: the check's waiting result restores the target, never leaves it out", () => {
+    const h = new Harness([["a"], ["b"]]);
+    h.send({ type: "start" });
+    h.ok("a", 0); // a is out (health check failed); its await-unbound's first check is running
+    expect(h.status("a")).toBe("running");
+    h.take();
+    h.send({ type: "abort" });
+    expect(h.state.status).toBe("aborting");
+    expect(h.status("b")).toBe("skipped");
+    expect(h.actions()).toEqual([]);
+    // The check ends: not unbound yet. Kept "waiting", the abort would end here with a still out.
+    h.send({ type: "step.waiting", target: "a", stepIndex: 1, attempt: 1, observation: { bound: true } });
+    expect(h.state.targets.a?.steps[1]?.status).toBe("skipped");
+    expect(h.actions()).toEqual(["restore a"]);
+    expect(h.state.status).toBe("aborting");
+    h.send({ type: "restore.done", target: "a", ok: true });
+    expect(h.state.status).toBe("aborted");
+    expect(h.status("a")).toBe("restored");
+  });
+
   it("abort of a pending rollout ends it at once", () => {
     const h = new Harness([["a"]]);
     h.send({ type: "abort" });

@@ -7,6 +7,7 @@ import {
   afterStep,
   batchComplete,
   beginStep,
+  dropWait,
   failStep,
   maybeFinishAbort,
   resumeHeld,
@@ -94,6 +95,16 @@ function apply(d: Draft, event: RolloutEvent): Ignored {
     case "step.waiting": {
       const run = current(d, event, ["running", "waiting"]);
       if (typeof run === "string") return stale(run);
+      if (state.status === "aborting" || state.status === "rolling_back") {
+        // The abort or rollback came while this wait's first check ran: the target was "running" then, so
+        // it was left to finish its step. A wait never finishes by itself once nobody re-checks it: kept
+        // "waiting", the abort would end with this target still out (a pod's gate False, a Deployment
+        // paused) and nothing left to restore it.
+        const stepRun = run.steps[run.stepIndex];
+        if (stepRun !== undefined && event.observation !== undefined) stepRun.observation = event.observation;
+        dropWait(d, run);
+        return undefined;
+      }
       if (event.lateByMs !== undefined && run.outageMs === undefined) {
         run.outageMs = event.lateByMs;
         run.deadline = d.now + d.planned(run).timeoutMs;
@@ -334,8 +345,7 @@ function abortTarget(d: Draft, run: TargetRun): void {
       return;
     case "waiting":
     case "awaitingApproval":
-      d.finishStep(run, "skipped");
-      settleAborted(d, run);
+      dropWait(d, run);
       return;
     case "held":
     case "failed":

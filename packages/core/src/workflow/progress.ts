@@ -1,6 +1,6 @@
 import { formatDuration } from "../runbook/duration.js";
 import type { Draft } from "./draft.js";
-import { beginRollback } from "./rollback.js";
+import { beginRollback, holdDroppedWait } from "./rollback.js";
 import { isDeployStep, type Observation, type StepError, type TargetRun } from "./types.js";
 
 /**
@@ -202,6 +202,20 @@ export function settleAborted(d: Draft, run: TargetRun): void {
     d.setTargetStatus(run, "skipped");
   }
   d.releaseLease(run);
+}
+
+/**
+ * A wait or gate that an abort or a rollback ends: it has no side effect to undo, so the step is skipped
+ * where it stands. Aborting: the target is settled (restored if this rollout took it out). Rolling back:
+ * it is held for the hand-over.
+ */
+export function dropWait(d: Draft, run: TargetRun): void {
+  if (d.state.status !== "aborting") {
+    holdDroppedWait(d, run);
+    return;
+  }
+  d.finishStep(run, "skipped");
+  settleAborted(d, run);
 }
 
 /** The abort is over once no step and no restore is in flight. */

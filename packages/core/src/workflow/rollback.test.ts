@@ -135,6 +135,19 @@ describe("onFailure: rollback", () => {
     expect(g.actions()).toEqual(["createRollback vm1,vm2"]);
   });
 
+  it("a wait's first check in flight when the rollback begins: its waiting result holds the target for the hand-over", () => {
+    const h = new Harness([["vm1", "vm2"]]);
+    h.send({ type: "start" });
+    h.ok("vm1", 0); // vm1's await-unbound starts: its first check is running
+    h.actions();
+    h.fail("vm2", 0);
+    expect(h.state.status).toBe("rolling_back");
+    expect(h.actions()).toEqual([]); // the check is in flight: no hand-over yet
+    h.send({ type: "step.waiting", target: "vm1", stepIndex: 1, attempt: 1 });
+    expect(h.state.targets.vm1!.status).toBe("held");
+    expect(h.actions()).toEqual(["createRollback vm1,vm2"]);
+  });
+
   it("halts and says so when the rollback fails or cannot be created", () => {
     const h = new Harness([["vm1"], ["vm2"]]);
     h.send({ type: "start" });

@@ -122,15 +122,20 @@ export function beginRollback(d: Draft, detail: { reason: string; by?: string; m
         break;
       case "waiting":
       case "awaitingApproval":
-        d.finishStep(run, "skipped");
-        delete run.deadline;
-        delete run.outageMs;
-        d.setTargetStatus(run, "held");
+        holdDroppedWait(d, run);
         break;
       default:
         break;
     }
   }
+}
+
+/** A wait or gate dropped by the rollback: skipped where it stands, the target held for the hand-over. */
+export function holdDroppedWait(d: Draft, run: TargetRun): void {
+  d.finishStep(run, "skipped");
+  delete run.deadline;
+  delete run.outageMs;
+  d.setTargetStatus(run, "held");
 }
 
 /** Once no command is in flight: decide the targets and ask the engine for the linked rollout. */
