@@ -7,6 +7,7 @@ import {
   type ErrorPhase,
   RequestTimeoutError,
 } from "./classify.js";
+import { awakeNow } from "./awake.js";
 import type { RequestOutcome } from "./types.js";
 
 // Enough for the lab VM's `GET /` JSON; a bigger body is still read to the end, just not parsed.
@@ -67,13 +68,21 @@ export class LoadClient {
       agent: this.agent,
       headers: { accept: "application/json" },
     });
-    // The deadline covers connect, headers and body; destroying the request frees the connection so the
-    // next request starts on a fresh one instead of queueing behind a hung response.
-    timer = setTimeout(() => {
+    // The deadline covers connect, headers and body, in the time this process could run (awake.ts): a stall
+    // of the process pushes it back by as long. Destroying the request frees the connection so the next
+    // request starts on a fresh one instead of queueing behind a hung response.
+    const awakeStart = awakeNow();
+    const onDeadline = (): void => {
+      const left = this.opts.timeoutMs - (awakeNow() - awakeStart);
+      if (left >= 1) {
+        timer = setTimeout(onDeadline, left);
+        return;
+      }
       const err = new RequestTimeoutError(this.opts.timeoutMs);
       fail(err, "request");
       req.destroy(err);
-    }, this.opts.timeoutMs);
+    };
+    timer = setTimeout(onDeadline, this.opts.timeoutMs);
 
     req.on("error", (err) => fail(err, "request"));
     req.on("response", (res) => readResponse(res, settle, fail));

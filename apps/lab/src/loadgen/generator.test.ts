@@ -305,6 +305,29 @@ describe("LoadGenerator error classification (real sockets)", () => {
     });
   });
 
+  it("a stall of its own process is not a timeout: an answer that arrived during it still counts", async () => {
+    let answered = 0;
+    const vm = await serve((_req, res) => {
+      json(200, { version: "1", host: "vm-a" })(_req, res);
+      // The third: the event-loop monitor misses a stall before its first sample.
+      if (++answered !== 3) return;
+      // The answer is on its way; then this process stalls past the deadline, as a GC pause or a busy test
+      // process running the proxy would. The deadline timer then fires before the answer can be read.
+      const until = Date.now() + 700;
+      while (Date.now() < until) {}
+    });
+    const report = await runLoad({
+      target: { host: HOST, port: vm.port },
+      clients: 1,
+      rate: 20,
+      timeoutMs: 300,
+      durationMs: 1_200,
+    });
+    expect(report.loopStallMaxMs).toBeGreaterThanOrEqual(600);
+    expect(errorTotal(report), JSON.stringify(report.errorSamples)).toBe(0);
+    expect(report.ok).toBe(report.requests);
+  });
+
   it("a 503 is http5xx and a 404 is http4xx, still counted by server", async () => {
     const down = await serve(json(503, { version: "1", host: "vm-c" }));
     const r5 = await runLoad({

@@ -1,5 +1,6 @@
 import { EventEmitter } from "node:events";
 import { type ELDHistogram, monitorEventLoopDelay } from "node:perf_hooks";
+import { useAwakeClock } from "./awake.js";
 import { LoadClient } from "./client.js";
 import { LatencyRecorder } from "./latency.js";
 import { type ResolvedLoadOptions, resolveLoadOptions } from "./options.js";
@@ -50,6 +51,7 @@ export class LoadGenerator extends EventEmitter {
   // A request timed out by this process's own stall (a GC pause, a busy test process running the proxy it
   // goes through) looks exactly like one the target never answered: the report says how long the loop stalled.
   private readonly loopDelay: ELDHistogram = monitorEventLoopDelay({ resolution: 20 });
+  private releaseAwakeClock: (() => void) | undefined;
 
   constructor(opts: LoadOptions) {
     super();
@@ -79,6 +81,7 @@ export class LoadGenerator extends EventEmitter {
     this.state = "running";
     this.startedAtMs = Date.now();
     this.loopDelay.enable();
+    this.releaseAwakeClock = useAwakeClock();
     this.scheduleSecond();
     if (this.opts.durationMs !== undefined) {
       this.durationTimer = setTimeout(() => void this.stop(), this.opts.durationMs);
@@ -121,6 +124,7 @@ export class LoadGenerator extends EventEmitter {
     if (this.window.requests > 0 || this.window.newConnections > 0) this.closeSecond();
     for (const slot of this.slots) slot.client.close();
     this.loopDelay.disable();
+    this.releaseAwakeClock?.();
     this.state = "stopped";
     const report = this.report(this.endedAtMs);
     this.emit("end", report);

@@ -15,7 +15,10 @@ export interface LoadOptions {
   rate: number;
   /** Request path, default "/". */
   path?: string;
-  /** Per-request deadline (connect to last body byte), default 2000; past it the request counts as "timeout". */
+  /**
+   * Per-request deadline (connect to last body byte), default 2000; past it the request counts as "timeout".
+   * Counted in the time the generator's process could run: a stall of its event loop moves it back.
+   */
   timeoutMs?: number;
   /** Stop by itself after this long. */
   durationMs?: number;
@@ -75,8 +78,8 @@ export interface LoadReport {
   /** The first 50 errors. */
   errorSamples: ErrorSample[];
   /**
-   * The longest stall of the generator's own event loop (ms, 20 ms resolution): a timeout error that
-   * coincides with a stall near its timeoutMs says more about this process than about the target.
+   * The longest stall of the generator's own event loop (ms, 20 ms resolution). Deadlines already leave
+   * stalls out (LoadOptions.timeoutMs); a long one still means the timing of this run is suspect.
    */
   loopStallMaxMs: number;
 }
