@@ -3,6 +3,7 @@
 // step.run job it ran (which target and step, when, with what result), so the bench can check that no two
 // workers ever ran a check of one target at the same time.
 import "reflect-metadata";
+import { getHeapSpaceStatistics } from "node:v8";
 import { bootstrap, ENGINE, featureModules, parseConfig } from "@ebb/api";
 
 const env = JSON.parse(process.env.BENCH_WORKER_ENV ?? "{}");
@@ -30,6 +31,7 @@ process.on("message", async (msg) => {
   switch (msg.type) {
     case "report": {
       const mem = process.memoryUsage();
+      const space = (name) => getHeapSpaceStatistics().find((s) => s.space_name === name);
       process.send({
         type: "report",
         id: msg.id,
@@ -37,6 +39,11 @@ process.on("message", async (msg) => {
         rss: mem.rss,
         heapUsed: mem.heapUsed,
         heapTotal: mem.heapTotal,
+        // Where the RSS goes: V8's young generation (committed, whatever it holds), the old generation's
+        // live objects, and memory outside the JS heap (Buffers, WebAssembly memories).
+        newSpace: space("new_space")?.space_size ?? 0,
+        oldSpaceUsed: space("old_space")?.space_used_size ?? 0,
+        external: mem.external,
         stats: { ...engine.stats },
         ...(msg.runs ? { runs } : {}),
       });

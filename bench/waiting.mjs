@@ -300,6 +300,14 @@ try {
         median: Math.round((rss[Math.floor(rss.length / 2)] ?? 0) / 1048576),
         max: Math.round((rss.at(-1) ?? 0) / 1048576),
       },
+      // The first worker's memory at the phase's end, split (MB): is it the JS heap, the young generation
+      // V8 keeps committed, or memory outside the heap?
+      memoryMb: Object.fromEntries(
+        ["rss", "heapTotal", "heapUsed", "newSpace", "oldSpaceUsed", "external"].map((k) => [
+          k,
+          Math.round((now.reports[0]?.[k] ?? 0) / 1048576),
+        ]),
+      ),
       ...(WORKERS > 1 ? { perWorker } : {}),
     };
     log(`${name}: ${JSON.stringify(phases[name])}`);
