@@ -78,6 +78,12 @@ const json = (status: number, body: object) => (_req: IncomingMessage, res: Serv
   res.end(JSON.stringify(body));
 };
 
+/** A synchronous stall of this process, as a GC pause or a busy test process (running the proxy) causes. */
+function stall(ms: number): void {
+  const until = Date.now() + ms;
+  while (Date.now() < until) {}
+}
+
 function errorTotal(report: LoadReport): number {
   return Object.values(report.errors).reduce((a, b) => a + b, 0);
 }
@@ -217,9 +223,7 @@ describe("LoadGenerator counting", () => {
     generators.push(gen);
     gen.start();
     await waitFor(() => vm.received() >= 2, { timeoutMs: 2000, what: "2 requests" });
-    // A synchronous stall of this process, as a GC pause or a busy test process would cause.
-    const until = Date.now() + 300;
-    while (Date.now() < until) {}
+    stall(300);
     // The monitor's timer records the stall once the loop runs again.
     await waitFor(() => gen.snapshot().loopStallMaxMs >= 250, {
       timeoutMs: 2000,
@@ -311,10 +315,9 @@ describe("LoadGenerator error classification (real sockets)", () => {
       json(200, { version: "1", host: "vm-a" })(_req, res);
       // The third: the event-loop monitor misses a stall before its first sample.
       if (++answered !== 3) return;
-      // The answer is on its way; then this process stalls past the deadline, as a GC pause or a busy test
-      // process running the proxy would. The deadline timer then fires before the answer can be read.
-      const until = Date.now() + 700;
-      while (Date.now() < until) {}
+      // The answer is on its way; then this process stalls past the deadline. The deadline timer then fires
+      // before the answer can be read.
+      stall(700);
     });
     const report = await runLoad({
       target: { host: HOST, port: vm.port },
