@@ -2,6 +2,7 @@
 // promote must run a delayed job now and do nothing (not throw) for a job that already runs or is gone:
 // the event often arrives while the check it would wake is already looking.
 import { jobId } from "@ebb/contracts";
+// biome-ignore lint/correctness/noUndeclaredDependencies: @ebb/api's queue library, to build the queue its adapter wraps
 import { Queue } from "bullmq";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BullmqJobQueue } from "../../apps/api/src/engine/bullmq-queue.js";

@@ -1,5 +1,6 @@
 import { Agent, type ClientRequestArgs, type IncomingMessage, request } from "node:http";
 import type { Duplex } from "node:stream";
+import { awakeNow } from "./awake.js";
 import {
   classifyError,
   classifyStatus,
@@ -7,7 +8,6 @@ import {
   type ErrorPhase,
   RequestTimeoutError,
 } from "./classify.js";
-import { awakeNow } from "./awake.js";
 import type { RequestOutcome } from "./types.js";
 
 // Enough for the lab VM's `GET /` JSON; a bigger body is still read to the end, just not parsed.
