@@ -211,8 +211,9 @@ describe("resolveKeyReference", () => {
 });
 
 describe("SshExecutor supervision on the host", () => {
-  // 300 ms of work between two lines: two unserialised runs started together always overlap.
-  const TIMED = 'echo "start $ID" >> "$LOG"; sleep 0.3; echo "end $ID" >> "$LOG"';
+  // 1.5 s of work between two lines: two unserialised runs started together overlap even when a busy machine
+  // sets up their SSH sessions far apart (with 300 ms they once did not, and the control failed).
+  const TIMED = 'echo "start $ID" >> "$LOG"; sleep 1.5; echo "end $ID" >> "$LOG"';
 
   it("one command at a time per target: two workers' commands never overlap; without supervision they do", async () => {
     const run = async (supervise: boolean, log: string) => {
