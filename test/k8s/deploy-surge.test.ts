@@ -149,7 +149,10 @@ describe("an Ebb rollout of a Deployment with maxSurge 1", () => {
     }
     // each target claimed one new pod, and that pod was created before its target was retired: the point of
     // surge (without it, the new ReplicaSet grows only in the retire's own write, after the old pod is marked)
-    const pairs = pods.map((p) => [p.metadata.name ?? "", p.metadata.annotations?.["ebb.dev/replaces"] ?? ""]);
+    const pairs = pods.map((p) => [
+      p.metadata.name ?? "",
+      p.metadata.annotations?.["ebb.dev/replaces"] ?? "",
+    ]);
     expect(pairs.map(([, old]) => old).sort()).toEqual([...before].sort());
     for (const [pod, old] of pairs) {
       expect(rec.created.get(pod!), `${pod} created`).toBeDefined();

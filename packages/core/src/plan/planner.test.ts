@@ -137,9 +137,9 @@ describe("planRollout", () => {
     const surge = (maxSurge: unknown, n = 4) =>
       planRollout({ targets: fleet(n), strategy: { maxUnavailable: 1, maxSurge } as never, timing, runbook })
         .limits.maxSurge;
-    expect(planRollout({ targets: fleet(4), strategy: { maxUnavailable: 1 }, timing, runbook }).limits.maxSurge).toBe(
-      0,
-    );
+    expect(
+      planRollout({ targets: fleet(4), strategy: { maxUnavailable: 1 }, timing, runbook }).limits.maxSurge,
+    ).toBe(0);
     expect(surge(2)).toBe(2);
     // 25% of 4 = 1; 10% of 4 = 0.4 -> 1 (never 0: a percentage asked for surges); 30% of 10 = 3 exactly.
     expect(surge("25%")).toBe(1);
@@ -147,7 +147,12 @@ describe("planRollout", () => {
     expect(surge("30%", 10)).toBe(3);
     expect(surge("0%")).toBe(0);
     // surge adds targets, it takes none out: the batches are maxUnavailable's alone
-    const plan = planRollout({ targets: fleet(4), strategy: { maxUnavailable: 1, maxSurge: 2 }, timing, runbook });
+    const plan = planRollout({
+      targets: fleet(4),
+      strategy: { maxUnavailable: 1, maxSurge: 2 },
+      timing,
+      runbook,
+    });
     expect(plan.batches.map((b) => b.length)).toEqual([1, 1, 1, 1]);
   });
 

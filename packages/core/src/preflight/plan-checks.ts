@@ -50,7 +50,10 @@ export function planFindings(plan: RolloutPlan, targets: readonly TargetFacts[])
  * only be created once the old pod is gone; a VM is deployed in place, and a VM fleet has no spare server to
  * start the new version on.
  */
-export function surgeFindings(plan: RolloutPlan, balancer: Pick<BalancerFacts, "kind" | "workload">): Finding[] {
+export function surgeFindings(
+  plan: RolloutPlan,
+  balancer: Pick<BalancerFacts, "kind" | "workload">,
+): Finding[] {
   const { maxSurge } = plan.limits;
   if (!maxSurge || (balancer.kind === "kubernetes" && balancer.workload === "Deployment")) return [];
   const why =

@@ -429,7 +429,16 @@ describe("preflight of strategy.maxSurge", () => {
       plan: surgePlan(targets, runbook, 0),
     });
     expect(sts).toEqual([]);
-    expect(run({ plan: planRollout({ targets: labFleet(), strategy: { maxUnavailable: 1, maxSurge: "0%" }, timing: DEFAULT_L4_TIMING, runbook: builtins["l4-drain"] }) })).toEqual([]);
+    expect(
+      run({
+        plan: planRollout({
+          targets: labFleet(),
+          strategy: { maxUnavailable: 1, maxSurge: "0%" },
+          timing: DEFAULT_L4_TIMING,
+          runbook: builtins["l4-drain"],
+        }),
+      }),
+    ).toEqual([]);
   });
 
   it("a StatefulSet fleet cannot: an error naming the field and the fixed pod names", () => {
@@ -443,13 +452,20 @@ describe("preflight of strategy.maxSurge", () => {
       plan: surgePlan(targets, runbook, "25%"),
     });
     expect(codes(findings)).toEqual([["error", "max_surge_unsupported"]]);
-    expect(findings[0]?.message).toMatch(/^strategy\.maxSurge is 1, but this fleet cannot surge: a StatefulSet's pods have fixed names/);
+    expect(findings[0]?.message).toMatch(
+      /^strategy\.maxSurge is 1, but this fleet cannot surge: a StatefulSet's pods have fixed names/,
+    );
   });
 
   it("a VM fleet cannot: an error naming the field and the missing spare servers", () => {
     const targets = labFleet();
     const runbook = builtins["l4-drain"];
-    const plan = planRollout({ targets, strategy: { maxUnavailable: 1, maxSurge: 2 }, timing: DEFAULT_L4_TIMING, runbook });
+    const plan = planRollout({
+      targets,
+      strategy: { maxUnavailable: 1, maxSurge: 2 },
+      timing: DEFAULT_L4_TIMING,
+      runbook,
+    });
     const findings = run({ targets, plan });
     expect(codes(findings)).toEqual([["error", "max_surge_unsupported"]]);
     expect(findings[0]?.message).toMatch(/strategy\.maxSurge is 2, .*a VM fleet has no spare servers/);

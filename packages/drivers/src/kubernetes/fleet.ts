@@ -177,7 +177,10 @@ export class KubernetesFleet {
    * StatefulSet cannot (a pod's replacement has its name, so it waits for it to go): preflight refuses the
    * field there, and a forced rollout runs without surge.
    */
-  async startReplacements(version: string, maxSurge: number): Promise<{ surged: boolean; replicas?: number }> {
+  async startReplacements(
+    version: string,
+    maxSurge: number,
+  ): Promise<{ surged: boolean; replicas?: number }> {
     if (!this.isDeployment || maxSurge <= 0) return { surged: false };
     return surgeDeployment(this.workload, version, maxSurge);
   }
