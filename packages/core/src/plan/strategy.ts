@@ -48,5 +48,6 @@ export function resolveCount(
   if (percent > 100) throw new EbbError("plan_invalid", `strategy.${field}: ${value} is more than 100%`);
   const exact = (percent * total) / 100;
   // 1e-9 absorbs float noise such as 0.29 * 100 = 28.999999999999996.
-  return rounding === "floor" ? Math.floor(exact + 1e-9) : Math.ceil(exact - 1e-9);
+  // ... and Math.max keeps "0%" rounded up at 0, not -0 (a plan's limits are compared and shown).
+  return rounding === "floor" ? Math.floor(exact + 1e-9) : Math.max(0, Math.ceil(exact - 1e-9));
 }
