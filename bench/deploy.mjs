@@ -7,6 +7,10 @@
 //    termination (preStop: the hook, then the app's stop) and the new pod's start until it is ready in the
 //    EndpointSlices, both measured from the cluster's own events in this run. Pods go one at a time
 //    (maxUnavailable 1), so the rollout's floor is the sum. Target: wall time within 1.10x of it.
+//    The same rollout with the rollout's maxSurge 1: each new pod is created at its target's take-out, so
+//    its start overlaps the drain; a pod's floor is then the longer of (window + hold + the old pod's
+//    termination, which delete-pod waits for) and the new pod's start from the take-out. Its JSON also
+//    gives the no-surge floor of the same run, to compare with.
 // 2. scale-down: the Deployment scaled from 8 to 4 pods (what `kubectl scale` and an HPA do), with the drain
 //    hook vs `preStop: sleep` of 5, 15 and 30 s: per pod, the time from its deletion to its end, and the
 //    failed requests. Target for the hook: zero failed requests, each pod released within 1.10x of
@@ -100,6 +104,8 @@ function recordPods(lab) {
       const gate = (o.status?.conditions ?? []).find((c) => c.type === "ebb.dev/serving");
       if (gate?.status === "False") p.out ??= now;
       if (o.metadata.deletionTimestamp) p.deleting ??= now;
+      const replaces = o.metadata.annotations?.["ebb.dev/replaces"];
+      if (replaces) p.replaces ??= replaces;
     }
     if (
       e.resource === K8S_ENDPOINTSLICES &&
@@ -117,8 +123,8 @@ function recordPods(lab) {
   return { pods, stop: off };
 }
 
-async function rollout() {
-  const lab = await cluster("rollout", { replicas: 4 });
+async function rollout({ maxSurge = 0 } = {}) {
+  const lab = await cluster(maxSurge > 0 ? `rollout-surge-${maxSurge}` : "rollout", { replicas: 4 });
   const ADMIN_TOKEN = "bench-deploy-admin-token";
   const auth = { authorization: `Bearer ${ADMIN_TOKEN}` };
   const config = parseConfig(
@@ -126,7 +132,7 @@ async function rollout() {
       EBB_API_HOST: `${net}.1`,
       EBB_API_PORT: String(await freePort(`${net}.1`)),
       EBB_REDIS_PORT: String(await freePort("127.0.0.1")),
-      EBB_DATA_DIR: path.join(dir, "ebb"),
+      EBB_DATA_DIR: path.join(dir, maxSurge > 0 ? `ebb-surge-${maxSurge}` : "ebb"),
       EBB_LOG_LEVEL: "warn",
       EBB_ADMIN_TOKEN: ADMIN_TOKEN,
     },
@@ -146,7 +152,12 @@ async function rollout() {
     const res = await fetch(`${ebb.apiUrl}/rollouts`, {
       method: "POST",
       headers: { "content-type": "application/json", ...auth },
-      body: JSON.stringify({ fleet: "lab-deploy", version: "2.0.0", runbook: "k8s-pod-drain" }),
+      body: JSON.stringify({
+        fleet: "lab-deploy",
+        version: "2.0.0",
+        runbook: "k8s-pod-drain",
+        ...(maxSurge > 0 ? { maxSurge } : {}),
+      }),
     });
     if (res.status !== 201) throw new Error(`rollout: ${res.status} ${await res.text()}`);
     const { id } = await res.json();
@@ -160,33 +171,53 @@ async function rollout() {
     const wallMs = Date.now() - started;
     rec.stop();
     const report = await load.stop();
-    // Each old pod and the new pod that stands for it (in creation order: one new pod per retired pod).
+    // Each old pod and the new pod that stands for it (its ebb.dev/replaces claim; else in creation order).
     const olds = [...before].map((name) => ({ name, ...rec.pods.get(name) })).sort((a, b) => a.out - b.out);
     const news = [...rec.pods.entries()]
       .filter(([name]) => !before.has(name))
       .map(([name, p]) => ({ name, ...p }))
       .sort((a, b) => a.created - b.created);
+    const drainMs = FLEET_WINDOW_MS + RUNBOOK_HOLD_MS;
     const perPod = olds.map((o, i) => {
-      const n = news[i] ?? {};
+      const n = news.find((x) => x.replaces === o.name) ?? news[i] ?? {};
       const terminationMs = o.gone - o.deleting;
       const startMs = n.inSlices - n.created;
-      const floorMs = FLEET_WINDOW_MS + RUNBOOK_HOLD_MS + Math.max(terminationMs, startMs);
+      const noSurgeFloorMs = drainMs + Math.max(terminationMs, startMs);
+      // With surge the new pod is created at the take-out: its start runs beside the drain and the stop.
+      const floorMs = maxSurge > 0 ? Math.max(drainMs + terminationMs, startMs) : noSurgeFloorMs;
       const actualMs = (n.inSlices ?? 0) - o.out;
-      return { pod: o.name, replacement: n.name, terminationMs, startMs, floorMs, actualMs };
+      const createdAfterOutMs = (n.created ?? 0) - o.out;
+      return {
+        pod: o.name,
+        replacement: n.name,
+        terminationMs,
+        startMs,
+        createdAfterOutMs,
+        floorMs,
+        noSurgeFloorMs,
+        actualMs,
+      };
     });
     const floorMs = perPod.reduce((s, p) => s + p.floorMs, 0);
+    const noSurgeFloorMs = perPod.reduce((s, p) => s + p.noSurgeFloorMs, 0);
     return {
       status: done.status,
       pods: 4,
+      maxSurge,
       wallMs,
       floorMs,
       ratio: Number((wallMs / floorMs).toFixed(3)),
       target: 1.1,
+      ...(maxSurge > 0
+        ? { noSurgeFloorMs, ratioToNoSurgeFloor: Number((wallMs / noSurgeFloorMs).toFixed(3)) }
+        : {}),
       failedRequests: failed(report),
       requests: report.requests,
       perPod,
       floorModel:
-        "per pod: the fleet's propagation window + the runbook's quiet hold (1 s) + max(old pod termination, new pod start to ready in the EndpointSlices); pods one at a time",
+        maxSurge > 0
+          ? "per pod: max(the fleet's propagation window + the runbook's quiet hold (1 s) + old pod termination, new pod start from its creation at the take-out to ready in the EndpointSlices); pods one at a time"
+          : "per pod: the fleet's propagation window + the runbook's quiet hold (1 s) + max(old pod termination, new pod start to ready in the EndpointSlices); pods one at a time",
     };
   } finally {
     await ebb.close();
@@ -237,6 +268,9 @@ try {
   log("rollout of lab-deploy ...");
   const roll = await rollout();
   log(`rollout: ${roll.wallMs} ms, floor ${roll.floorMs} ms, ${roll.failedRequests} failed`);
+  log("rollout of lab-deploy with maxSurge 1 ...");
+  const surge = await rollout({ maxSurge: 1 });
+  log(`rollout maxSurge 1: ${surge.wallMs} ms, floor ${surge.floorMs} ms, ${surge.failedRequests} failed`);
   const variants = [];
   const grace = 60;
   const hook = await scaleDown("drain-hook", { drainHook: true, terminationGracePeriodSeconds: grace });
@@ -260,6 +294,7 @@ try {
         propagationDelayMs: PROPAGATION_MS,
         hook: { windowMs: WINDOW_MS, holdMs: HOLD_MS },
         rollout: roll,
+        rolloutSurge: surge,
         scaleDown: variants,
       },
       null,

@@ -151,7 +151,7 @@ describe("the Kubernetes driver against the lab's cluster (readiness gate)", () 
     const balancer = new KubernetesBalancer(fleetConfig(lab, { frontProxyIdleTimeoutMs: 2_000 }));
     const targets = lab.pods.map((p) => target(lab, p.name));
     const live = await balancer.liveFacts(targets);
-    expect(live.balancer).toEqual({ frontProxyIdleTimeoutMs: 2_000 });
+    expect(live.balancer).toEqual({ frontProxyIdleTimeoutMs: 2_000, workload: "StatefulSet" });
     // The template's vendor numbers (grace 30 s, preStop 5 s, keep-alive 75 s, drain 10 s) at the time scale.
     expect(live.targets["web-1"]).toEqual({
       host: lab.pods[1]!.host,

@@ -48,6 +48,7 @@ export interface CreateBody {
   version?: string;
   runbook?: string;
   maxUnavailable?: number | string;
+  maxSurge?: number | string;
   batchSize?: number | string;
   params?: Record<string, string>;
   force?: boolean;

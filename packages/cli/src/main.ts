@@ -29,17 +29,19 @@ export interface Io {
 /** Each command's usage: `ebb <command> --help` prints its entry, `ebb --help` all of them. */
 const COMMANDS: Record<string, string> = {
   "rollout start": `ebb rollout start --fleet F --version V [--runbook R] [--batch N|N%] [--max-unavailable N|N%]
-                  [--min-healthy N|N%] [--param KEY=VALUE ...] [--idempotency-key K] [--force]
-                  [--on-failure halt|rollback] [--wait [--timeout 30m]] [--json]
+                  [--min-healthy N|N%] [--max-surge N|N%] [--param KEY=VALUE ...] [--idempotency-key K]
+                  [--force] [--on-failure halt|rollback] [--wait [--timeout 30m]] [--json]
     Starts a rollout. With --wait, follows it and exits with its outcome; --timeout stops waiting (exit 6,
     the rollout goes on). --json: the created rollout as JSON; with --wait, NDJSON progress instead.
     --on-failure rollback: a failed target makes Ebb take the targets already moved back to their
-    previous version (exit 7 once they are); default: the runbook's onFailure (halt).`,
+    previous version (exit 7 once they are); default: the runbook's onFailure (halt).
+    --max-surge (a Deployment fleet only): pods above its replicas, so replacements start while their
+    targets drain; default 0.`,
   "rollout watch": `ebb rollout watch ID [--timeout 30m] [--json]
     Re-attaches to a rollout (a CI job that was restarted): its timeline until it is over, exit code as
     with --wait. --json: NDJSON progress.`,
   "rollout preview": `ebb rollout preview --fleet F --version V [--runbook R] [--batch N|N%] [--max-unavailable N|N%]
-                    [--min-healthy N|N%] [--param KEY=VALUE ...] [--json]
+                    [--min-healthy N|N%] [--max-surge N|N%] [--param KEY=VALUE ...] [--json]
     The plan and the preflight findings of that rollout, creating nothing. Exit 1 when preflight errors
     would refuse it (without --force).`,
   "rollout status": `ebb rollout status ID [--json]
@@ -221,6 +223,7 @@ const ROLLOUT_OPTIONS = {
   batch: { type: "string" },
   "max-unavailable": { type: "string" },
   "min-healthy": { type: "string" },
+  "max-surge": { type: "string" },
   param: { type: "string", multiple: true },
   json: { type: "boolean" },
 } as const;
@@ -233,6 +236,7 @@ function rolloutBody(values: {
   batch?: string | undefined;
   "max-unavailable"?: string | undefined;
   "min-healthy"?: string | undefined;
+  "max-surge"?: string | undefined;
   param?: string[] | undefined;
 }) {
   const params: Record<string, string> = {};
@@ -248,6 +252,7 @@ function rolloutBody(values: {
     ...optional("batchSize", countOrPercent(values.batch, "--batch")),
     ...optional("maxUnavailable", countOrPercent(values["max-unavailable"], "--max-unavailable")),
     ...optional("minHealthy", countOrPercent(values["min-healthy"], "--min-healthy")),
+    ...optional("maxSurge", countOrPercent(values["max-surge"], "--max-surge")),
     ...(Object.keys(params).length > 0 ? { params } : {}),
   };
 }

@@ -23,6 +23,7 @@ describe("createRolloutBodySchema", () => {
       batchSize: "25%",
       maxUnavailable: 1,
       minHealthy: "50%",
+      maxSurge: "25%",
       params: { ARTIFACT_URL: "https://example.test/a.tgz" },
     };
     expect(createRolloutBodySchema.parse(body)).toEqual(body);
@@ -36,6 +37,7 @@ describe("createRolloutBodySchema", () => {
     expect(issuePaths({ version: "2" })).toEqual(["fleet"]);
     expect(issuePaths({ fleet: "lab", version: "2", batchSize: "quarter" })).toEqual(["batchSize"]);
     expect(issuePaths({ fleet: "lab", version: "2", maxUnavailable: -1 })).toEqual(["maxUnavailable"]);
+    expect(issuePaths({ fleet: "lab", version: "2", maxSurge: "one" })).toEqual(["maxSurge"]);
     expect(issuePaths({ fleet: "lab", version: "2", params: { N: 3 } })).toEqual(["params.N"]);
   });
 

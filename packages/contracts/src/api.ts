@@ -67,6 +67,12 @@ export const createRolloutBodySchema = z.strictObject({
   batchSize: countOrPercentSchema.optional(),
   maxUnavailable: countOrPercentSchema.optional(),
   minHealthy: countOrPercentSchema.optional(),
+  /**
+   * Pods that may run above the workload's replicas, so a replacement starts while its target drains (a
+   * percentage rounds up). Default 0: a replacement starts once its target is retired. A Deployment fleet
+   * only: preflight refuses it elsewhere.
+   */
+  maxSurge: countOrPercentSchema.optional(),
   /** Runbook parameters; they reach commands as environment variables, never as shell text. */
   params: z.record(z.string().min(1).max(128), z.string().max(4096)).optional(),
   /**

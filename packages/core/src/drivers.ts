@@ -186,6 +186,12 @@ export interface PodControl {
   ): Promise<{ removed: boolean; removedAt?: number }>;
   /** Points the workload's template at a version, so a replacement runs it. */
   setTemplateVersion(version: string): Promise<{ revision: string }>;
+  /**
+   * strategy.maxSurge: starts replacements at `version` before their targets are retired, never more than
+   * `maxSurge` pods above the workload's replicas. Only where the workload can (a Deployment); absent or
+   * `surged: false` elsewhere. Idempotent.
+   */
+  startReplacements?(version: string, maxSurge: number): Promise<{ surged: boolean; replicas?: number }>;
   deletePod(
     name: string,
     opts: { wait: false; since: number; allowInService?: boolean; graceSeconds?: number },

@@ -92,6 +92,8 @@ export interface BalancerFacts {
    * ingress controller's or mesh sidecar's upstream idle timeout.
    */
   frontProxyIdleTimeoutMs?: number;
+  /** Kubernetes: the kind of workload the fleet's pods belong to (only a Deployment's can surge). */
+  workload?: "Deployment" | "StatefulSet";
 }
 
 /**
@@ -99,7 +101,7 @@ export interface BalancerFacts {
  * rollouts). Merged over the targets' stored facts before planning and preflight.
  */
 export interface LiveFleetFacts {
-  balancer?: Pick<BalancerFacts, "frontProxyIdleTimeoutMs">;
+  balancer?: Pick<BalancerFacts, "frontProxyIdleTimeoutMs" | "workload">;
   /** By target name; targets the balancer does not know are absent. */
   targets: Record<string, Partial<Omit<TargetFacts, "name">>>;
 }

@@ -22,6 +22,8 @@ export const FINDING_CODES = [
   "plan_exceeds_max_unavailable",
   "plan_breaks_min_healthy",
   "plan_unknown_target",
+  // strategy.maxSurge on a fleet whose platform cannot start a target before its old one is gone
+  "max_surge_unsupported",
   // a target leased by a failed or paused rollout: nothing starts there until a person releases it
   "fleet_held",
   // targets and balancer configuration

@@ -30,6 +30,8 @@ export interface TargetContext {
   planned: PlannedStep | null;
   rolloutId: string;
   version: string;
+  /** The plan's maxSurge: replacements a k8s.setReadiness take-out may start early (0: none). */
+  maxSurge: number;
   /** Resolved runbook parameters (without `version`). */
   params: Record<string, string>;
   /** Values to mask in anything stored or shown. */
@@ -79,6 +81,7 @@ export class ContextLoader {
       planned: step.planned,
       rolloutId: rollout.id,
       version: rollout.version,
+      maxSurge: rollout.maxSurge ?? 0,
       params: rollout.params,
       secrets: secretValues(runbook.params, rollout.params),
       runbook,

@@ -41,6 +41,8 @@ export interface RolloutStatics {
   params: Record<string, string>;
   runbookVersionId: string;
   runbookSource: string;
+  /** strategy.maxSurge as planned for this fleet (the plan's limits); absent: 0, no surge. */
+  maxSurge?: number;
 }
 
 /** What a step run produced besides the event: kept on its step record, never in the workflow state. */

@@ -162,6 +162,77 @@ describe("step types: happy paths", () => {
   });
 });
 
+describe("k8s.setReadiness and the rollout's maxSurge", () => {
+  /** A pod fleet whose one pod goes out and comes back at once; the calls in order. */
+  function givenPods(h: Harness, calls: string[], surge: boolean): PodControl {
+    let pod: PodView = { uid: "u1", host: "10.0.0.1", version: "1.0.0", ready: true, gate: "True" };
+    return {
+      config: { propagationWindowMs: 0, timeScale: 1 },
+      pod: async () => pod,
+      setReadiness: async (_name, ready) => {
+        calls.push(`gate ${ready}`);
+        pod = { ...pod, gate: ready ? "True" : "False", ready };
+        return { method: "gate", changed: true, pod };
+      },
+      checkEndpointRemoved: async () => ({ removed: true, removedAt: h.clock.now() }),
+      setTemplateVersion: async () => ({ revision: "r2" }),
+      deletePod: async () => ({ outcome: "deleted", uid: pod.uid }),
+      checkPodGone: async () => true,
+      checkReplacementReady: async () => {
+        pod = { uid: "u2", host: "10.0.0.2", version: "2.0.0", ready: true, gate: "True" };
+        return { ready: true, reason: "ready", pod };
+      },
+      restore: async () => pod,
+      ...(surge
+        ? {
+            startReplacements: async (version: string, maxSurge: number) => {
+              calls.push(`surge ${version} ${maxSurge}`);
+              return { surged: true, replicas: 2 };
+            },
+          }
+        : {}),
+    };
+  }
+
+  async function roll(maxSurge: number | undefined, surge = true) {
+    const calls: string[] = [];
+    const balancer = new FakeBalancer(["web-0"]);
+    const h = new Harness(["web-0"], { balancer });
+    Object.assign(balancer, { pods: async () => givenPods(h, calls, surge) });
+    h.addRollout(
+      ID,
+      runbook(
+        "  - { id: out, type: k8s.setReadiness, ready: false }\n" +
+          "  - { id: delete, type: k8s.deletePod }\n" +
+          "  - { id: back, type: k8s.setReadiness, ready: true }\n",
+      ).replace("balancer: l4", "balancer: kubernetes"),
+    );
+    if (maxSurge !== undefined) h.store.rollouts.get(ID)!.statics.maxSurge = maxSurge;
+    await h.engine.send(ID, { type: "start" });
+    await h.queue.runUntilIdle({ until: done(h) });
+    expect(h.state(ID).status).toBe("succeeded");
+    return { calls, observation: h.state(ID).targets["web-0"]!.steps[0]!.observation };
+  }
+
+  it("with maxSurge the take-out starts the replacements first (not the put-back), and records how far", async () => {
+    const { calls, observation } = await roll(1);
+    expect(calls).toEqual(["surge 2.0.0 1", "gate false", "gate true"]);
+    expect(observation).toMatchObject({ surgedTo: 2 });
+  });
+
+  it("without maxSurge (or where the pods cannot surge) nothing else is called, and the observation is as before", async () => {
+    for (const [maxSurge, surge] of [
+      [undefined, true],
+      [0, true],
+      [1, false],
+    ] as const) {
+      const { calls, observation } = await roll(maxSurge, surge);
+      expect(calls).toEqual(["gate false", "gate true"]);
+      expect(Object.keys(observation ?? {}).sort()).toEqual(["changed", "gate", "method", "ready", "uid"]);
+    }
+  });
+});
+
 describe("exec at most once (#13 §2)", () => {
   const twoSteps = (extra = "") =>
     runbook(

@@ -115,10 +115,12 @@ export class PrismaRolloutStore implements RolloutStore {
         fleetId: true,
         version: true,
         params: true,
+        plan: true,
         runbookVersion: { select: { id: true, source: true } },
       },
     });
     if (!row) return undefined;
+    const maxSurge = (row.plan as { limits?: { maxSurge?: unknown } } | null)?.limits?.maxSurge;
     return {
       id: row.id,
       fleetId: row.fleetId,
@@ -126,6 +128,7 @@ export class PrismaRolloutStore implements RolloutStore {
       params: (row.params ?? {}) as Record<string, string>,
       runbookVersionId: row.runbookVersion.id,
       runbookSource: row.runbookVersion.source,
+      ...(typeof maxSurge === "number" && maxSurge > 0 ? { maxSurge } : {}),
     };
   }
 

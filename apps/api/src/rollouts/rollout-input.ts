@@ -43,6 +43,7 @@ export function toCreateRolloutInput(
       maxUnavailable: body.maxUnavailable ?? 1,
       ...(body.batchSize === undefined ? {} : { batchSize: body.batchSize }),
       ...(body.minHealthy === undefined ? {} : { minHealthy: body.minHealthy }),
+      ...(body.maxSurge === undefined ? {} : { maxSurge: body.maxSurge }),
     },
     params: body.params ?? {},
     force: body.force === true,

@@ -20,6 +20,7 @@ interface FormState {
   batchSize: string;
   maxUnavailable: string;
   minHealthy: string;
+  maxSurge: string;
   params: string;
   force: boolean;
 }
@@ -45,9 +46,11 @@ function toBody(form: FormState): { body: CreateRolloutInput; error: string | nu
   const batchSize = parseCountOrPercent(form.batchSize);
   const maxUnavailable = parseCountOrPercent(form.maxUnavailable);
   const minHealthy = parseCountOrPercent(form.minHealthy);
+  const maxSurge = parseCountOrPercent(form.maxSurge);
   if (batchSize !== undefined) body.batchSize = batchSize;
   if (maxUnavailable !== undefined) body.maxUnavailable = maxUnavailable;
   if (minHealthy !== undefined) body.minHealthy = minHealthy;
+  if (maxSurge !== undefined) body.maxSurge = maxSurge;
   if (Object.keys(params).length > 0) body.params = params;
   if (form.force) body.force = true;
   return { body, error };
@@ -66,6 +69,7 @@ export function NewRolloutView({ initialFleet }: { initialFleet: string | null }
     batchSize: "",
     maxUnavailable: "",
     minHealthy: "",
+    maxSurge: "",
     params: "",
     force: false,
   });
@@ -272,6 +276,18 @@ export function NewRolloutView({ initialFleet }: { initialFleet: string | null }
             {...described("minHealthy")}
           />
           {fieldError("minHealthy")}
+        </div>
+        <div className="field">
+          <label htmlFor="maxSurge">Max surge</label>
+          <input
+            id="maxSurge"
+            value={form.maxSurge}
+            placeholder="0"
+            onChange={(e) => update("maxSurge", e.target.value)}
+            {...described("maxSurge")}
+          />
+          <span className="hint">Deployments only: pods started early, above the replicas.</span>
+          {fieldError("maxSurge")}
         </div>
         <div className="field field-wide">
           <label htmlFor="params">Runbook parameters</label>

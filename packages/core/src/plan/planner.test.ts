@@ -133,12 +133,38 @@ describe("planRollout", () => {
     expect(plan.floorPerTargetMs).toBe(10_000);
   });
 
+  it("maxSurge: 0 by default, a count as given, a percentage of the fleet rounded up (as Kubernetes does)", () => {
+    const surge = (maxSurge: unknown, n = 4) =>
+      planRollout({ targets: fleet(n), strategy: { maxUnavailable: 1, maxSurge } as never, timing, runbook })
+        .limits.maxSurge;
+    expect(
+      planRollout({ targets: fleet(4), strategy: { maxUnavailable: 1 }, timing, runbook }).limits.maxSurge,
+    ).toBe(0);
+    expect(surge(2)).toBe(2);
+    // 25% of 4 = 1; 10% of 4 = 0.4 -> 1 (never 0: a percentage asked for surges); 30% of 10 = 3 exactly.
+    expect(surge("25%")).toBe(1);
+    expect(surge("10%")).toBe(1);
+    expect(surge("30%", 10)).toBe(3);
+    expect(surge("0%")).toBe(0);
+    // surge adds targets, it takes none out: the batches are maxUnavailable's alone
+    const plan = planRollout({
+      targets: fleet(4),
+      strategy: { maxUnavailable: 1, maxSurge: 2 },
+      timing,
+      runbook,
+    });
+    expect(plan.batches.map((b) => b.length)).toEqual([1, 1, 1, 1]);
+  });
+
   it("refuses malformed strategies and duplicate targets with plan_invalid", () => {
     const cases: [unknown, RegExp][] = [
       [{ maxUnavailable: "abc" }, /strategy\.maxUnavailable/],
       [{ maxUnavailable: "150%" }, /more than 100%/],
       [{ maxUnavailable: 1, batchSize: 0 }, /batchSize: must be at least 1/],
       [{ maxUnavailable: 1, surge: 1 }, /surge/],
+      [{ maxUnavailable: 1, maxSurge: -1 }, /strategy\.maxSurge/],
+      [{ maxUnavailable: 1, maxSurge: "1.5" }, /strategy\.maxSurge/],
+      [{ maxUnavailable: 1, maxSurge: "150%" }, /maxSurge: 150% is more than 100%/],
     ];
     for (const [strategy, message] of cases) {
       try {

@@ -20,6 +20,8 @@ export interface PlanLimits {
   /** Targets already out of service before the rollout (they use up maxUnavailable). */
   alreadyOut: number;
   batchSize: number;
+  /** Targets that may run above fleetSize while replacements start (0: none; see preflight's surge check). */
+  maxSurge: number;
 }
 
 export interface RolloutPlan {
@@ -53,6 +55,7 @@ export function planRollout(input: PlanInput): RolloutPlan {
 
   const maxUnavailable = resolveCount(strategy.maxUnavailable, fleetSize, "floor", "maxUnavailable");
   const minHealthy = resolveCount(strategy.minHealthy ?? 0, fleetSize, "ceil", "minHealthy");
+  const maxSurge = resolveCount(strategy.maxSurge ?? 0, fleetSize, "ceil", "maxSurge");
   const requested =
     strategy.batchSize === undefined
       ? undefined
@@ -116,7 +119,7 @@ export function planRollout(input: PlanInput): RolloutPlan {
   return {
     batches,
     skipped: out.map((t) => t.name),
-    limits: { fleetSize, maxUnavailable, minHealthy, alreadyOut: out.length, batchSize },
+    limits: { fleetSize, maxUnavailable, minHealthy, alreadyOut: out.length, batchSize, maxSurge },
     batchDurationsMs,
     expectedDurationMs: batchDurationsMs.reduce((sum, ms) => sum + ms, 0),
     floorPerTargetMs,

@@ -14,6 +14,12 @@ export const strategySchema = z.strictObject({
   maxUnavailable: countOrPercent,
   /** Targets that must stay in service at every moment. */
   minHealthy: countOrPercent.optional(),
+  /**
+   * Extra targets that may run during the rollout, above the fleet's size: a replacement starts before the
+   * target it replaces is retired. Only a fleet whose platform creates targets can (a Deployment); 0 (the
+   * default): a replacement starts once its target is gone.
+   */
+  maxSurge: countOrPercent.optional(),
 });
 
 export type Strategy = z.input<typeof strategySchema>;
@@ -29,7 +35,7 @@ export function parseStrategy(input: unknown): Strategy {
 /**
  * A percentage of `total`, rounded the safe way for its field: down for what may be taken away
  * (maxUnavailable: 25% of 3 targets is 0, not 1), up for what must remain (minHealthy) and for a
- * batch size (at least one target per batch).
+ * batch size (at least one target per batch). maxSurge rounds up, as Kubernetes rounds a Deployment's.
  */
 export function resolveCount(
   value: CountOrPercent,
@@ -42,5 +48,6 @@ export function resolveCount(
   if (percent > 100) throw new EbbError("plan_invalid", `strategy.${field}: ${value} is more than 100%`);
   const exact = (percent * total) / 100;
   // 1e-9 absorbs float noise such as 0.29 * 100 = 28.999999999999996.
-  return rounding === "floor" ? Math.floor(exact + 1e-9) : Math.ceil(exact - 1e-9);
+  // ... and Math.max keeps "0%" rounded up at 0, not -0 (a plan's limits are compared and shown).
+  return rounding === "floor" ? Math.floor(exact + 1e-9) : Math.max(0, Math.ceil(exact - 1e-9));
 }

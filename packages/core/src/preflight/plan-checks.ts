@@ -1,4 +1,4 @@
-import type { TargetFacts } from "../facts.js";
+import type { BalancerFacts, TargetFacts } from "../facts.js";
 import { errorFinding, type Finding } from "../findings.js";
 import type { RolloutPlan } from "../plan/planner.js";
 
@@ -42,4 +42,30 @@ export function planFindings(plan: RolloutPlan, targets: readonly TargetFacts[])
     }
   });
   return findings;
+}
+
+/**
+ * strategy.maxSurge needs a platform that can run a replacement beside the target it replaces: a
+ * Deployment's new ReplicaSet can. A StatefulSet's pod comes back under the same name, so its replacement can
+ * only be created once the old pod is gone; a VM is deployed in place, and a VM fleet has no spare server to
+ * start the new version on.
+ */
+export function surgeFindings(
+  plan: RolloutPlan,
+  balancer: Pick<BalancerFacts, "kind" | "workload">,
+): Finding[] {
+  const { maxSurge } = plan.limits;
+  if (!maxSurge || (balancer.kind === "kubernetes" && balancer.workload === "Deployment")) return [];
+  const why =
+    balancer.kind !== "kubernetes"
+      ? "a VM fleet has no spare servers: each VM is deployed in place, so nothing can start before it is drained"
+      : balancer.workload === "StatefulSet"
+        ? "a StatefulSet's pods have fixed names: a pod's replacement can only be created once that pod is gone"
+        : "the fleet's workload is not known to be a Deployment, the only kind whose new pods can start early";
+  return [
+    errorFinding(
+      "max_surge_unsupported",
+      `strategy.maxSurge is ${maxSurge}, but this fleet cannot surge: ${why}. Leave maxSurge at 0 (its default)`,
+    ),
+  ];
 }

@@ -405,3 +405,69 @@ describe("preflight for pods (k8s-pod-drain)", () => {
     ]);
   });
 });
+
+describe("preflight of strategy.maxSurge", () => {
+  const surgePlan = (targets: TargetFacts[], runbook: Runbook, maxSurge: number | string) =>
+    planRollout({ targets, strategy: { maxUnavailable: 1, maxSurge }, timing: POD_TIMING, runbook });
+
+  it("a Deployment fleet may surge; 0 (the default) is fine anywhere", () => {
+    const targets = podFleet();
+    const runbook = builtins["k8s-pod-drain"];
+    const findings = run({
+      runbook,
+      targets,
+      timing: POD_TIMING,
+      balancer: { kind: "kubernetes", workload: "Deployment" },
+      plan: surgePlan(targets, runbook, 1),
+    });
+    expect(findings).toEqual([]);
+    const sts = run({
+      runbook,
+      targets,
+      timing: POD_TIMING,
+      balancer: { kind: "kubernetes", workload: "StatefulSet" },
+      plan: surgePlan(targets, runbook, 0),
+    });
+    expect(sts).toEqual([]);
+    expect(
+      run({
+        plan: planRollout({
+          targets: labFleet(),
+          strategy: { maxUnavailable: 1, maxSurge: "0%" },
+          timing: DEFAULT_L4_TIMING,
+          runbook: builtins["l4-drain"],
+        }),
+      }),
+    ).toEqual([]);
+  });
+
+  it("a StatefulSet fleet cannot: an error naming the field and the fixed pod names", () => {
+    const targets = podFleet();
+    const runbook = builtins["k8s-pod-drain"];
+    const findings = run({
+      runbook,
+      targets,
+      timing: POD_TIMING,
+      balancer: { kind: "kubernetes", workload: "StatefulSet" },
+      plan: surgePlan(targets, runbook, "25%"),
+    });
+    expect(codes(findings)).toEqual([["error", "max_surge_unsupported"]]);
+    expect(findings[0]?.message).toMatch(
+      /^strategy\.maxSurge is 1, but this fleet cannot surge: a StatefulSet's pods have fixed names/,
+    );
+  });
+
+  it("a VM fleet cannot: an error naming the field and the missing spare servers", () => {
+    const targets = labFleet();
+    const runbook = builtins["l4-drain"];
+    const plan = planRollout({
+      targets,
+      strategy: { maxUnavailable: 1, maxSurge: 2 },
+      timing: DEFAULT_L4_TIMING,
+      runbook,
+    });
+    const findings = run({ targets, plan });
+    expect(codes(findings)).toEqual([["error", "max_surge_unsupported"]]);
+    expect(findings[0]?.message).toMatch(/strategy\.maxSurge is 2, .*a VM fleet has no spare servers/);
+  });
+});

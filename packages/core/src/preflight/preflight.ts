@@ -8,7 +8,7 @@ import {
   resetOnPortFailFindings,
   stopDeadlineFindings,
 } from "./fleet-checks.js";
-import { planFindings } from "./plan-checks.js";
+import { planFindings, surgeFindings } from "./plan-checks.js";
 import { runbookFindings } from "./runbook-checks.js";
 
 export interface PreflightInput {
@@ -29,6 +29,7 @@ export function preflight(input: PreflightInput): Finding[] {
     ...plan.findings,
     ...runbookFindings(runbook, balancer),
     ...planFindings(plan, targets),
+    ...surgeFindings(plan, balancer),
     ...idleTimeoutFindings(targets, balancer),
     ...resetOnPortFailFindings(targets, balancer),
     ...stopDeadlineFindings(runbook, targets, balancer),

@@ -184,7 +184,10 @@ export class KubernetesBalancer implements Balancer {
     }
     const front = this.config.frontProxyIdleTimeoutMs;
     return {
-      ...(front !== undefined ? { balancer: { frontProxyIdleTimeoutMs: front } } : {}),
+      balancer: {
+        ...(front !== undefined ? { frontProxyIdleTimeoutMs: front } : {}),
+        workload: this.config.workload.kind,
+      },
       targets: facts,
     };
   }

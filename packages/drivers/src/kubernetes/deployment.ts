@@ -498,6 +498,7 @@ export async function retirePod(
     };
   });
   const wantNew = Math.min(rec.replicas, rec.replicas - replicasOf(old));
+  // Only ever raised: with the rollout's maxSurge the take-out raised it further already (surgeDeployment).
   await patchReplicaSet(w, rec.to, (rs) =>
     replicasOf(rs) >= wantNew ? null : { spec: { replicas: wantNew } },
   );
@@ -507,6 +508,31 @@ export async function retirePod(
     graceSeconds: pod.metadata?.deletionGracePeriodSeconds ?? facts.terminationGracePeriodSeconds,
     waitedMs: w.now() - started,
   };
+}
+
+/**
+ * The rollout's maxSurge, at a target's take-out: the Deployment prepared (the same idempotent first write as
+ * the first delete's) and the new ReplicaSet raised to the Deployment's replicas minus the old one's, plus
+ * `maxSurge`, so the new pods start while the old ones drain and their start overlaps the drain instead of
+ * following the retire. Old ReplicaSet replicas + new ones never exceed replicas + maxSurge: the old one only
+ * goes down during a rollout (a retire lowers it before it raises the new one), so a count read here can
+ * only be too high, never too low. Never above replicas (the rollout's last pods need no more), never
+ * lowered (retirePod takes the max too), and the new pods are claimed as without surge: one per target, at
+ * its k8s.awaitReplacementReady. Re-run after a crash, it finds its write done.
+ */
+export async function surgeDeployment(
+  w: FleetWorkload,
+  version: string,
+  maxSurge: number,
+): Promise<{ surged: boolean; replicas: number }> {
+  await prepareDeployment(w, version);
+  const { rec } = await mustRecord(w);
+  const old = await readReplicaSet(w, rec.from);
+  const want = Math.min(rec.replicas, rec.replicas - replicasOf(old) + Math.max(0, maxSurge));
+  const rs = await patchReplicaSet(w, rec.to, (rs) =>
+    replicasOf(rs) >= want ? null : { spec: { replicas: want } },
+  );
+  return { surged: true, replicas: replicasOf(rs) };
 }
 
 /** The new pod that stands for the retired pod `name`, if one was claimed. */

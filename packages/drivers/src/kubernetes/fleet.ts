@@ -13,6 +13,7 @@ import {
   prepareDeployment,
   replacementPod,
   retirePod,
+  surgeDeployment,
 } from "./deployment.js";
 import { type KubeClients, loadKubeConfig, makeClients } from "./kube.js";
 import type { EndpointView, PodFacts } from "./pods.js";
@@ -169,6 +170,19 @@ export class KubernetesFleet {
   setTemplateVersion(version: string): Promise<{ revision: string; changed: boolean }> {
     if (this.isDeployment) return prepareDeployment(this.workload, version);
     return setTemplateVersion(this.workload, version);
+  }
+
+  /**
+   * strategy.maxSurge: a Deployment's new pods start before their targets are retired (deployment.ts). A
+   * StatefulSet cannot (a pod's replacement has its name, so it waits for it to go): preflight refuses the
+   * field there, and a forced rollout runs without surge.
+   */
+  async startReplacements(
+    version: string,
+    maxSurge: number,
+  ): Promise<{ surged: boolean; replicas?: number }> {
+    if (!this.isDeployment || maxSurge <= 0) return { surged: false };
+    return surgeDeployment(this.workload, version, maxSurge);
   }
 
   /** The gate name in use (for callers that label their records). */

@@ -4,6 +4,8 @@ import type { Balancer, Executor, Observation, Runbook, Step, Target } from "@eb
 export interface StepContext {
   rolloutId: string;
   version: string;
+  /** The plan's maxSurge: replacements a k8s.setReadiness take-out may start early (absent or 0: none). */
+  maxSurge?: number;
   /** Resolved runbook parameters (without `version`). */
   params: Record<string, string>;
   /** Values to mask in anything stored or shown. */

@@ -28,6 +28,14 @@ export async function runPodStep(ctx: StepContext, step: PodStep): Promise<StepO
   const name = ctx.target.name;
   switch (step.type) {
     case "k8s.setReadiness": {
+      // strategy.maxSurge: the replacement starts before the take-out, so its start overlaps the drain (the
+      // propagation window, the quiet hold, the old pod's stop) instead of following the retire. Before, not
+      // after: a workload Ebb cannot drive fails this step with the pod still in service.
+      const maxSurge = ctx.maxSurge ?? 0;
+      const surge =
+        !step.ready && maxSurge > 0 && pods.startReplacements
+          ? await pods.startReplacements(ctx.version, maxSurge)
+          : undefined;
       const r = await pods.setReadiness(name, step.ready);
       return {
         kind: "succeeded",
@@ -37,6 +45,7 @@ export async function runPodStep(ctx: StepContext, step: PodStep): Promise<StepO
           uid: r.pod.uid,
           gate: r.pod.gate,
           ready: r.pod.ready,
+          ...(surge?.replicas === undefined ? {} : { surgedTo: surge.replicas }),
         },
       };
     }
