@@ -49,6 +49,8 @@ export interface SoakOptions {
   fleets: readonly string[];
   /** Consecutive rollouts per fleet. */
   rollouts: number;
+  /** Per fleet name, a count that replaces `rollouts` for that fleet. */
+  rolloutsByFleet?: Readonly<Record<string, number>>;
   timeScale: number;
   /** The service proxies' lag behind the EndpointSlices (real ms). */
   propagationDelayMs: number;
@@ -406,7 +408,8 @@ async function soakFleet(
   const perRollout: SoakRolloutResult[] = [];
   let skipped: string | undefined;
   let reports: Record<string, LoadTotals> = {};
-  const gaps = gapSchedule(o.rollouts, { seed, maxGapMs: o.maxGapMs, backToBackShare: o.backToBackShare });
+  const rollouts = o.rolloutsByFleet?.[lab.name] ?? o.rollouts;
+  const gaps = gapSchedule(rollouts, { seed, maxGapMs: o.maxGapMs, backToBackShare: o.backToBackShare });
   try {
     const warm = o.profiles.find((p) => p !== "idle");
     if (warm)
@@ -415,7 +418,7 @@ async function soakFleet(
         60_000,
         `${lab.name}: all ${lab.servers} servers answering the load`,
       );
-    for (let i = 0; i < o.rollouts && !stop; i++) {
+    for (let i = 0; i < rollouts && !stop; i++) {
       const gap = gaps[i] ?? 0;
       if (gap > 0) await new Promise((r) => setTimeout(r, gap));
       if (o.untilMs !== undefined && Date.now() > o.untilMs) {
